@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* brokerd's core types, shared by its modules. */
+#pragma once
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "broker.h"
+#include "config.h"
+#include "manifest.h"
+#include "proto.h"
+
+struct app;
+struct actconn;
+
+/* One held socket.  Allocated once with its id and context inline. */
+struct held {
+	ev_io io;                    /* io.fd is brokerd's copy of the socket */
+	ev_timer keepalive;          /* started only when keepalive_sec > 0 */
+	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
+	TAILQ_ENTRY(held) queue;     /* app's pending queue, or its conn's in-flight list */
+	struct app *app;
+	uint64_t serial;             /* unique per transfer; also the fd store name */
+	uint64_t held_since;         /* CLOCK_REALTIME usec */
+	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
+	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
+	uint32_t keepalive_sec;
+	uid_t owner;
+	uint32_t ctx_len;
+	uint8_t kind;                /* enum broker_kind */
+	uint8_t state;               /* enum broker_state */
+	uint8_t reason;              /* last reason, enum broker_reason */
+	uint8_t sotype;
+	uint8_t spurious;            /* readiness that peeking could not explain */
+	uint16_t family;
+	uint16_t id_len;
+	char data[];                 /* id, NUL, context */
+};
+
+static inline const char *held_id(const struct held *h) { return h->data; }
+static inline const void *held_ctx(const struct held *h) { return h->data + h->id_len + 1; }
+static inline int held_fd(const struct held *h) { return h->io.fd; }
+
+TAILQ_HEAD(held_list, held);
+
+/* An app: its manifest and its runtime state.  Apps live as long as they
+ * have a manifest or hold sockets. */
+struct app {
+	char *id;
+	struct manifest *m;          /* NULL once the manifest went away on reload */
+	void *index;                 /* tsearch() root: struct held * by id */
+	unsigned nheld;
+	struct held_list pending;    /* TRIGGERED, waiting to go to the app */
+	unsigned npending;
+	struct actconn *conn;        /* activation connection, if any */
+	pid_t pid;                   /* broker-started instance, 0 = none */
+	ev_child child;
+	ev_timer timer;              /* activation timeout or back-off retry */
+	ev_timer kick;               /* next loop iteration: deliver what is pending */
+	enum broker_app_state state;
+	unsigned failures;
+	unsigned acked;              /* acks in the current activation */
+	uint64_t retry_at;           /* CLOCK_REALTIME usec of the next retry */
+	TAILQ_ENTRY(app) link;
+};
+
+TAILQ_HEAD(app_list, app);
+
+/* The connection to a running app over which sockets are handed back. */
+struct actconn {
+	ev_io io;
+	struct app *app;
+	bool hello;                  /* ACT_HELLO received */
+	bool batch_open;             /* handbacks sent since the last BATCH_END */
+	bool writing;                /* waiting for the socket to take more */
+	struct held_list inflight;   /* HANDING_BACK, waiting for an ack */
+	unsigned ninflight;
+};
+
+struct client;
+TAILQ_HEAD(client_list, client);
+
+/* Everything brokerd has: one of these, in main(). */
+struct daemon {
+	struct ev_loop *loop;
+	struct config cfg;
+	struct app_list apps;
+	unsigned napps;
+	void *app_index;             /* tsearch() root: struct app * by id */
+	struct held_list all;        /* every held socket, ascending serial */
+	unsigned nheld;
+	uint64_t next_serial;
+	struct client_list clients;
+	unsigned nclients;
+	unsigned nmonitors;
+	unsigned nstarting;          /* apps in BROKER_APP_STARTING */
+	int control_fd;
+	bool control_owned;          /* we bound it (unlink on exit) */
+	ev_io control_io;
+	ev_signal sigterm, sigint, sighup;
+	uint64_t started;            /* CLOCK_MONOTONIC usec */
+	bool stopping;               /* shutting down: keep the fd store as it is */
+	uint64_t triggers_total, activations_total, handbacks_total;
+	uint8_t buf[BP_MSG_MAX];     /* scratch for encoding and receiving */
+};
+
+/* registry.c */
+struct app *app_find(struct daemon *d, const char *id);
+struct app *app_get(struct daemon *d, const char *id);       /* find or create */
+void app_maybe_free(struct daemon *d, struct app *a);        /* if no manifest and no sockets */
+struct held *held_find(struct app *a, const char *id);
+/* Take fd (consumed on success and on failure) and hold it for app under id. */
+int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
+	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
+/* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
+void held_remove(struct daemon *d, struct held *h);
+unsigned held_count_state(struct daemon *d, int state);
+
+/* watch.c */
+int socket_describe(int fd, int *ret_kind, int *ret_family, int *ret_sotype);
+int socket_classify(int fd, int kind);
+void held_watch(struct daemon *d, struct held *h);
+void held_unwatch(struct daemon *d, struct held *h);
+void held_trigger(struct daemon *d, struct held *h, int reason);
+int sockaddr_text(int fd, bool peer, char *buf, size_t size);
+
+/* activate.c */
+void app_init(struct daemon *d, struct app *a);
+void app_kick(struct daemon *d, struct app *a);              /* deliver pending soon */
+void app_withdraw(struct daemon *d, struct held *h);         /* take h out of pending/in-flight */
+void app_shutdown(struct daemon *d, struct app *a);          /* stop everything, keep sockets */
+/* An activation failed (why: one sentence): log, keep the sockets, retry after back-off. */
+void app_failed(struct daemon *d, struct app *a, int error, const char *why);
+
+/* compat.c: listen-fds and inetd hand-offs */
+void compat_deliver(struct daemon *d, struct app *a);
+void compat_child_exited(struct daemon *d, struct app *a, int status);
+
+/* spawn.c: fork and exec a manifest's command with the sd_listen_fds
+ * protocol.  fds[i] becomes fd 3+i named names[i]; stdio_fd (or -1)
+ * becomes stdin and stdout.  The caller's fds stay the caller's. */
+int spawn_command(struct daemon *d, struct app *a, const int *fds, const char *const *names,
+		  unsigned nfds, int stdio_fd, int reason, pid_t *ret_pid);
+
+/* control.c */
+int control_open(struct daemon *d);
+void control_close(struct daemon *d);
+void clients_close_all(struct daemon *d);
+void clients_forget_app(struct daemon *d, struct app *a);   /* a is going away */
+
+/* monitor.c */
+void monitor_emit(struct daemon *d, int event, const struct app *a, const struct held *h,
+		  int reason, int error, pid_t pid, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+
+/* main.c */
+int daemon_reload(struct daemon *d);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* App manifests: one INI file per app in apps.d/. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum activation_method {
+	ACTIVATION_EXEC = 0,         /* brokerd spawns the command */
+	ACTIVATION_WAKE_SOCKET = 1,  /* brokerd connects to the app's .socket unit */
+};
+
+enum handoff_mode {
+	HANDOFF_LIBBROKER = 0,       /* activation socket, acknowledged hand-back */
+	HANDOFF_LISTEN_FDS = 1,      /* the held sockets themselves as LISTEN_FDS */
+	HANDOFF_INETD = 2,           /* one connection as stdin/stdout */
+};
+
+/* Capabilities, from the original's manifest, plus one for AF_UNIX. */
+enum {
+	CAP_INTERNET_CLIENT = 1u << 0,
+	CAP_INTERNET_CLIENT_SERVER = 1u << 1,
+	CAP_PRIVATE_NETWORK = 1u << 2,
+	CAP_LOCAL = 1u << 3,
+};
+
+struct manifest {
+	char *path;
+	char *id;
+	char *user;
+	uid_t uid;
+	gid_t gid;
+	char *unit;                  /* NULL = any process of the user */
+	unsigned caps;
+	enum activation_method activation;
+	enum handoff_mode handoff;
+	char *command;               /* exec: as written */
+	char **argv;                 /* exec: split on blanks */
+	char *wake_socket;           /* wake-socket: the .socket unit's path */
+	unsigned timeout_ms;         /* 0 = brokerd's activation-timeout-ms */
+	unsigned max_sockets;        /* 0 = brokerd's max-held-per-app */
+	unsigned max_context;        /* 0 = brokerd's max-context */
+};
+
+/* Parse one manifest.  lookup_user resolves user names (getpwnam), so
+ * tests and fuzzers can parse without touching the user database when
+ * lookup_user is false: then only numeric users are accepted.
+ * On error returns a negative errno and a sentence naming the file, line
+ * and key in err; *ret is untouched. */
+int manifest_parse_file(const char *path, bool lookup_user, struct manifest **ret,
+			char *err, size_t errlen);
+int manifest_parse_string(const char *text, const char *name, bool lookup_user,
+			  struct manifest **ret, char *err, size_t errlen);
+
+struct manifest *manifest_free(struct manifest *m);
+
+/* Names for the enums and capability bits ("exec", "listen-fds", ...). */
+const char *activation_name(enum activation_method a);
+const char *handoff_name(enum handoff_mode h);
+/* Space-separated capability names of caps into buf. */
+void caps_format(unsigned caps, char *buf, size_t size);
+
+/* Every *.conf in dir, sorted by name, parsed; bad ones are reported with
+ * report(path, message) and skipped, as are duplicates of an id.  Returns
+ * the number of manifests, with a NULL-terminated array in *ret. */
+int manifests_load_dir(const char *dir, bool lookup_user,
+		       void (*report)(const char *path, const char *message),
+		       struct manifest ***ret);
+void manifests_free(struct manifest **list);

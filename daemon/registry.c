@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* The registry: apps by id, and each app's held sockets by id. */
+#include <errno.h>
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "brokerd.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static int app_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct app *)a)->id, ((const struct app *)b)->id);
+}
+
+static int held_cmp(const void *a, const void *b)
+{
+	return strcmp(held_id(a), held_id(b));
+}
+
+struct app *app_find(struct daemon *d, const char *id)
+{
+	struct app key = { .id = (char *)id };
+	void **node = tfind(&key, &d->app_index, app_cmp);
+	return node ? *node : NULL;
+}
+
+struct app *app_get(struct daemon *d, const char *id)
+{
+	struct app *a = app_find(d, id);
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a || !(a->id = strdup(id))) {
+		free(a);
+		return NULL;
+	}
+	app_init(d, a);
+	if (!tsearch(a, &d->app_index, app_cmp)) {
+		free(a->id);
+		free(a);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&d->apps, a, link);
+	d->napps++;
+	return a;
+}
+
+void app_maybe_free(struct daemon *d, struct app *a)
+{
+	if (a->m || a->nheld || a->conn || a->pid)
+		return;
+	app_shutdown(d, a);
+	clients_forget_app(d, a);
+	tdelete(a, &d->app_index, app_cmp);
+	TAILQ_REMOVE(&d->apps, a, link);
+	d->napps--;
+	free(a->id);
+	free(a);
+}
+
+struct held *held_find(struct app *a, const char *id)
+{
+	/* A stack key with the id inline: held_cmp only reads data[]. */
+	size_t n = strlen(id);
+	struct held *key = alloca(sizeof(*key) + n + 1);
+	memcpy(key->data, id, n + 1);
+	void **node = tfind(key, &a->index, held_cmp);
+	return node ? *node : NULL;
+}
+
+int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
+	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret)
+{
+	int kind, family, sotype;
+	int r = socket_describe(fd, &kind, &family, &sotype);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	size_t id_len = strlen(id);
+	struct held *h = calloc(1, sizeof(*h) + id_len + 1 + ctx_len);
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(h->data, id, id_len + 1);
+	if (ctx_len)
+		memcpy(h->data + id_len + 1, ctx, ctx_len);
+	h->id_len = (uint16_t)id_len;
+	h->ctx_len = ctx_len;
+	h->app = a;
+	h->serial = ++d->next_serial;
+	h->held_since = now_usec(CLOCK_REALTIME);
+	h->keepalive_sec = keepalive_sec;
+	h->owner = owner;
+	h->kind = (uint8_t)kind;
+	h->family = (uint16_t)family;
+	h->sotype = (uint8_t)sotype;
+	h->state = BROKER_STATE_WATCHING;
+	ev_io_init(&h->io, NULL, fd, EV_READ);
+	ev_init(&h->keepalive, NULL);
+
+	/* Durable first (fd store, metadata), then visible. */
+	r = store_put(d, h);
+	if (r < 0) {
+		close(fd);
+		free(h);
+		return r;
+	}
+
+	struct held *old = held_find(a, id);
+	if (old) {
+		log_full(LOG_INFO, a->id, id, 0, "replaced by a new transfer");
+		held_remove(d, old);
+	}
+	if (!tsearch(h, &a->index, held_cmp)) {
+		store_del(d, h);
+		close(fd);
+		free(h);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&d->all, h, all);
+	a->nheld++;
+	d->nheld++;
+	held_watch(d, h);
+	if (ret)
+		*ret = h;
+	return 0;
+}
+
+void held_remove(struct daemon *d, struct held *h)
+{
+	struct app *a = h->app;
+	held_unwatch(d, h);
+	app_withdraw(d, h);
+	if (!d->stopping)
+		store_del(d, h);
+	tdelete(h, &a->index, held_cmp);
+	TAILQ_REMOVE(&d->all, h, all);
+	a->nheld--;
+	d->nheld--;
+	close(held_fd(h));
+	free(h);
+}
+
+unsigned held_count_state(struct daemon *d, int state)
+{
+	unsigned n = 0;
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all)
+		n += h->state == state;
+	return n;
+}

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control verbs: each checks who asks (authorisation per verb), checks
+ * its arguments and limits, then acts and replies.  A handler returns 0
+ * when it replied, a negative errno for brokerd to send as BP_ERROR (with
+ * the sentence in why, if it wrote one), or SEND_FAILED when the client
+ * cannot be written to and must go.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "control.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#define SEND_FAILED 1
+
+bool client_may_act(const struct client *c, const struct app *a)
+{
+	if (c->uid == 0)
+		return true;
+	return a->m && a->m->uid == c->uid;
+}
+
+static bool client_may_see(const struct client *c, const struct app *a)
+{
+	return c->admin || client_may_act(c, a);
+}
+
+static int reply_ok(struct daemon *d, struct client *c, uint32_t seq)
+{
+	struct bp_ok ok = { 0 };
+	return client_reply(d, c, BP_OK, seq, &ok, sizeof(ok), NULL, 0) < 0 ? SEND_FAILED : 0;
+}
+
+static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (c->hello)
+		return -EPROTO;
+	if (m->u.hello.version != BP_VERSION) {
+		snprintf(why, len, "protocol version %u is not brokerd's %u", m->u.hello.version, BP_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	c->hello = true;
+	ev_timer_stop(d->loop, &c->timer);
+	struct bp_hello_reply r = {
+		.version = BP_VERSION, .uid = c->uid, .flags = c->admin ? BP_HELLO_ADMIN : 0,
+	};
+	struct bp_field f = { PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 };
+	return client_reply(d, c, BP_HELLO_REPLY, m->seq, &r, sizeof(r), &f, 1) < 0 ? SEND_FAILED : 0;
+}
+
+/* The app named by a request: "" = the client's registered app. */
+static int named_app(struct daemon *d, struct client *c, const char *name, struct app **ret,
+		     char *why, size_t len)
+{
+	if (!*name) {
+		if (!c->app)
+			return -EDESTADDRREQ;
+		*ret = c->app;
+		return 0;
+	}
+	struct app *a = app_find(d, name);
+	if (!a || !client_may_see(c, a)) {
+		/* not telling a stranger whether the app exists */
+		snprintf(why, len, "no app %s that you may see", name);
+		return a ? -EPERM : -ENOENT;
+	}
+	*ret = a;
+	return 0;
+}
+
+static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	const char *id = bp_msg_str(m, 0);
+	struct app *a = app_find(d, id);
+	if (!a || !a->m) {
+		snprintf(why, len, "no manifest declares app %s", id);
+		return -ENOENT;
+	}
+	if (c->app && c->app != a)
+		return -EALREADY;
+	if (!client_may_act(c, a)) {
+		snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
+		return -EPERM;
+	}
+	c->app = a;
+	return reply_ok(d, c, m->seq);
+}
+
+static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a = c->app;
+	const char *id = bp_msg_str(m, 0);
+	const struct bp_field *ctx = &m->field[1];
+	uint32_t keepalive = m->u.transfer.keepalive_sec;
+
+	if (!a)
+		return -EDESTADDRREQ;
+	if (!a->m) {
+		snprintf(why, len, "app %s has no manifest any more", a->id);
+		return -ENOENT;
+	}
+	int r = bp_check_id(id, d->cfg.max_id_len);
+	if (r < 0) {
+		snprintf(why, len, r == -ENAMETOOLONG ? "id is longer than %u bytes" :
+			 "id must be [A-Za-z0-9._@-] and not start with '.' or '-'", d->cfg.max_id_len);
+		return r;
+	}
+	unsigned max_ctx = a->m->max_context && a->m->max_context < d->cfg.max_context
+				   ? a->m->max_context : d->cfg.max_context;
+	if (ctx->len > max_ctx) {
+		snprintf(why, len, "context of %u bytes is over the limit of %u", ctx->len, max_ctx);
+		return -E2BIG;
+	}
+	if (m->u.transfer.flags)
+		return -EINVAL;
+	if (keepalive > d->cfg.max_keepalive_sec) {
+		snprintf(why, len, "keep-alive of %u s is over the limit of %u s", keepalive, d->cfg.max_keepalive_sec);
+		return -EINVAL;
+	}
+	int fd = m->fds[0];
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	int kind, family, sotype;
+	r = socket_describe(fd, &kind, &family, &sotype);
+	if (r < 0)
+		return r;
+	if (kind == BROKER_KIND_LISTENER && keepalive) {
+		snprintf(why, len, "listeners take no keep-alive");
+		return -EINVAL;
+	}
+	unsigned max_app = a->m->max_sockets ? a->m->max_sockets : d->cfg.max_held_per_app;
+	struct held *old = held_find(a, id);
+	if (!old && a->nheld >= max_app) {
+		snprintf(why, len, "app %s holds %u sockets, its limit", a->id, a->nheld);
+		return -EDQUOT;
+	}
+	if (!old && d->nheld >= d->cfg.max_held) {
+		snprintf(why, len, "brokerd holds %u sockets, its limit", d->nheld);
+		return -ENOSPC;
+	}
+
+	struct held *h;
+	m->fds[0] = -1;   /* held_add consumes it, on failure too */
+	r = held_add(d, a, id, fd, ctx->ptr, ctx->len, keepalive, c->uid, &h);
+	if (r < 0)
+		return r;
+	log_full(LOG_INFO, a->id, id, 0, "held (%s%s)", broker_kind_name(h->kind), old ? ", replacing" : "");
+	monitor_emit(d, BROKER_EVENT_TRANSFER, a, h, 0, 0, c->pid, NULL);
+	return reply_ok(d, c, m->seq);
+}
+
+struct info_buf {
+	struct bp_info info;
+	struct bp_field f[5];
+	char local[128], peer[128];
+};
+
+static void info_fill(struct info_buf *b, struct held *h)
+{
+	sockaddr_text(held_fd(h), false, b->local, sizeof(b->local));
+	sockaddr_text(held_fd(h), true, b->peer, sizeof(b->peer));
+	b->info = (struct bp_info){
+		.kind = h->kind, .state = h->state, .last_reason = h->reason,
+		.keepalive_sec = h->keepalive_sec, .owner_uid = h->owner, .family = h->family,
+		.sotype = h->sotype, .held_since_usec = h->held_since,
+		.last_trigger_usec = h->last_trigger, .serial = h->serial,
+	};
+	b->f[0] = (struct bp_field){ h->app->id, (uint32_t)strlen(h->app->id) };
+	b->f[1] = (struct bp_field){ held_id(h), h->id_len };
+	b->f[2] = (struct bp_field){ held_ctx(h), h->ctx_len };
+	b->f[3] = (struct bp_field){ b->local, (uint32_t)strlen(b->local) };
+	b->f[4] = (struct bp_field){ b->peer, (uint32_t)strlen(b->peer) };
+}
+
+/* Send one INFO for h now (with the socket itself when claiming). */
+static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct held *h, int fd)
+{
+	struct info_buf b;
+	info_fill(&b, h);
+	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_INFO, seq, &b.info, sizeof(b.info),
+			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
+}
+
+static bool list_wants(const struct client *c, const struct held *h)
+{
+	if (c->resume.app)
+		return h->app == c->resume.app;
+	return client_may_see(c, h->app);
+}
+
+static int resume_list(struct daemon *d, struct client *c)
+{
+	struct held *h;
+	/* Serials only grow along d->all, so the cursor finds its place even
+	 * if sockets came and went meanwhile. */
+	TAILQ_FOREACH(h, &d->all, all) {
+		if (h->serial <= c->resume.cursor || !list_wants(c, h))
+			continue;
+		int r = send_info(d, c, c->resume.seq, h, -1);
+		if (r < 0)
+			return r;
+		c->resume.cursor = h->serial;
+		c->resume.count++;
+	}
+	struct bp_end end = { .count = c->resume.count };
+	uint32_t seq = c->resume.seq;
+	c->resume.type = 0;
+	return client_reply(d, c, BP_END, seq, &end, sizeof(end), NULL, 0);
+}
+
+static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app *a)
+{
+	char caps[128] = "";
+	const struct manifest *m = a->m;
+	if (m)
+		caps_format(m->caps, caps, sizeof(caps));
+	struct bp_app_info w = {
+		.uid = m ? m->uid : 0, .held = a->nheld,
+		.max_sockets = m && m->max_sockets ? m->max_sockets : d->cfg.max_held_per_app,
+		.pid = (uint32_t)a->pid, .state = a->state, .failures = a->failures,
+		.retry_usec = a->retry_at,
+	};
+	const char *target = !m ? "" : m->activation == ACTIVATION_WAKE_SOCKET ? m->wake_socket : m->command;
+	const char *s[7] = {
+		a->id, m ? m->user : "", m && m->unit ? m->unit : "",
+		m ? activation_name(m->activation) : "", m ? handoff_name(m->handoff) : "",
+		target, caps,
+	};
+	struct bp_field f[7];
+	for (int i = 0; i < 7; i++)
+		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
+	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
+			   NULL, 0, MSG_DONTWAIT);
+}
+
+static int resume_apps(struct daemon *d, struct client *c)
+{
+	uint64_t i = 0;
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link) {
+		if (i++ < c->resume.cursor)
+			continue;
+		if (client_may_see(c, a)) {
+			int r = send_app(d, c, c->resume.seq, a);
+			if (r < 0)
+				return r;
+			c->resume.count++;
+		}
+		c->resume.cursor = i;
+	}
+	struct bp_end end = { .count = c->resume.count };
+	uint32_t seq = c->resume.seq;
+	c->resume.type = 0;
+	return client_reply(d, c, BP_END, seq, &end, sizeof(end), NULL, 0);
+}
+
+static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id, char *why, size_t len)
+{
+	if (!c->app)
+		return -EDESTADDRREQ;
+	struct held *h = held_find(c->app, id);
+	if (!h) {
+		snprintf(why, len, "app %s holds no socket %s", c->app->id, id);
+		return -ENOENT;
+	}
+	if (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT)
+		return -EBUSY;
+	int r = send_info(d, c, seq, h, held_fd(h));
+	if (r == -EAGAIN) {
+		/* Not now: the socket stays held until the client can take it. */
+		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
+		snprintf(c->resume.id, sizeof(c->resume.id), "%s", id);
+		return 0;
+	}
+	if (r < 0)
+		return SEND_FAILED;
+	log_full(LOG_INFO, c->app->id, id, 0, "claimed back");
+	monitor_emit(d, BROKER_EVENT_CLAIM, c->app, h, 0, 0, c->pid, NULL);
+	held_remove(d, h);
+	return 0;
+}
+
+int verb_resume(struct daemon *d, struct client *c)
+{
+	char why[256] = "";
+	switch (c->resume.type) {
+	case BP_LIST:
+		return resume_list(d, c);
+	case BP_APPS:
+		return resume_apps(d, c);
+	case BP_CLAIM: {
+		uint32_t seq = c->resume.seq;
+		c->resume.type = 0;
+		int r = do_claim(d, c, seq, c->resume.id, why, sizeof(why));
+		if (r < 0)
+			return client_error(d, c, seq, r, "%s", why[0] ? why : broker_strerror(r));
+		return r == SEND_FAILED ? -EPIPE : 0;
+	}
+	}
+	return 0;
+}
+
+static int start_stream(struct daemon *d, struct client *c, unsigned type, uint32_t seq, struct app *a)
+{
+	c->resume = (struct resume){ .type = type, .seq = seq, .app = a };
+	int r = verb_resume(d, c);
+	if (r == -EAGAIN) {
+		/* flush() goes on when the client reads */
+		return 0;
+	}
+	return r < 0 ? SEND_FAILED : 0;
+}
+
+static int do_list(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	const char *name = bp_msg_str(m, 0);
+	struct app *a = NULL;
+	if (*name || !(m->u.list.flags & BP_LIST_ALL)) {
+		int r = named_app(d, c, name, &a, why, len);
+		if (r < 0)
+			return r;
+	} else if (!c->admin) {
+		return -EPERM;
+	}
+	return start_stream(d, c, BP_LIST, m->seq, a);
+}
+
+static int do_show(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a;
+	int r = named_app(d, c, bp_msg_str(m, 0), &a, why, len);
+	if (r < 0)
+		return r;
+	struct held *h = held_find(a, bp_msg_str(m, 1));
+	if (!h) {
+		snprintf(why, len, "app %s holds no socket %s", a->id, bp_msg_str(m, 1));
+		return -ENOENT;
+	}
+	struct info_buf b;
+	info_fill(&b, h);
+	return client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5) < 0 ? SEND_FAILED : 0;
+}
+
+static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
+{
+	struct bp_status s = {
+		.apps = d->napps, .held = d->nheld,
+		.watching = held_count_state(d, BROKER_STATE_WATCHING),
+		.triggered = held_count_state(d, BROKER_STATE_TRIGGERED),
+		.handing_back = held_count_state(d, BROKER_STATE_HANDING_BACK),
+		.clients = d->nclients, .pid = (uint32_t)getpid(),
+		.max_held = d->cfg.max_held, .max_held_per_app = d->cfg.max_held_per_app,
+		.uptime_usec = now_usec(CLOCK_MONOTONIC) - d->started,
+		.triggers_total = d->triggers_total, .activations_total = d->activations_total,
+		.handbacks_total = d->handbacks_total,
+	};
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link)
+		s.running += a->conn != NULL || a->pid != 0;
+	struct bp_field f[2] = {
+		{ PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 },
+		{ d->cfg.socket_path, (uint32_t)strlen(d->cfg.socket_path) },
+	};
+	return client_reply(d, c, BP_STATUS_REPLY, m->seq, &s, sizeof(s), f, 2) < 0 ? SEND_FAILED : 0;
+}
+
+/* TRIGGER and DROP: admin verbs on APP/ID. */
+static int do_admin_socket(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (!c->admin)
+		return -EPERM;
+	const char *app_id = bp_msg_str(m, 0), *id = bp_msg_str(m, 1);
+	struct app *a = app_find(d, app_id);
+	struct held *h = a ? held_find(a, id) : NULL;
+	if (!h) {
+		snprintf(why, len, "%s/%s is not held", app_id, id);
+		return -ENOENT;
+	}
+	if (m->type == BP_DROP) {
+		log_full(LOG_NOTICE, a->id, id, 0, "dropped by uid %u", c->uid);
+		monitor_emit(d, BROKER_EVENT_DROP, a, h, 0, 0, c->pid, "by uid %u", c->uid);
+		held_remove(d, h);
+		app_maybe_free(d, a);
+	} else if (h->state == BROKER_STATE_WATCHING) {
+		int reason = socket_classify(held_fd(h), h->kind);
+		if (h->kind == BROKER_KIND_LISTENER || reason == BROKER_REASON_NONE)
+			reason = BROKER_REASON_ADMIN_TRIGGER;
+		held_trigger(d, h, reason);
+	}
+	return reply_ok(d, c, m->seq);
+}
+
+void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
+{
+	char why[512] = "";
+	int r;
+
+	if (!c->hello && m->type != BP_HELLO) {
+		snprintf(why, sizeof(why), "say hello first");
+		r = -EPROTO;
+	} else {
+		switch (m->type) {
+		case BP_HELLO: r = do_hello(d, c, m, why, sizeof(why)); break;
+		case BP_REGISTER: r = do_register(d, c, m, why, sizeof(why)); break;
+		case BP_TRANSFER: r = do_transfer(d, c, m, why, sizeof(why)); break;
+		case BP_LIST: r = do_list(d, c, m, why, sizeof(why)); break;
+		case BP_SHOW: r = do_show(d, c, m, why, sizeof(why)); break;
+		case BP_CLAIM: r = do_claim(d, c, m->seq, bp_msg_str(m, 0), why, sizeof(why)); break;
+		case BP_STATUS: r = do_status(d, c, m); break;
+		case BP_APPS: r = start_stream(d, c, BP_APPS, m->seq, NULL); break;
+		case BP_MONITOR:
+			if (d->nmonitors >= d->cfg.max_monitors) {
+				r = -EUSERS;
+				snprintf(why, sizeof(why), "brokerd already has %u monitors, its limit", d->nmonitors);
+				break;
+			}
+			r = reply_ok(d, c, m->seq);
+			if (r == 0) {
+				c->monitor = true;
+				d->nmonitors++;
+			}
+			break;
+		case BP_TRIGGER:
+		case BP_DROP: r = do_admin_socket(d, c, m, why, sizeof(why)); break;
+		case BP_RELOAD:
+			if (!c->admin) {
+				r = -EPERM;
+				break;
+			}
+			r = daemon_reload(d);
+			if (r == 0)
+				r = reply_ok(d, c, m->seq);
+			else
+				snprintf(why, sizeof(why), "reload failed; the old manifests stay in force (see brokerd's log)");
+			break;
+		default:
+			/* a reply type sent as a request */
+			snprintf(why, sizeof(why), "%s is not a request", bp_type_name(m->type));
+			r = -EOPNOTSUPP;
+		}
+	}
+	bp_msg_close_fds(m);   /* whatever no handler took */
+	if (r == SEND_FAILED || (r < 0 && client_error(d, c, m->seq, r, "%s",
+						       why[0] ? why : broker_strerror(r)) < 0))
+		client_free(d, c, "cannot reply");
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * push-client: the smallest useful broker app.
+ *
+ * Started by hand, it connects to its server, hands the connection to
+ * brokerd and exits.  Started by brokerd, it takes the connection back,
+ * prints what arrived, answers, and hands it over again.
+ *
+ *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+struct opts {
+	const char *app, *id, *control, *server;
+	unsigned keepalive;
+};
+
+static int dial(const char *server)
+{
+	char host[256];
+	snprintf(host, sizeof(host), "%s", server);
+	char *port = strrchr(host, ':');
+	if (!port) {
+		fprintf(stderr, "push-client: %s: expected HOST:PORT\n", server);
+		return -1;
+	}
+	*port++ = 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int r = getaddrinfo(host, port, &hints, &res);
+	if (r) {
+		fprintf(stderr, "push-client: %s: %s\n", server, gai_strerror(r));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fprintf(stderr, "push-client: cannot connect to %s: %m\n", server);
+	return fd;
+}
+
+/* Hand fd to brokerd; on failure we still own it and say why. */
+static int hand_over(const struct opts *o, const char *id, int fd, const char *context)
+{
+	broker *b;
+	int r = broker_open(o->control, &b);
+	if (r == 0)
+		r = broker_register(b, o->app);
+	if (r == 0)
+		r = broker_transfer(b, id, fd, context, strlen(context), o->keepalive);
+	if (r < 0) {
+		const char *detail = b ? broker_last_message(b) : "";
+		fprintf(stderr, "push-client: cannot hand %s to brokerd: %s%s%s\n", id, broker_strerror(r),
+			*detail ? ": " : "", detail);
+		close(fd);
+	} else {
+		printf("push-client: %s handed to brokerd as %s/%s; exiting\n", context, o->app, id);
+	}
+	broker_close(b);
+	return r;
+}
+
+/* One socket brokerd handed back: serve it, then hand it over again. */
+static void serve(const struct opts *o, broker_handback *h, int fd)
+{
+	char context[512];
+	snprintf(context, sizeof(context), "%.*s", (int)h->context_len, (const char *)h->context);
+	printf("push-client: woken for %s (%s), context \"%s\"\n", h->id, broker_reason_name(h->reason), context);
+
+	switch (h->reason) {
+	case BROKER_REASON_SOCKET_ACTIVITY: {
+		char buf[4096];
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0) {
+			printf("push-client: received %zd byte(s): %.*s", n, (int)n, buf);
+			if (buf[n - 1] != '\n')
+				putchar('\n');
+			char reply[64];
+			int len = snprintf(reply, sizeof(reply), "ack %zd\n", n);
+			send(fd, reply, (size_t)len, MSG_NOSIGNAL);
+			break;
+		}
+		if (n == 0) {
+			printf("push-client: the server closed the connection\n");
+			close(fd);
+			return;
+		}
+		break;
+	}
+	case BROKER_REASON_KEEPALIVE_EXPIRED:
+		send(fd, "keep-alive\n", 11, MSG_NOSIGNAL);
+		break;
+	case BROKER_REASON_SOCKET_CLOSED:
+		printf("push-client: the server closed the connection\n");
+		close(fd);
+		return;
+	default:
+		break;
+	}
+	fflush(stdout);
+	hand_over(o, h->id, fd, context);
+}
+
+static int woken(const struct opts *o)
+{
+	broker_activation *a;
+	int r = broker_activation_open(&a);
+	if (r < 0)
+		return r;
+	broker_handback *h;
+	while ((r = broker_activation_receive(a, 5000, &h)) > 0) {
+		int fd = broker_handback_accept(a, h);
+		if (fd >= 0)
+			serve(o, h, fd);
+		else
+			fprintf(stderr, "push-client: cannot take %s: %s\n", h->id, broker_strerror(fd));
+		broker_handback_free(h);
+	}
+	broker_activation_close(a);
+	return r < 0 && r != -EPIPE ? r : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "app", required_argument, NULL, 'a' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "keepalive", required_argument, NULL, 'k' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct opts o = { .app = getenv("BROKER_APP_ID"), .id = "push" };
+	int c;
+	while ((c = getopt_long(argc, argv, "a:i:k:c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a': o.app = optarg; break;
+		case 'i': o.id = optarg; break;
+		case 'k': o.keepalive = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'c': o.control = optarg; break;
+		case 'h':
+			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (!o.app)
+		o.app = "org.example.push";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	int r = woken(&o);
+	if (r != -ENOENT) {
+		if (r < 0)
+			fprintf(stderr, "push-client: activation: %s\n", broker_strerror(r));
+		return r < 0 ? 1 : 0;
+	}
+	/* Not started by brokerd: connect, greet, hand over, exit. */
+	if (optind >= argc) {
+		fprintf(stderr, "push-client: give the server as HOST:PORT\n");
+		return 2;
+	}
+	o.server = argv[optind];
+	int fd = dial(o.server);
+	if (fd < 0)
+		return 1;
+	send(fd, "hello from push-client\n", 23, MSG_NOSIGNAL);
+	char context[300];
+	snprintf(context, sizeof(context), "server=%s", o.server);
+	return hand_over(&o, o.id, fd, context) < 0 ? 1 : 0;
+}

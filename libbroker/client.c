@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The control connection: open, register, transfer, list, claim. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "client.h"
+#include "util.h"
+#include "wire.h"
+
+const char *broker_default_socket(void)
+{
+	static __thread char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *env = getenv("BROKER_SOCKET");
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return "/run/socket-broker/control";
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	if (!rt || rt[0] != '/')
+		return NULL;
+	int n = snprintf(path, sizeof(path), "%s/socket-broker/control", rt);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return NULL;
+	return path;
+}
+
+int bc_recv(broker *b, int timeout_ms)
+{
+	for (;;) {
+		if (timeout_ms >= 0) {
+			struct pollfd p = { .fd = b->fd, .events = POLLIN };
+			int r = poll(&p, 1, timeout_ms);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			if (r == 0)
+				return -ETIMEDOUT;
+		}
+		bp_msg_close_fds(&b->reply);
+		int r = bp_recv(b->fd, b->buf, sizeof(b->buf), 0, &b->reply, NULL, NULL);
+		if (r == 0)
+			return -EPIPE;
+		return r < 0 ? r : 0;
+	}
+}
+
+int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
+	       const struct bp_field *fields, unsigned nfields, const int *fds, unsigned nfds)
+{
+	if (b->monitoring)
+		return -EPROTO;
+	b->message[0] = 0;
+	uint32_t seq = ++b->seq;
+	int r = bp_send_msg(b->fd, b->buf, sizeof(b->buf), type, seq, fixed, fixed_size,
+			    fields, nfields, fds, nfds, 0);
+	if (r < 0)
+		return r;
+	return bc_reply(b);
+}
+
+int bc_reply(broker *b)
+{
+	int r = bc_recv(b, -1);
+	if (r < 0)
+		return r;
+	/* seq 0: an error about the connection itself (a limit, a timeout) */
+	bool conn_error = b->reply.type == BP_ERROR && b->reply.seq == 0;
+	if (b->reply.seq != b->seq && !conn_error) {
+		bp_msg_close_fds(&b->reply);
+		return -EPROTO;
+	}
+	if (b->reply.type == BP_ERROR) {
+		snprintf(b->message, sizeof(b->message), "%s", bp_msg_str(&b->reply, 0));
+		int e = b->reply.u.error.error;
+		return e < 0 ? e : -EIO;
+	}
+	return 0;
+}
+
+int broker_open(const char *path, broker **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (!path)
+		path = broker_default_socket();
+	if (!path)
+		return -ENOENT;
+
+	broker *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->reply.nfds = 0;
+	b->fd = bp_connect_unix(path, SOCK_SEQPACKET);
+	if (b->fd < 0) {
+		int r = b->fd;
+		free(b);
+		return r;
+	}
+
+	struct bp_hello hello = { .version = BP_VERSION };
+	struct bp_field name = { program_invocation_short_name, strlen(program_invocation_short_name) };
+	int r = bc_request(b, BP_HELLO, &hello, sizeof(hello), &name, 1, NULL, 0);
+	if (r == 0 && b->reply.type != BP_HELLO_REPLY)
+		r = -EPROTO;
+	if (r == 0 && b->reply.u.hello_reply.version != BP_VERSION)
+		r = -EPROTONOSUPPORT;
+	if (r < 0) {
+		broker_close(b);
+		return r;
+	}
+	b->uid = b->reply.u.hello_reply.uid;
+	b->admin = b->reply.u.hello_reply.flags & BP_HELLO_ADMIN;
+	*ret = b;
+	return 0;
+}
+
+broker *broker_close(broker *b)
+{
+	if (!b)
+		return NULL;
+	bp_msg_close_fds(&b->reply);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+	return NULL;
+}
+
+const char *broker_last_message(const broker *b)
+{
+	return b ? b->message : "";
+}
+
+uid_t broker_peer_uid(const broker *b)
+{
+	return b->uid;
+}
+
+bool broker_is_admin(const broker *b)
+{
+	return b->admin;
+}
+
+int broker_get_fd(const broker *b)
+{
+	return b ? b->fd : -EINVAL;
+}
+
+static struct bp_field str_field(const char *s)
+{
+	return (struct bp_field){ s ? s : "", s ? strlen(s) : 0 };
+}
+
+static int expect_ok(broker *b, int r)
+{
+	if (r == 0 && b->reply.type != BP_OK)
+		r = -EPROTO;
+	bp_msg_close_fds(&b->reply);
+	return r;
+}
+
+int broker_register(broker *b, const char *app_id)
+{
+	if (!b || !app_id)
+		return -EINVAL;
+	struct bp_field f = str_field(app_id);
+	return expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
+}
+
+int broker_transfer(broker *b, const char *id, int fd,
+		    const void *context, size_t context_len, uint32_t keepalive_sec)
+{
+	if (!b || !id || fd < 0 || (context_len && !context))
+		return -EINVAL;
+	if (context_len > BP_MSG_MAX)
+		return -E2BIG;
+	if (bg_is_guarded(fd))
+		return -EBADFD;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+
+	struct bp_transfer t = { .keepalive_sec = keepalive_sec };
+	struct bp_field f[2] = { str_field(id), { context, (uint32_t)context_len } };
+	int r = expect_ok(b, bc_request(b, BP_TRANSFER, &t, sizeof(t), f, 2, &fd, 1));
+	if (r < 0)
+		return r;
+	/* brokerd holds its own copy now; ours can go. */
+	close(fd);
+	return 0;
+}
+
+int broker_trigger(broker *b, const char *app_id, const char *id)
+{
+	if (!b || !app_id || !id)
+		return -EINVAL;
+	struct bp_field f[2] = { str_field(app_id), str_field(id) };
+	return expect_ok(b, bc_request(b, BP_TRIGGER, NULL, 0, f, 2, NULL, 0));
+}
+
+int broker_drop(broker *b, const char *app_id, const char *id)
+{
+	if (!b || !app_id || !id)
+		return -EINVAL;
+	struct bp_field f[2] = { str_field(app_id), str_field(id) };
+	return expect_ok(b, bc_request(b, BP_DROP, NULL, 0, f, 2, NULL, 0));
+}
+
+int broker_reload(broker *b)
+{
+	if (!b)
+		return -EINVAL;
+	return expect_ok(b, bc_request(b, BP_RELOAD, NULL, 0, NULL, 0, NULL, 0));
+}
+
+int broker_get_status(broker *b, broker_status *ret)
+{
+	if (!b || !ret)
+		return -EINVAL;
+	int r = bc_request(b, BP_STATUS, NULL, 0, NULL, 0, NULL, 0);
+	if (r < 0)
+		return r;
+	if (b->reply.type != BP_STATUS_REPLY)
+		return -EPROTO;
+	const struct bp_status *s = &b->reply.u.status;
+	broker_status st = {
+		.apps = s->apps, .held = s->held, .watching = s->watching,
+		.triggered = s->triggered, .handing_back = s->handing_back,
+		.clients = s->clients, .running = s->running, .max_held = s->max_held,
+		.max_held_per_app = s->max_held_per_app, .pid = (pid_t)s->pid,
+		.uptime_usec = s->uptime_usec, .triggers_total = s->triggers_total,
+		.activations_total = s->activations_total, .handbacks_total = s->handbacks_total,
+	};
+	snprintf(st.version, sizeof(st.version), "%s", bp_msg_str(&b->reply, 0));
+	snprintf(st.socket_path, sizeof(st.socket_path), "%s", bp_msg_str(&b->reply, 1));
+	*ret = st;
+	return 0;
+}

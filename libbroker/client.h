@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* libbroker internals shared by its source files (not installed). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "broker.h"
+#include "proto.h"
+
+struct broker {
+	int fd;
+	uint32_t seq;
+	uid_t uid;
+	bool admin;
+	bool monitoring;
+	char message[256];     /* brokerd's text from the last BP_ERROR */
+	struct bp_msg reply;   /* the last message received; fields point into buf */
+	uint8_t buf[BP_MSG_MAX];
+};
+
+/* Send a request and wait for its reply into b->reply.  A BP_ERROR reply
+ * becomes its negative errno (text in b->message). */
+int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
+	       const struct bp_field *fields, unsigned nfields, const int *fds, unsigned nfds);
+
+/* Wait for the next reply to the current request (for reply streams). */
+int bc_reply(broker *b);
+
+/* Receive the next message into b->reply; -ETIMEDOUT after timeout_ms (>= 0). */
+int bc_recv(broker *b, int timeout_ms);
+
+/* Is fd marked by broker_fd_guard()? */
+bool bg_is_guarded(int fd);

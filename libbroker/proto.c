@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "util.h"
+
+enum { F_STR = 1, F_BYTES = 2 };
+
+struct desc {
+	const char *name;
+	uint16_t fixed;
+	uint8_t nfields;
+	uint8_t kind[BP_FIELDS_MAX];
+	uint8_t min_fds, max_fds;
+};
+
+#define S F_STR
+#define B F_BYTES
+static const struct desc descs[] = {
+	[BP_HELLO]         = { "HELLO", sizeof(struct bp_hello), 1, { S }, 0, 0 },
+	[BP_REGISTER]      = { "REGISTER", 0, 1, { S }, 0, 0 },
+	[BP_TRANSFER]      = { "TRANSFER", sizeof(struct bp_transfer), 2, { S, B }, 1, 1 },
+	[BP_LIST]          = { "LIST", sizeof(struct bp_list), 1, { S }, 0, 0 },
+	[BP_SHOW]          = { "SHOW", 0, 2, { S, S }, 0, 0 },
+	[BP_CLAIM]         = { "CLAIM", 0, 1, { S }, 0, 0 },
+	[BP_STATUS]        = { "STATUS", 0, 0, { 0 }, 0, 0 },
+	[BP_APPS]          = { "APPS", 0, 0, { 0 }, 0, 0 },
+	[BP_MONITOR]       = { "MONITOR", 0, 0, { 0 }, 0, 0 },
+	[BP_TRIGGER]       = { "TRIGGER", 0, 2, { S, S }, 0, 0 },
+	[BP_DROP]          = { "DROP", 0, 2, { S, S }, 0, 0 },
+	[BP_RELOAD]        = { "RELOAD", 0, 0, { 0 }, 0, 0 },
+	[BP_OK]            = { "OK", sizeof(struct bp_ok), 0, { 0 }, 0, 0 },
+	[BP_ERROR]         = { "ERROR", sizeof(struct bp_error), 1, { S }, 0, 0 },
+	[BP_HELLO_REPLY]   = { "HELLO_REPLY", sizeof(struct bp_hello_reply), 1, { S }, 0, 0 },
+	[BP_INFO]          = { "INFO", sizeof(struct bp_info), 5, { S, S, B, S, S }, 0, 1 },
+	[BP_END]           = { "END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
+	[BP_STATUS_REPLY]  = { "STATUS_REPLY", sizeof(struct bp_status), 2, { S, S }, 0, 0 },
+	[BP_APP_INFO]      = { "APP_INFO", sizeof(struct bp_app_info), 7, { S, S, S, S, S, S, S }, 0, 0 },
+	[BP_EVENT]         = { "EVENT", sizeof(struct bp_event), 3, { S, S, S }, 0, 0 },
+	[BP_ACT_HELLO]     = { "ACT_HELLO", sizeof(struct bp_act_hello), 0, { 0 }, 0, 0 },
+	[BP_HANDBACK]      = { "HANDBACK", sizeof(struct bp_handback), 3, { S, S, B }, 1, 1 },
+	[BP_BATCH_END]     = { "BATCH_END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
+	[BP_HANDBACK_ACK]  = { "HANDBACK_ACK", sizeof(struct bp_handback_ack), 0, { 0 }, 0, 0 },
+};
+#undef S
+#undef B
+
+_Static_assert(sizeof(struct bp_header) == 16, "header is 16 bytes");
+_Static_assert(sizeof(struct bp_status) % 8 == 0, "fixed parts are 8-byte multiples");
+_Static_assert(sizeof(struct bp_info) % 8 == 0, "fixed parts are 8-byte multiples");
+_Static_assert(sizeof(struct bp_event) % 8 == 0, "fixed parts are 8-byte multiples");
+
+static const struct desc *lookup(unsigned type)
+{
+	if (type >= sizeof(descs) / sizeof(descs[0]) || !descs[type].name)
+		return NULL;
+	return &descs[type];
+}
+
+const char *bp_type_name(unsigned type)
+{
+	const struct desc *d = lookup(type);
+	return d ? d->name : NULL;
+}
+
+int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
+	      const void *fixed, size_t fixed_size,
+	      const struct bp_field *fields, unsigned nfields, unsigned nfds)
+{
+	const struct desc *d = lookup(type);
+	if (!d || fixed_size != d->fixed || nfields != d->nfields || nfds < d->min_fds || nfds > d->max_fds)
+		return -EINVAL;
+
+	size_t size = sizeof(struct bp_header) + fixed_size;
+	for (unsigned i = 0; i < nfields; i++) {
+		size_t flen = fields[i].len + (d->kind[i] == F_STR);
+		if (d->kind[i] == F_STR && fields[i].ptr && memchr(fields[i].ptr, 0, fields[i].len))
+			return -EINVAL;
+		if (flen > BP_MSG_MAX)
+			return -EMSGSIZE;
+		size += sizeof(uint32_t) + flen;
+	}
+	if (size > cap || size > BP_MSG_MAX)
+		return -EMSGSIZE;
+
+	uint8_t *p = buf;
+	struct bp_header h = { .type = type, .nfds = nfds, .size = size, .seq = seq };
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	if (fixed_size) {
+		memcpy(p, fixed, fixed_size);
+		p += fixed_size;
+	}
+	for (unsigned i = 0; i < nfields; i++) {
+		uint32_t flen = fields[i].len + (d->kind[i] == F_STR);
+		memcpy(p, &flen, sizeof(flen));
+		p += sizeof(flen);
+		if (fields[i].len)
+			memcpy(p, fields[i].ptr, fields[i].len);
+		p += fields[i].len;
+		if (d->kind[i] == F_STR)
+			*p++ = 0;
+	}
+	return (int)size;
+}
+
+int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret)
+{
+	const uint8_t *p = buf;
+	struct bp_header h;
+
+	if (len < sizeof(h) || len > BP_MSG_MAX)
+		return -EBADMSG;
+	memcpy(&h, p, sizeof(h));
+	if (h.size != len || h.reserved != 0)
+		return -EBADMSG;
+	const struct desc *d = lookup(h.type);
+	if (!d)
+		return -EOPNOTSUPP;
+	if (h.nfds != nfds || nfds < d->min_fds || nfds > d->max_fds)
+		return -ETOOMANYREFS;
+	if (len - sizeof(h) < d->fixed)
+		return -EBADMSG;
+
+	struct bp_msg m = { .type = h.type, .seq = h.seq, .nfields = d->nfields, .nfds = 0 };
+	for (unsigned i = 0; i < BP_FDS_MAX; i++)
+		m.fds[i] = -1;
+	memcpy(m.u.raw, p + sizeof(h), d->fixed);
+
+	size_t off = sizeof(h) + d->fixed;
+	for (unsigned i = 0; i < d->nfields; i++) {
+		uint32_t flen;
+		if (len - off < sizeof(flen))
+			return -EBADMSG;
+		memcpy(&flen, p + off, sizeof(flen));
+		off += sizeof(flen);
+		if (flen > len - off)
+			return -EBADMSG;
+		const char *f = (const char *)p + off;
+		if (d->kind[i] == F_STR) {
+			/* exactly one NUL, at the end */
+			if (flen == 0 || f[flen - 1] != 0 || memchr(f, 0, flen - 1))
+				return -EBADMSG;
+			m.field[i] = (struct bp_field){ f, flen - 1 };
+		} else {
+			m.field[i] = (struct bp_field){ flen ? f : NULL, flen };
+		}
+		off += flen;
+	}
+	if (off != len)
+		return -EBADMSG;
+
+	*ret = m;
+	return 0;
+}
+
+void bp_msg_close_fds(struct bp_msg *m)
+{
+	for (unsigned i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	m->nfds = 0;
+}
+
+int bp_msg_take_fd(struct bp_msg *m)
+{
+	for (unsigned i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0) {
+			int fd = m->fds[i];
+			m->fds[i] = -1;
+			return fd;
+		}
+	return -1;
+}
+
+const char *bp_msg_str(const struct bp_msg *m, unsigned i)
+{
+	const struct desc *d = lookup(m->type);
+	if (!d || i >= m->nfields || d->kind[i] != F_STR)
+		return "";
+	return m->field[i].ptr;
+}
+
+int bp_check_id(const char *id, size_t max)
+{
+	size_t n = strlen(id);
+	if (n == 0 || id[0] == '.' || id[0] == '-')
+		return -EINVAL;
+	if (n > max)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '@'))
+			return -EINVAL;
+	}
+	return 0;
+}

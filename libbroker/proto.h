@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket-broker wire protocol: the one place that defines it.
+ *
+ * Two kinds of connection carry it, both AF_UNIX SOCK_SEQPACKET, so every
+ * message is one packet:
+ *   - the control connection (client -> brokerd): HELLO first, then verbs;
+ *     every request gets exactly one reply (or a reply stream ended by END);
+ *   - the activation connection (brokerd -> app): the app sends ACT_HELLO,
+ *     brokerd sends HANDBACKs and a BATCH_END, the app answers each HANDBACK
+ *     with HANDBACK_ACK.
+ *
+ * Message layout, little-endian host order (both ends are on one machine):
+ *   struct bp_header | fixed part (per type, 8-byte multiple) | fields
+ * Each field is a uint32_t length followed by that many bytes.  A string
+ * field carries its terminating NUL in the length and may hold no other NUL;
+ * a bytes field is opaque.  Every type has exactly the number of fields its
+ * descriptor says; header.size must equal the packet size; header.nfds must
+ * equal the number of fds that arrived with SCM_RIGHTS.
+ *
+ * Errors travel as negative errno values in BP_ERROR; docs/protocol.md lists
+ * which verb returns which value and why.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BP_VERSION 1
+
+#define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
+#define BP_FIELDS_MAX 8
+#define BP_FDS_MAX   1              /* no message carries more than one fd */
+
+struct bp_header {
+	uint16_t type;
+	uint16_t nfds;     /* fds attached with SCM_RIGHTS: exactly this many */
+	uint32_t size;     /* whole packet, header included */
+	uint32_t seq;      /* request number; a reply echoes its request's */
+	uint32_t reserved; /* zero */
+};
+
+enum bp_type {
+	/* client -> brokerd */
+	BP_HELLO = 1,        /* fixed bp_hello; fields: client name */
+	BP_REGISTER,         /* fields: app id */
+	BP_TRANSFER,         /* fixed bp_transfer; fields: id, context; fd: the socket */
+	BP_LIST,             /* fixed bp_list; fields: app id ("" = own app) -> INFO*, END */
+	BP_SHOW,             /* fields: app id ("" = own app), id -> INFO */
+	BP_CLAIM,            /* fields: id -> INFO carrying the fd */
+	BP_STATUS,           /* -> STATUS_REPLY */
+	BP_APPS,             /* -> APP_INFO*, END */
+	BP_MONITOR,          /* -> OK, then EVENTs until the connection closes */
+	BP_TRIGGER,          /* fields: app id, id (admin) -> OK */
+	BP_DROP,             /* fields: app id, id (admin) -> OK */
+	BP_RELOAD,           /* (admin) -> OK */
+
+	/* brokerd -> client */
+	BP_OK = 64,          /* fixed bp_ok */
+	BP_ERROR,            /* fixed bp_error; fields: message */
+	BP_HELLO_REPLY,      /* fixed bp_hello_reply; fields: server version */
+	BP_INFO,             /* fixed bp_info; fields: app, id, context, local, peer; fd: 0 or 1 (CLAIM) */
+	BP_END,              /* fixed bp_end */
+	BP_STATUS_REPLY,     /* fixed bp_status; fields: server version, control socket path */
+	BP_APP_INFO,         /* fixed bp_app_info; fields: id, user, unit, activation, handoff, target, capabilities */
+	BP_EVENT,            /* fixed bp_event; fields: app, id, detail */
+
+	/* activation connection */
+	BP_ACT_HELLO = 96,   /* app -> brokerd; fixed bp_act_hello */
+	BP_HANDBACK,         /* brokerd -> app; fixed bp_handback; fields: app, id, context; fd: the socket */
+	BP_BATCH_END,        /* brokerd -> app; fixed bp_end: nothing more is pending now */
+	BP_HANDBACK_ACK,     /* app -> brokerd; fixed bp_handback_ack */
+};
+
+struct bp_hello {
+	uint32_t version;
+	uint32_t flags;
+};
+
+#define BP_HELLO_ADMIN 1u   /* reply flag: the peer may use admin verbs */
+
+struct bp_hello_reply {
+	uint32_t version;
+	uint32_t uid;       /* the uid brokerd saw with SO_PEERCRED */
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct bp_transfer {
+	uint32_t keepalive_sec; /* 0 = none; listeners must use 0 */
+	uint32_t flags;         /* zero */
+};
+
+#define BP_LIST_ALL 1u      /* admin: every app's sockets */
+
+struct bp_list {
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct bp_ok {
+	uint32_t value;
+	uint32_t reserved;
+};
+
+struct bp_error {
+	int32_t error;      /* negative errno */
+	uint32_t reserved;
+};
+
+struct bp_info {
+	uint32_t kind;          /* enum broker_kind */
+	uint32_t state;         /* enum broker_state */
+	uint32_t last_reason;   /* enum broker_reason */
+	uint32_t keepalive_sec;
+	uint32_t owner_uid;
+	int32_t family;
+	int32_t sotype;
+	uint32_t reserved;
+	uint64_t held_since_usec;    /* CLOCK_REALTIME */
+	uint64_t last_trigger_usec;  /* CLOCK_REALTIME, 0 = never */
+	uint64_t serial;
+};
+
+struct bp_end {
+	uint32_t count;
+	uint32_t reserved;
+};
+
+struct bp_status {
+	uint32_t apps;
+	uint32_t held;
+	uint32_t watching;
+	uint32_t triggered;
+	uint32_t handing_back;
+	uint32_t clients;
+	uint32_t running;        /* apps with a live activation */
+	uint32_t pid;
+	uint32_t max_held;
+	uint32_t max_held_per_app;
+	uint64_t uptime_usec;
+	uint64_t triggers_total;
+	uint64_t activations_total;
+	uint64_t handbacks_total;
+};
+
+struct bp_app_info {
+	uint32_t uid;
+	uint32_t held;
+	uint32_t max_sockets;
+	uint32_t pid;          /* broker-started instance, 0 = none */
+	uint32_t state;        /* enum broker_app_state */
+	uint32_t failures;     /* consecutive failed activations */
+	uint64_t retry_usec;   /* CLOCK_REALTIME of the next retry, 0 = none */
+};
+
+struct bp_event {
+	uint32_t event;         /* enum broker_event_type */
+	uint32_t reason;        /* enum broker_reason, where it applies */
+	uint32_t kind;          /* enum broker_kind, where it applies */
+	int32_t error;          /* negative errno, where it applies */
+	uint64_t time_usec;     /* CLOCK_REALTIME */
+	uint32_t pid;
+	uint32_t reserved;
+};
+
+struct bp_act_hello {
+	uint32_t version;
+	uint32_t pid;
+};
+
+struct bp_handback {
+	uint32_t kind;
+	uint32_t reason;
+	uint32_t keepalive_sec;
+	uint32_t reserved;
+	uint64_t held_since_usec;
+	uint64_t serial;        /* echoed by HANDBACK_ACK */
+};
+
+struct bp_handback_ack {
+	uint64_t serial;
+};
+
+/* A field as the encoder takes it and the decoder gives it.  For strings the
+ * decoder's len excludes the NUL and ptr is NUL-terminated in place. */
+struct bp_field {
+	const void *ptr;
+	uint32_t len;
+};
+
+/* A decoded message.  Pointers in field[] point into the receive buffer. */
+struct bp_msg {
+	uint16_t type;
+	uint32_t seq;
+	union {
+		struct bp_hello hello;
+		struct bp_hello_reply hello_reply;
+		struct bp_transfer transfer;
+		struct bp_list list;
+		struct bp_ok ok;
+		struct bp_error error;
+		struct bp_info info;
+		struct bp_end end;
+		struct bp_status status;
+		struct bp_app_info app_info;
+		struct bp_event event;
+		struct bp_act_hello act_hello;
+		struct bp_handback handback;
+		struct bp_handback_ack handback_ack;
+		uint8_t raw[128];
+	} u;
+	unsigned nfields;
+	struct bp_field field[BP_FIELDS_MAX];
+	unsigned nfds;
+	int fds[BP_FDS_MAX];   /* owned by whoever holds the bp_msg; see bp_msg_close_fds() */
+};
+
+/* Name of a message type, or NULL for an unknown one. */
+const char *bp_type_name(unsigned type);
+
+/* Encode a message into buf.  fields[i].len for a string excludes the NUL,
+ * which the encoder adds.  Returns the packet size, -EMSGSIZE if it does not
+ * fit in cap, -EINVAL if type, fixed size, field count or nfds does not match
+ * the type's descriptor (a bug in the caller). */
+int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
+	      const void *fixed, size_t fixed_size,
+	      const struct bp_field *fields, unsigned nfields, unsigned nfds);
+
+/* Decode and validate a packet of len bytes that arrived with nfds fds (the
+ * fds are not touched; the caller copies them into ret->fds after success).
+ * Returns 0, -EBADMSG for anything malformed (short, size mismatch, bad
+ * field lengths, unterminated or embedded-NUL strings, non-zero reserved
+ * header), -EOPNOTSUPP for an unknown type, -ETOOMANYREFS when nfds is not
+ * what the header and the type allow.  *ret is written only on success. */
+int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret);
+
+/* Close and forget every fd the message still holds. */
+void bp_msg_close_fds(struct bp_msg *m);
+
+/* Take the message's first fd (ownership passes to the caller), or -1. */
+int bp_msg_take_fd(struct bp_msg *m);
+
+/* String field i, or "" if it is not a string field. */
+const char *bp_msg_str(const struct bp_msg *m, unsigned i);
