@@ -32,6 +32,14 @@ const char *handoff_name(enum handoff_mode h)
 	return h == HANDOFF_LISTEN_FDS ? "listen-fds" : h == HANDOFF_INETD ? "inetd" : "libbroker";
 }
 
+const char *cap_name(unsigned bit)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
+		if (cap_names[i].bit == bit)
+			return cap_names[i].name;
+	return "unknown";
+}
+
 void caps_format(unsigned caps, char *buf, size_t size)
 {
 	size_t used = 0;

@@ -58,6 +58,8 @@ struct manifest *manifest_free(struct manifest *m);
 /* Names for the enums and capability bits ("exec", "listen-fds", ...). */
 const char *activation_name(enum activation_method a);
 const char *handoff_name(enum handoff_mode h);
+/* The name of one capability bit ("internetClient"), or "unknown". */
+const char *cap_name(unsigned bit);
 /* Space-separated capability names of caps into buf. */
 void caps_format(unsigned caps, char *buf, size_t size);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "caps.h"
 #include "control.h"
 #include "log.h"
 #include "store.h"
@@ -93,6 +94,18 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	return reply_ok(d, c, m->seq);
 }
 
+static const char *file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "a regular file (or memfd)";
+	case S_IFIFO: return "a pipe";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFDIR: return "a directory";
+	default: return "an anonymous file (eventfd, epoll, timerfd, ...)";
+	}
+}
+
 static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	struct app *a = c->app;
@@ -126,8 +139,21 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	}
 	int fd = m->fds[0];
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(why, len, "the file descriptor is %s, not a socket", file_kind(st.st_mode));
 		return -ENOTSOCK;
+	}
+	/* The socket itself (family, type, addresses, direction) decides
+	 * which capability it needs; the app's word counts for nothing. */
+	char what[384];
+	r = caps_check(fd, a->m->caps, what, sizeof(what));
+	if (r < 0) {
+		snprintf(why, len, "%s%s%s", r == -EACCES ? "app " : "", r == -EACCES ? a->id : "", r == -EACCES ? ": " : "");
+		snprintf(why + strlen(why), len - strlen(why), "%s", what);
+		return r;
+	}
 	int kind, family, sotype;
 	r = socket_describe(fd, &kind, &family, &sotype);
 	if (r < 0)

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Watching held sockets: one io watcher and an optional keep-alive timer
  * each, one-shot; telling why a socket woke without reading its data. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "brokerd.h"
+#include "caps.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -141,31 +140,6 @@ int sockaddr_text(int fd, bool peer, char *buf, size_t size)
 	buf[0] = 0;
 	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
-	char ip[INET6_ADDRSTRLEN];
-	switch (ss.ss_family) {
-	case AF_INET: {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, size, "%s:%u", ip, ntohs(in->sin_port));
-		break;
-	}
-	case AF_INET6: {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
-		break;
-	}
-	case AF_UNIX: {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-		size_t plen = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
-		if (plen == 0)
-			break;   /* unnamed */
-		if (un->sun_path[0] == 0)
-			snprintf(buf, size, "@%.*s", (int)plen - 1, un->sun_path + 1);
-		else
-			snprintf(buf, size, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
-		break;
-	}
-	}
+	sockaddr_format(&ss, len, buf, size);
 	return 0;
 }
