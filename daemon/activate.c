@@ -355,6 +355,15 @@ static int app_start(struct daemon *d, struct app *a)
 		fd = bp_connect_unix(m->wake_socket, SOCK_SEQPACKET | SOCK_NONBLOCK);
 		if (fd < 0)
 			return fd;
+		/* Sockets go to whoever listens there: it must be the service
+		 * manager (root) or the app's own user, not a squatter. */
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (cred.uid != 0 && cred.uid != m->uid)) {
+			close(fd);
+			return -EPERM;
+		}
 	} else {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -412,7 +421,10 @@ static void deliver(struct daemon *d, struct app *a)
 	int r = app_start(d, a);
 	if (r < 0) {
 		char why[512];
-		if (a->m->activation == ACTIVATION_WAKE_SOCKET)
+		if (a->m->activation == ACTIVATION_WAKE_SOCKET && r == -EPERM)
+			snprintf(why, sizeof(why), "wake socket %s is served by neither root nor the app's user %s",
+				 a->m->wake_socket, a->m->user);
+		else if (a->m->activation == ACTIVATION_WAKE_SOCKET)
 			snprintf(why, sizeof(why), "cannot connect to wake socket %s: %s", a->m->wake_socket, strerror(-r));
 		else
 			snprintf(why, sizeof(why), "cannot start %s: %s", a->m->argv[0], strerror(-r));

@@ -100,6 +100,7 @@ struct daemon {
 	int control_fd;
 	bool control_owned;          /* we bound it (unlink on exit) */
 	ev_io control_io;
+	ev_timer accept_pause;       /* out of fds: accept again a little later */
 	ev_signal sigterm, sigint, sighup;
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */

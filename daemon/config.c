@@ -69,6 +69,7 @@ int config_defaults(struct config *c, bool user)
 		.max_clients = 1024,
 		.max_clients_per_uid = 64,
 		.max_monitors = 16,
+		.max_monitors_per_uid = 4,
 		.max_pending_activations = 64,
 		.client_timeout_ms = 10000,
 		.activation_timeout_ms = 30000,
@@ -119,6 +120,7 @@ static const struct limit_key limit_keys[] = {
 	LIMIT("max-clients", max_clients, 1, 100000),
 	LIMIT("max-clients-per-uid", max_clients_per_uid, 1, 100000),
 	LIMIT("max-monitors", max_monitors, 0, 1000),
+	LIMIT("max-monitors-per-uid", max_monitors_per_uid, 0, 1000),
 	LIMIT("max-pending-activations", max_pending_activations, 1, 100000),
 	LIMIT("client-timeout-ms", client_timeout_ms, 10, 3600000),
 	LIMIT("activation-timeout-ms", activation_timeout_ms, 10, 3600000),
@@ -227,6 +229,11 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		if (c->max_held > room)
 			c->max_held = (unsigned)room;
 	}
+	/* A transfer's context travels in one message with its id. */
+	unsigned overhead = sizeof(struct bp_header) + sizeof(struct bp_transfer) + 2 * sizeof(uint32_t) +
+			    c->max_id_len + 1;
+	if (c->max_context > c->max_message - overhead)
+		c->max_context = c->max_message - overhead;
 	if (c->max_held_per_app > c->max_held)
 		c->max_held_per_app = c->max_held;
 	if (c->backoff_max_ms < c->backoff_initial_ms)

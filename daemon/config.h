@@ -23,6 +23,7 @@ struct config {
 	unsigned max_clients;
 	unsigned max_clients_per_uid;
 	unsigned max_monitors;
+	unsigned max_monitors_per_uid;  /* not for admins */
 	unsigned max_pending_activations; /* apps starting at once */
 	unsigned client_timeout_ms;     /* hello, and draining a reply */
 	unsigned activation_timeout_ms; /* hello and every ack from a started app */

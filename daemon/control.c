@@ -185,6 +185,10 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
 		client_free(d, c, "monitor sent a request");
 		return;
 	}
+	if (r < 0 && r != -EBADMSG && r != -EOPNOTSUPP && r != -ETOOMANYREFS && r != -EMSGSIZE) {
+		client_free(d, c, "receive failed");
+		return;
+	}
 	if (r < 0) {
 		/* Every fd that came with it is closed already; say why. */
 		if (client_error(d, c, seq, r, "%s%s%s", broker_strerror(r),
@@ -228,12 +232,27 @@ static void refuse(int fd, int error, const char *text)
 	close(fd);
 }
 
+static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct daemon *d = container_of(w, struct daemon, accept_pause);
+	ev_io_start(loop, &d->control_io);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)revents;
 	struct daemon *d = ev_userdata(loop);
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			/* The pending connection stays readable: pause rather than spin. */
+			log_warning("accept on the control socket failed: %m; pausing for 100 ms");
+			ev_io_stop(loop, w);
+			ev_timer_init(&d->accept_pause, on_accept_resume, 0.1, 0.);
+			ev_timer_start(loop, &d->accept_pause);
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)
 				log_warning("accept on the control socket failed: %m");
@@ -261,7 +280,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
-		c->admin = cred.uid == 0 ||
+		/* brokerd's own user administers its instance (a user instance's owner). */
+		c->admin = cred.uid == 0 || cred.uid == geteuid() ||
 			   (d->cfg.admin_group && peer_in_group(fd, cred.gid, d->cfg.admin_gid));
 		STAILQ_INIT(&c->out);
 		ev_io_init(&c->io, on_client, fd, EV_READ);
@@ -334,6 +354,7 @@ void control_close(struct daemon *d)
 	if (d->control_fd < 0)
 		return;
 	ev_io_stop(d->loop, &d->control_io);
+	ev_timer_stop(d->loop, &d->accept_pause);
 	close(d->control_fd);
 	d->control_fd = -1;
 	if (d->control_owned)

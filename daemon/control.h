@@ -48,9 +48,14 @@ int client_error(struct daemon *d, struct client *c, uint32_t seq, int error, co
 bool client_queue_event(struct daemon *d, struct client *c, const void *buf, size_t len);
 void client_free(struct daemon *d, struct client *c, const char *why);
 
+/* monitor.c: make c a monitor if the limits allow (0 or -EUSERS, with why). */
+int monitor_start(struct daemon *d, struct client *c, char *why, size_t len);
+
 /* verbs.c: handle one decoded request (owns m's fds). */
 void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m);
 /* Go on with c->resume; returns -EAGAIN if the client still cannot take more. */
 int verb_resume(struct daemon *d, struct client *c);
-/* May this client act as (or see) app a? */
+/* May this client act as app a (root, or the manifest's user)? */
 bool client_may_act(const struct client *c, const struct app *a);
+/* May it see app a and its sockets (admins see every app)? */
+bool client_may_see(const struct client *c, const struct app *a);

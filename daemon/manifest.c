@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <pwd.h>
@@ -287,23 +286,30 @@ int manifest_parse_string(const char *text, const char *name, bool lookup_user,
 	return finish(ini_parse_string(text, handler, &p), &p, name, ret);
 }
 
-int manifest_parse_file(const char *path, bool lookup_user, struct manifest **ret,
-			char *err, size_t errlen)
+int manifest_parse_stream(FILE *f, const char *path, bool lookup_user, struct manifest **ret,
+			  char *err, size_t errlen)
 {
 	struct mparse p = { calloc(1, sizeof(struct manifest)), lookup_user, err, errlen, false };
 	err[0] = 0;
-	if (!p.m)
+	if (!p.m) {
+		fclose(f);
 		return -ENOMEM;
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		int e = errno;
-		free(p.m);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
 	}
 	int r = ini_parse_file(f, handler, &p);
 	fclose(f);
 	return finish(r, &p, path, ret);
+}
+
+int manifest_parse_file(const char *path, bool lookup_user, struct manifest **ret,
+			char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	return manifest_parse_stream(f, path, lookup_user, ret, err, errlen);
 }
 
 struct manifest *manifest_free(struct manifest *m)
@@ -322,59 +328,6 @@ struct manifest *manifest_free(struct manifest *m)
 	free(m->wake_socket);
 	free(m);
 	return NULL;
-}
-
-static int conf_filter(const struct dirent *e)
-{
-	size_t n = strlen(e->d_name);
-	return e->d_name[0] != '.' && n > 5 && strcmp(e->d_name + n - 5, ".conf") == 0;
-}
-
-int manifests_load_dir(const char *dir, bool lookup_user,
-		       void (*report)(const char *path, const char *message),
-		       struct manifest ***ret)
-{
-	struct dirent **names = NULL;
-	int n = scandir(dir, &names, conf_filter, alphasort);
-	if (n < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		n = 0;   /* no apps.d at all: no apps */
-	}
-	struct manifest **list = calloc((size_t)n + 1, sizeof(*list));
-	if (!list) {
-		for (int i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		return -ENOMEM;
-	}
-	int count = 0;
-	for (int i = 0; i < n; i++) {
-		char path[4096], err[512];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-		free(names[i]);
-		struct manifest *m;
-		if (manifest_parse_file(path, lookup_user, &m, err, sizeof(err)) < 0) {
-			if (report)
-				report(path, err);
-			continue;
-		}
-		bool dup = false;
-		for (int j = 0; j < count && !dup; j++)
-			dup = strcmp(list[j]->id, m->id) == 0;
-		if (dup) {
-			if (report) {
-				snprintf(err, sizeof(err), "app %s is already declared by an earlier file; ignored", m->id);
-				report(path, err);
-			}
-			manifest_free(m);
-			continue;
-		}
-		list[count++] = m;
-	}
-	free(names);
-	*ret = list;
-	return count;
 }
 
 void manifests_free(struct manifest **list)

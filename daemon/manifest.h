@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 enum activation_method {
@@ -50,6 +51,9 @@ struct manifest {
  * and key in err; *ret is untouched. */
 int manifest_parse_file(const char *path, bool lookup_user, struct manifest **ret,
 			char *err, size_t errlen);
+/* Same, from an open file, which it closes. */
+int manifest_parse_stream(FILE *f, const char *path, bool lookup_user, struct manifest **ret,
+			  char *err, size_t errlen);
 int manifest_parse_string(const char *text, const char *name, bool lookup_user,
 			  struct manifest **ret, char *err, size_t errlen);
 
@@ -63,9 +67,20 @@ const char *cap_name(unsigned bit);
 /* Space-separated capability names of caps into buf. */
 void caps_format(unsigned caps, char *buf, size_t size);
 
-/* Every *.conf in dir, sorted by name, parsed; bad ones are reported with
- * report(path, message) and skipped, as are duplicates of an id.  Returns
- * the number of manifests, with a NULL-terminated array in *ret. */
+/* apps-dir.c */
+
+/* May brokerd trust a file or directory with this stat (what names it in
+ * err)?  Its owner must be root or brokerd's own user, and neither its group
+ * nor others may write to it.  0 or -EPERM. */
+struct stat;
+int manifest_check_trust(const struct stat *st, const char *what, char *err, size_t errlen);
+
+/* Every *.conf in dir, parsed.  The directory and each file must pass
+ * manifest_check_trust() (an untrusted directory: -EPERM, nothing loaded).
+ * Bad or untrusted files are reported with report(path, message) and
+ * skipped; so are all files that declare one id between them.  Returns
+ * the number of manifests, with a NULL-terminated array sorted by id in
+ * *ret. */
 int manifests_load_dir(const char *dir, bool lookup_user,
 		       void (*report)(const char *path, const char *message),
 		       struct manifest ***ret);

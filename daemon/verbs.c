@@ -28,9 +28,24 @@ bool client_may_act(const struct client *c, const struct app *a)
 	return a->m && a->m->uid == c->uid;
 }
 
-static bool client_may_see(const struct client *c, const struct app *a)
+bool client_may_see(const struct client *c, const struct app *a)
 {
 	return c->admin || client_may_act(c, a);
+}
+
+/* The registered app, for verbs that act as it.  The manifest may have
+ * changed hands since REGISTER (reload), so the right is checked again. */
+static int own_app(struct client *c, struct app **ret, char *why, size_t len)
+{
+	if (!c->app)
+		return -EDESTADDRREQ;
+	if (!client_may_act(c, c->app)) {
+		snprintf(why, len, "uid %u may no longer act as %s: its manifest changed or went away",
+			 c->uid, c->app->id);
+		return -EPERM;
+	}
+	*ret = c->app;
+	return 0;
 }
 
 static int reply_ok(struct daemon *d, struct client *c, uint32_t seq)
@@ -60,17 +75,13 @@ static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *
 static int named_app(struct daemon *d, struct client *c, const char *name, struct app **ret,
 		     char *why, size_t len)
 {
-	if (!*name) {
-		if (!c->app)
-			return -EDESTADDRREQ;
-		*ret = c->app;
-		return 0;
-	}
+	if (!*name)
+		return own_app(c, ret, why, len);
 	struct app *a = app_find(d, name);
 	if (!a || !client_may_see(c, a)) {
-		/* not telling a stranger whether the app exists */
-		snprintf(why, len, "no app %s that you may see", name);
-		return a ? -EPERM : -ENOENT;
+		/* To a stranger, someone else's app and no app look the same. */
+		snprintf(why, len, "no app %s that uid %u may see", name, c->uid);
+		return -ENOENT;
 	}
 	*ret = a;
 	return 0;
@@ -80,15 +91,17 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 {
 	const char *id = bp_msg_str(m, 0);
 	struct app *a = app_find(d, id);
-	if (!a || !a->m) {
-		snprintf(why, len, "no manifest declares app %s", id);
+	if (!a || !a->m || !client_may_act(c, a)) {
+		if (a && a->m && client_may_see(c, a)) {
+			snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
+			return -EPERM;
+		}
+		snprintf(why, len, "no manifest declares an app %s that uid %u may act as", id, c->uid);
 		return -ENOENT;
 	}
-	if (c->app && c->app != a)
+	if (c->app && c->app != a) {
+		snprintf(why, len, "this connection is registered as %s already", c->app->id);
 		return -EALREADY;
-	if (!client_may_act(c, a)) {
-		snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
-		return -EPERM;
 	}
 	c->app = a;
 	return reply_ok(d, c, m->seq);
@@ -108,18 +121,15 @@ static const char *file_kind(mode_t mode)
 
 static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
-	struct app *a = c->app;
+	struct app *a;
 	const char *id = bp_msg_str(m, 0);
 	const struct bp_field *ctx = &m->field[1];
 	uint32_t keepalive = m->u.transfer.keepalive_sec;
 
-	if (!a)
-		return -EDESTADDRREQ;
-	if (!a->m) {
-		snprintf(why, len, "app %s has no manifest any more", a->id);
-		return -ENOENT;
-	}
-	int r = bp_check_id(id, d->cfg.max_id_len);
+	int r = own_app(c, &a, why, len);
+	if (r < 0)
+		return r;
+	r = bp_check_id(id, d->cfg.max_id_len);
 	if (r < 0) {
 		snprintf(why, len, r == -ENAMETOOLONG ? "id is longer than %u bytes" :
 			 "id must be [A-Za-z0-9._@-] and not start with '.' or '-'", d->cfg.max_id_len);
@@ -290,16 +300,18 @@ static int resume_apps(struct daemon *d, struct client *c)
 
 static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id, char *why, size_t len)
 {
-	if (!c->app)
-		return -EDESTADDRREQ;
-	struct held *h = held_find(c->app, id);
+	struct app *a;
+	int r = own_app(c, &a, why, len);
+	if (r < 0)
+		return r;
+	struct held *h = held_find(a, id);
 	if (!h) {
-		snprintf(why, len, "app %s holds no socket %s", c->app->id, id);
+		snprintf(why, len, "app %s holds no socket %s", a->id, id);
 		return -ENOENT;
 	}
 	if (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT)
 		return -EBUSY;
-	int r = send_info(d, c, seq, h, held_fd(h));
+	r = send_info(d, c, seq, h, held_fd(h));
 	if (r == -EAGAIN) {
 		/* Not now: the socket stays held until the client can take it. */
 		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
@@ -308,8 +320,8 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, c->app->id, id, 0, "claimed back");
-	monitor_emit(d, BROKER_EVENT_CLAIM, c->app, h, 0, 0, c->pid, NULL);
+	log_full(LOG_INFO, a->id, id, 0, "claimed back");
+	monitor_emit(d, BROKER_EVENT_CLAIM, a, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;
 }
@@ -345,6 +357,16 @@ static int start_stream(struct daemon *d, struct client *c, unsigned type, uint3
 	return r < 0 ? SEND_FAILED : 0;
 }
 
+/* Refuse an admin verb, in one sentence that says who may. */
+static int need_admin(struct daemon *d, const char *what, char *why, size_t len)
+{
+	if (d->cfg.admin_group)
+		snprintf(why, len, "%s needs root or membership of group %s", what, d->cfg.admin_group);
+	else
+		snprintf(why, len, "%s needs root (no admin group is configured)", what);
+	return -EPERM;
+}
+
 static int do_list(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	const char *name = bp_msg_str(m, 0);
@@ -354,7 +376,7 @@ static int do_list(struct daemon *d, struct client *c, struct bp_msg *m, char *w
 		if (r < 0)
 			return r;
 	} else if (!c->admin) {
-		return -EPERM;
+		return need_admin(d, "listing every app's sockets", why, len);
 	}
 	return start_stream(d, c, BP_LIST, m->seq, a);
 }
@@ -375,22 +397,40 @@ static int do_show(struct daemon *d, struct client *c, struct bp_msg *m, char *w
 	return client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5) < 0 ? SEND_FAILED : 0;
 }
 
+/* Counters over what this client may see: an admin sees all of brokerd;
+ * anyone else their own apps and connections, and no broker-wide totals
+ * (whose changes would tell when other apps' sockets fire). */
 static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
 {
 	struct bp_status s = {
-		.apps = d->napps, .held = d->nheld,
-		.watching = held_count_state(d, BROKER_STATE_WATCHING),
-		.triggered = held_count_state(d, BROKER_STATE_TRIGGERED),
-		.handing_back = held_count_state(d, BROKER_STATE_HANDING_BACK),
-		.clients = d->nclients, .pid = (uint32_t)getpid(),
+		.pid = (uint32_t)getpid(),
 		.max_held = d->cfg.max_held, .max_held_per_app = d->cfg.max_held_per_app,
 		.uptime_usec = now_usec(CLOCK_MONOTONIC) - d->started,
-		.triggers_total = d->triggers_total, .activations_total = d->activations_total,
-		.handbacks_total = d->handbacks_total,
 	};
+	if (c->admin) {
+		s.clients = d->nclients;
+		s.triggers_total = d->triggers_total;
+		s.activations_total = d->activations_total;
+		s.handbacks_total = d->handbacks_total;
+	} else {
+		struct client *o;
+		TAILQ_FOREACH(o, &d->clients, link)
+			s.clients += o->uid == c->uid;
+	}
 	struct app *a;
 	TAILQ_FOREACH(a, &d->apps, link)
-		s.running += a->conn != NULL || a->pid != 0;
+		if (client_may_see(c, a)) {
+			s.apps++;
+			s.running += a->conn != NULL || a->pid != 0;
+		}
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all)
+		if (client_may_see(c, h->app)) {
+			s.held++;
+			s.watching += h->state == BROKER_STATE_WATCHING;
+			s.triggered += h->state == BROKER_STATE_TRIGGERED;
+			s.handing_back += h->state == BROKER_STATE_HANDING_BACK;
+		}
 	struct bp_field f[2] = {
 		{ PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 },
 		{ d->cfg.socket_path, (uint32_t)strlen(d->cfg.socket_path) },
@@ -402,7 +442,7 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
 static int do_admin_socket(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	if (!c->admin)
-		return -EPERM;
+		return need_admin(d, m->type == BP_DROP ? "drop" : "trigger", why, len);
 	const char *app_id = bp_msg_str(m, 0), *id = bp_msg_str(m, 1);
 	struct app *a = app_find(d, app_id);
 	struct held *h = a ? held_find(a, id) : NULL;
@@ -443,22 +483,15 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 		case BP_STATUS: r = do_status(d, c, m); break;
 		case BP_APPS: r = start_stream(d, c, BP_APPS, m->seq, NULL); break;
 		case BP_MONITOR:
-			if (d->nmonitors >= d->cfg.max_monitors) {
-				r = -EUSERS;
-				snprintf(why, sizeof(why), "brokerd already has %u monitors, its limit", d->nmonitors);
-				break;
-			}
-			r = reply_ok(d, c, m->seq);
-			if (r == 0) {
-				c->monitor = true;
-				d->nmonitors++;
-			}
+			r = monitor_start(d, c, why, sizeof(why));
+			if (r == 0 && reply_ok(d, c, m->seq) < 0)
+				r = SEND_FAILED;
 			break;
 		case BP_TRIGGER:
 		case BP_DROP: r = do_admin_socket(d, c, m, why, sizeof(why)); break;
 		case BP_RELOAD:
 			if (!c->admin) {
-				r = -EPERM;
+				r = need_admin(d, "reload", why, sizeof(why));
 				break;
 			}
 			r = daemon_reload(d);
