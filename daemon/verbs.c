@@ -311,16 +311,18 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT)
 		return -EBUSY;
+	/* From here on id may be gone: it can point into d->buf, which
+	 * send_info() encodes into. */
 	r = send_info(d, c, seq, h, held_fd(h));
 	if (r == -EAGAIN) {
 		/* Not now: the socket stays held until the client can take it. */
 		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
-		snprintf(c->resume.id, sizeof(c->resume.id), "%s", id);
+		snprintf(c->resume.id, sizeof(c->resume.id), "%s", held_id(h));
 		return 0;
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, a->id, id, 0, "claimed back");
+	log_full(LOG_INFO, a->id, held_id(h), 0, "claimed back");
 	monitor_emit(d, BROKER_EVENT_CLAIM, a, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;
