@@ -38,6 +38,11 @@ struct client {
 	struct resume resume;
 };
 
+/* Watch c for what it waits for now: writability while a reply (or a
+ * reply stream in c->resume) waits to go out, with the drain deadline;
+ * requests otherwise. */
+void client_set_events(struct daemon *d, struct client *c);
+
 /* Encode and send a reply (no fds), queueing it if the client is not
  * reading.  Returns 0, or a negative errno if the client must go. */
 int client_reply(struct daemon *d, struct client *c, unsigned type, uint32_t seq,
