@@ -143,7 +143,12 @@ int sec_raw_recv(int fd, struct bp_msg *m)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	if (poll(&p, 1, 5000) != 1)
 		return -ETIMEDOUT;
-	return bp_recv(fd, buf, sizeof(buf), 0, m, NULL, NULL);
+	int r = bp_recv(fd, buf, sizeof(buf), 0, m, NULL, NULL);
+	/* A peer that closed with our request unread reports ECONNRESET
+	 * before the messages it sent us first. */
+	if (r == -ECONNRESET)
+		r = bp_recv(fd, buf, sizeof(buf), MSG_DONTWAIT, m, NULL, NULL);
+	return r;
 }
 
 const char *sec_expect_error(int fd, uint32_t seq, int err)

@@ -215,20 +215,22 @@ void sec_fds_settle(const struct sec_brokerd *b, int want)
 	ck_abort_msg("brokerd has %d fds open, expected %d", sec_fd_count(b), want);
 }
 
-bool sec_log_has(const struct sec_brokerd *b, const char *text)
+bool sec_log_has(const struct sec_brokerd *b, const char *text, int times)
 {
 	for (int i = 0; i < 500; i++) {
 		FILE *f = fopen(b->log, "re");
 		char *buf = NULL;
 		size_t len = 0;
+		int found = 0;
 		if (f) {
 			ssize_t n = getdelim(&buf, &len, 0, f);   /* the whole log: it has no NUL */
 			fclose(f);
-			bool found = n > 0 && strstr(buf, text);
+			for (const char *p = n > 0 ? strstr(buf, text) : NULL; p; p = strstr(p + 1, text))
+				found++;
 			free(buf);
-			if (found)
-				return true;
 		}
+		if (found >= times)
+			return true;
 		usleep(10000);
 	}
 	return false;

@@ -69,8 +69,8 @@ int sec_fd_count(const struct sec_brokerd *b);
  * fails the test otherwise. */
 void sec_fds_settle(const struct sec_brokerd *b, int want);
 
-/* Does brokerd's log contain text (polling up to 5 s)? */
-bool sec_log_has(const struct sec_brokerd *b, const char *text);
+/* Does brokerd's log contain text at least times times (polling up to 5 s)? */
+bool sec_log_has(const struct sec_brokerd *b, const char *text, int times);
 
 /* A full cycle of a well-behaved client as app_id (which must grant
  * localSocket): open, register, transfer a socketpair end with a context,
