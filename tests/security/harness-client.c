@@ -179,18 +179,59 @@ void sec_expect_eof(int fd)
 	ck_abort_msg("brokerd kept talking and did not close the connection");
 }
 
-int sec_as_user(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg),
-		const struct sec_brokerd *b, void *arg)
+pid_t sec_user_start(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg, int sync),
+		     const struct sec_brokerd *b, void *arg, int *ret_sync)
 {
+	int sv[2];
+	sec_pair(SOCK_SEQPACKET, sv);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		close(sv[0]);
 		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 			_exit(126);
-		fn(b, arg);
+		fn(b, arg, sv[1]);
 		_exit(0);
 	}
+	close(sv[1]);
+	*ret_sync = sv[0];
+	return pid;
+}
+
+int sec_user_wait(pid_t pid, int sync)
+{
+	close(sync);
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void run_plain(const struct sec_brokerd *b, void *arg, int sync)
+{
+	(void)sync;
+	void **a = arg;
+	((void (*)(const struct sec_brokerd *, void *))a[0])(b, a[1]);
+}
+
+int sec_as_user(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg),
+		const struct sec_brokerd *b, void *arg)
+{
+	void *a[2] = { (void *)fn, arg };
+	int sync;
+	pid_t pid = sec_user_start(uid, gid, run_plain, b, a, &sync);
+	return sec_user_wait(pid, sync);
+}
+
+void sec_signal(int sync, char step)
+{
+	ck_assert_int_eq(send(sync, &step, 1, MSG_NOSIGNAL), 1);
+}
+
+void sec_await(int sync, char step)
+{
+	struct pollfd p = { .fd = sync, .events = POLLIN };
+	ck_assert_msg(poll(&p, 1, 20000) == 1, "waited 20 s for step %c", step);
+	char got = 0;
+	ck_assert_int_eq(recv(sync, &got, 1, 0), 1);
+	ck_assert_int_eq(got, step);
 }

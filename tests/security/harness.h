@@ -101,7 +101,15 @@ void sec_pair(int type, int sv[2]);
 /* Has the other end of sv0 gone (every copy of it closed)?  Polls up to 5 s. */
 bool sec_peer_closed(int sv0);
 
-/* Fork a child that runs fn as uid/gid (setresgid/setresuid); returns its
- * exit status (0 = its checks passed). */
+/* Fork a child that runs fn as uid/gid (setresgid/setresuid, no
+ * supplementary groups); returns its exit status (0 = its checks passed). */
 int sec_as_user(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg),
 		const struct sec_brokerd *b, void *arg);
+
+/* The same without waiting: fn gets one end of a socketpair to take steps
+ * in lockstep with the test (sec_signal/sec_await), the test the other. */
+pid_t sec_user_start(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg, int sync),
+		     const struct sec_brokerd *b, void *arg, int *ret_sync);
+int sec_user_wait(pid_t pid, int sync);
+void sec_signal(int sync, char step);
+void sec_await(int sync, char step);   /* fails after 20 s */

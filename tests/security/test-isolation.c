@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* Isolation and admin rights, with a real second user (uid 65534): an app
+ * sees, claims and replaces only its own sockets; another user's app looks
+ * like no app at all; admin verbs need root or the admin group. */
+#include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "wire.h"
+
+#define ROOT_APP "com.example.root"
+#define NOBODY_APP "com.example.nobody"
+#define NOBODY 65534
+
+static void begin(struct sec_brokerd *b, const char *extra)
+{
+	sec_setup(b, extra);
+	sec_app_simple(b, SEC_GOOD_APP, 0, "localSocket");
+	sec_app_simple(b, ROOT_APP, 0, "localSocket");
+	sec_app_simple(b, NOBODY_APP, NOBODY, "localSocket");
+	sec_start(b);
+	sec_good_client(b, SEC_GOOD_APP);
+}
+
+/* Root hands a socket to app as id with context ctx; returns the peer end. */
+static int root_holds(const struct sec_brokerd *b, const char *app, const char *id, const char *ctx)
+{
+	broker *c;
+	ck_assert_int_eq(broker_open(b->socket, &c), 0);
+	ck_assert_int_eq(broker_register(c, app), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, id, sv[1], ctx, strlen(ctx), 0), 0);
+	broker_close(c);
+	return sv[0];
+}
+
+static broker *open_checked(const struct sec_brokerd *b)
+{
+	broker *c;
+	int r = broker_open(b->socket, &c);
+	ck_assert_msg(r == 0, "open as uid %u: %s", (unsigned)getuid(), broker_strerror(r));
+	return c;
+}
+
+static void stranger(const struct sec_brokerd *b, void *arg)
+{
+	(void)arg;
+	broker *c = open_checked(b);
+	ck_assert(!broker_is_admin(c));
+	ck_assert_uint_eq(broker_peer_uid(c), NOBODY);
+
+	/* not registered: verbs that act as an app refuse */
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	broker_info **list;
+	broker_info *info;
+	ck_assert_int_eq(broker_transfer(c, "x", sv[1], NULL, 0, 0), -EDESTADDRREQ);
+	ck_assert_int_eq(broker_claim(c, "secret", NULL), -EDESTADDRREQ);
+	ck_assert_int_eq(broker_list(c, NULL, &list), -EDESTADDRREQ);
+	ck_assert_int_eq(broker_show(c, NULL, "secret", &info), -EDESTADDRREQ);
+
+	/* someone else's app and no app at all get the same answer */
+	ck_assert_int_eq(broker_list(c, ROOT_APP, &list), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "no app " ROOT_APP " that uid 65534 may see");
+	ck_assert_int_eq(broker_list(c, "com.example.none", &list), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "no app com.example.none that uid 65534 may see");
+	ck_assert_int_eq(broker_show(c, ROOT_APP, "secret", &info), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "no app " ROOT_APP " that uid 65534 may see");
+	ck_assert_int_eq(broker_show(c, ROOT_APP, "no-such-id", &info), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "no app " ROOT_APP " that uid 65534 may see");
+	ck_assert_int_eq(broker_register(c, ROOT_APP), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c),
+			 "no manifest declares an app " ROOT_APP " that uid 65534 may act as");
+	ck_assert_int_eq(broker_register(c, "com.example.none"), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c),
+			 "no manifest declares an app com.example.none that uid 65534 may act as");
+
+	/* every app's sockets, or admin verbs: root only here */
+	int raw = sec_raw_hello(b);
+	struct bp_list l = { .flags = BP_LIST_ALL };
+	struct bp_field f = { "", 0 };
+	sec_raw_msg(raw, BP_LIST, 7, &l, sizeof(l), &f, 1, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(raw, 7, -EPERM),
+			 "listing every app's sockets needs root (no admin group is configured)");
+	close(raw);
+	ck_assert_int_eq(broker_trigger(c, ROOT_APP, "secret"), -EPERM);
+	ck_assert_str_eq(broker_last_message(c), "trigger needs root (no admin group is configured)");
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "secret"), -EPERM);
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "no-such-id"), -EPERM);
+	ck_assert_int_eq(broker_reload(c), -EPERM);
+	ck_assert_str_eq(broker_last_message(c), "reload needs root (no admin group is configured)");
+
+	/* apps and status: only what is its own */
+	broker_app **apps;
+	ck_assert_int_eq(broker_list_apps(c, &apps), 1);
+	ck_assert_str_eq(apps[0]->id, NOBODY_APP);
+	broker_app_list_free(apps);
+	broker_status st;
+	ck_assert_int_eq(broker_get_status(c, &st), 0);
+	ck_assert_uint_eq(st.apps, 1);
+	ck_assert_uint_eq(st.held, 0);
+	ck_assert_uint_eq(st.clients, 1);
+	ck_assert(st.triggers_total == 0 && st.activations_total == 0 && st.handbacks_total == 0);
+
+	/* its own app: a socket of the same id as root's is a different socket */
+	ck_assert_int_eq(broker_register(c, NOBODY_APP), 0);
+	ck_assert_int_eq(broker_claim(c, "secret", NULL), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "app " NOBODY_APP " holds no socket secret");
+	ck_assert_int_eq(broker_transfer(c, "secret", sv[1], "mine", 4, 0), 0);
+	ck_assert_int_eq(broker_list(c, NULL, &list), 1);
+	ck_assert_str_eq(list[0]->app_id, NOBODY_APP);
+	ck_assert_mem_eq(list[0]->context, "mine", 4);
+	ck_assert_uint_eq(list[0]->owner_uid, NOBODY);
+	broker_info_list_free(list);
+	ck_assert_int_eq(broker_get_status(c, &st), 0);
+	ck_assert_uint_eq(st.held, 1);
+	int fd = broker_claim(c, "secret", NULL);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	close(sv[0]);
+	/* and on this connection it stays that app */
+	ck_assert_int_eq(broker_register(c, ROOT_APP), -ENOENT);
+	broker_close(c);
+}
+
+START_TEST(another_users_app)
+{
+	struct sec_brokerd b;
+	begin(&b, NULL);
+	int peer = root_holds(&b, ROOT_APP, "secret", "root-secret");
+	ck_assert_int_eq(sec_as_user(NOBODY, NOBODY, stranger, &b, NULL), 0);
+
+	/* root's socket is untouched */
+	broker *c = open_checked(&b);
+	broker_info *info;
+	ck_assert_int_eq(broker_show(c, ROOT_APP, "secret", &info), 0);
+	ck_assert_mem_eq(info->context, "root-secret", 11);
+	ck_assert_uint_eq(info->owner_uid, 0);
+	broker_info_free(info);
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "secret"), 0);
+	broker_close(c);
+	ck_assert(sec_peer_closed(peer));
+	close(peer);
+	sec_end(&b);
+}
+END_TEST
+
+/* A monitor of uid 65534 sees its own app's events and nothing of root's. */
+static void watcher(const struct sec_brokerd *b, void *arg, int sync)
+{
+	(void)arg;
+	broker *m = open_checked(b);
+	ck_assert_int_eq(broker_monitor(m), 0);
+	sec_signal(sync, 'R');
+	sec_await(sync, 'D');   /* root has transferred, claimed and reloaded */
+
+	broker *c = open_checked(b);
+	ck_assert_int_eq(broker_register(c, NOBODY_APP), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, "mine", sv[1], NULL, 0, 0), 0);
+	broker_close(c);
+	close(sv[0]);
+
+	broker_event *ev;
+	for (;;) {
+		ck_assert_int_eq(broker_next_event(m, 5000, &ev), 1);
+		ck_assert_msg(strcmp(ev->app_id, NOBODY_APP) == 0, "saw a %s event of app '%s'",
+			      broker_event_name(ev->type), ev->app_id);
+		bool done = ev->type == BROKER_EVENT_TRANSFER;
+		broker_event_free(ev);
+		if (done)
+			break;
+	}
+	broker_close(m);
+}
+
+START_TEST(monitor_sees_only_own_apps)
+{
+	struct sec_brokerd b;
+	begin(&b, NULL);
+	int sync;
+	pid_t pid = sec_user_start(NOBODY, NOBODY, watcher, &b, NULL, &sync);
+	sec_await(sync, 'R');
+	int peer = root_holds(&b, ROOT_APP, "hidden", "x");
+	broker *c = open_checked(&b);
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "hidden"), 0);
+	ck_assert_int_eq(broker_reload(c), 0);
+	broker_close(c);
+	close(peer);
+	sec_signal(sync, 'D');
+	ck_assert_int_eq(sec_user_wait(pid, sync), 0);
+	c = open_checked(&b);
+	ck_assert_int_eq(broker_drop(c, NOBODY_APP, "mine"), 0);
+	broker_close(c);
+	sec_end(&b);
+}
+END_TEST
+
+/* A member of the admin group sees and administers every app, but acts as none. */
+static void admin_member(const struct sec_brokerd *b, void *arg)
+{
+	(void)arg;
+	broker *c = open_checked(b);
+	ck_assert(broker_is_admin(c));
+	broker_info **list;
+	ck_assert_int_eq(broker_list(c, NULL, &list), 2);
+	broker_info_list_free(list);
+	broker_info *info;
+	ck_assert_int_eq(broker_show(c, ROOT_APP, "secret", &info), 0);
+	ck_assert_mem_eq(info->context, "root-secret", 11);
+	broker_info_free(info);
+	broker_app **apps;
+	ck_assert_int_eq(broker_list_apps(c, &apps), 3);
+	broker_app_list_free(apps);
+	ck_assert_int_eq(broker_register(c, ROOT_APP), -EPERM);
+	ck_assert_str_eq(broker_last_message(c), "uid 65534 may not act as " ROOT_APP " (its manifest names user 0)");
+	ck_assert_int_eq(broker_claim(c, "secret", NULL), -EDESTADDRREQ);
+	ck_assert_int_eq(broker_trigger(c, ROOT_APP, "secret"), 0);
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "dropme"), 0);
+	ck_assert_int_eq(broker_reload(c), 0);
+	broker_status st;
+	ck_assert_int_eq(broker_get_status(c, &st), 0);
+	ck_assert_uint_eq(st.held, 1);
+	ck_assert_uint_ge(st.triggers_total, 1);
+	broker_close(c);
+}
+
+START_TEST(admin_group)
+{
+	struct sec_brokerd b;
+	begin(&b, "[broker]\nadmin-group = nogroup\n");
+	int secret = root_holds(&b, ROOT_APP, "secret", "root-secret");
+	int dropme = root_holds(&b, ROOT_APP, "dropme", "x");
+	/* primary group nogroup */
+	ck_assert_int_eq(sec_as_user(NOBODY, NOBODY, admin_member, &b, NULL), 0);
+	ck_assert(sec_peer_closed(dropme));
+	close(dropme);
+
+	/* nogroup as a supplementary group only (SO_PEERGROUPS) */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		gid_t groups[1] = { NOBODY };
+		if (setgroups(1, groups) < 0 || setresgid(65533, 65533, 65533) < 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+			_exit(126);
+		broker *c;
+		_exit(broker_open(b.socket, &c) == 0 && broker_is_admin(c) ? 0 : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+
+	broker *c = open_checked(&b);
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "secret"), 0);
+	broker_close(c);
+	close(secret);
+	sec_end(&b);
+}
+END_TEST
+
+/* The manifest changes hands while its app's client is connected. */
+static void loses_app(const struct sec_brokerd *b, void *arg, int sync)
+{
+	(void)arg;
+	broker *c = open_checked(b);
+	ck_assert_int_eq(broker_register(c, NOBODY_APP), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, "a", sv[1], NULL, 0, 0), 0);
+	sec_signal(sync, 'T');
+	sec_await(sync, 'R');
+	int sv2[2];
+	sec_pair(SOCK_STREAM, sv2);
+	ck_assert_int_eq(broker_transfer(c, "b", sv2[1], NULL, 0, 0), -EPERM);
+	ck_assert_str_eq(broker_last_message(c),
+			 "uid 65534 may no longer act as " NOBODY_APP ": its manifest changed or went away");
+	ck_assert_int_eq(broker_claim(c, "a", NULL), -EPERM);
+	broker_info **list;
+	ck_assert_int_eq(broker_list(c, NULL, &list), -EPERM);
+	broker_close(c);
+	close(sv[0]);
+}
+
+START_TEST(manifest_changes_hands)
+{
+	struct sec_brokerd b;
+	begin(&b, NULL);
+	int sync;
+	pid_t pid = sec_user_start(NOBODY, NOBODY, loses_app, &b, NULL, &sync);
+	sec_await(sync, 'T');
+	sec_app_simple(&b, NOBODY_APP, 65533, "localSocket");
+	broker *c = open_checked(&b);
+	ck_assert_int_eq(broker_reload(c), 0);
+	sec_signal(sync, 'R');
+	ck_assert_int_eq(sec_user_wait(pid, sync), 0);
+	ck_assert_int_eq(broker_drop(c, NOBODY_APP, "a"), 0);
+	broker_close(c);
+	sec_end(&b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("isolation");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, another_users_app);
+	tcase_add_test(tc, monitor_sees_only_own_apps);
+	tcase_add_test(tc, admin_group);
+	tcase_add_test(tc, manifest_changes_hands);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return sec_run(suite());
+}
