@@ -224,8 +224,11 @@ int main(int argc, char **argv)
 	ev_set_userdata(d.loop, &d);
 
 	int r = daemon_reload(&d);
-	if (r == 0)
-		r = take_listen_fds(&d);
+	if (r < 0) {
+		log_error("cannot start: cannot load the manifests in %s", d.cfg.apps_dir);
+		return 1;
+	}
+	r = take_listen_fds(&d);
 	if (r == 0)
 		r = control_open(&d);
 	if (r < 0) {

@@ -501,8 +501,12 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 			r = daemon_reload(d);
 			if (r == 0)
 				r = reply_ok(d, c, m->seq);
+			else if (r == -EPERM)
+				snprintf(why, sizeof(why), "reload failed: %s is not trusted; the old manifests stay in force "
+					 "(see brokerd's log)", d->cfg.apps_dir);
 			else
-				snprintf(why, sizeof(why), "reload failed; the old manifests stay in force (see brokerd's log)");
+				snprintf(why, sizeof(why), "reload failed: %s: %s; the old manifests stay in force",
+					 d->cfg.apps_dir, strerror(-r));
 			break;
 		default:
 			/* a reply type sent as a request */
