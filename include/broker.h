@@ -121,9 +121,11 @@ uid_t broker_peer_uid(const broker *b);
 bool broker_is_admin(const broker *b);
 
 /* Act as app_id on this connection from now on.  brokerd checks that this
- * process may (manifest user, and unit where the manifest names one).
- * Errors: -ENOENT (no such app), -EPERM (not allowed), -EALREADY (this
- * connection is already another app). */
+ * process may (manifest user, and unit where the manifest names one), and
+ * checks again on every later verb that acts as the app.
+ * Errors: -ENOENT (no such app, or none that this user may act as: the two
+ * look the same), -EPERM (an admin who may see the app but not act as it,
+ * or the wrong unit), -EALREADY (this connection is already another app). */
 int broker_register(broker *b, const char *app_id);
 
 /* Hand a socket to brokerd under id, with an optional opaque context of
@@ -135,9 +137,12 @@ int broker_register(broker *b, const char *app_id);
  * caller's.  Errors: -EDESTADDRREQ (not registered), -ENOTSOCK, -EINVAL
  * (bad id, keep-alive on a listener), -ENAMETOOLONG, -E2BIG (context),
  * -ENOTCONN (neither connected nor listening), -EAFNOSUPPORT /
- * -EACCES (no capability covers the socket), -EDQUOT / -ENOSPC (app or
- * global limit), -EBADFD (the socket carries an active userspace TLS
- * session; see broker_fd_guard()). */
+ * -EPROTOTYPE (a family or type no capability covers), -EACCES (the
+ * manifest lacks the capability the socket needs; broker_last_message()
+ * names it), -EPERM (this user may no longer act as the app), -EDQUOT /
+ * -ENOSPC (app or global limit), -EBADFD (the socket carries an active
+ * userspace TLS session; see broker_fd_guard()).  docs/security.md has
+ * the capability rules. */
 int broker_transfer(broker *b, const char *id, int fd,
 		    const void *context, size_t context_len, uint32_t keepalive_sec);
 
@@ -167,7 +172,8 @@ broker_info *broker_info_free(broker_info *info);
 /* List held sockets.  app_id NULL or "": this connection's registered app
  * (or, for an admin that has not registered, every app).  On success
  * *ret_list is a NULL-terminated array (free it with broker_info_list_free())
- * and the count is returned.  Errors: -EDESTADDRREQ, -EPERM, -ENOENT. */
+ * and the count is returned.  Errors: -EDESTADDRREQ, -EPERM, -ENOENT (no
+ * such app, or one this user may not see). */
 int broker_list(broker *b, const char *app_id, broker_info ***ret_list);
 broker_info **broker_info_list_free(broker_info **list);
 
