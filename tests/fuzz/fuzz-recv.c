@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "send-fds.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,23 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fds[6];
 	for (unsigned i = 0; i < nfds; i++)
 		fds[i] = sv[0];   /* any fd will do; the kernel makes new ones */
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(fds))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(sv[0], &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)size)
+	if (send_with_fds(sv[0], data, size, fds, nfds, MSG_DONTWAIT) != (ssize_t)size)
 		return 0;   /* too big for the socket: not brokerd's problem */
 
 	static uint8_t buf[BP_MSG_MAX];

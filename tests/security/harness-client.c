@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "send-fds.h"
 #include "util.h"
 #include "wire.h"
 
@@ -33,6 +34,13 @@ bool sec_peer_closed(int sv0)
 		if (recv(sv0, &c, 1, MSG_DONTWAIT) == 0)
 			return true;
 	}
+}
+
+void sec_expect_released(int sv[2])
+{
+	close(sv[1]);
+	ck_assert_msg(sec_peer_closed(sv[0]), "brokerd kept a copy of a socket it refused or let go");
+	close(sv[0]);
 }
 
 void sec_good_client(const struct sec_brokerd *b, const char *app_id)
@@ -100,24 +108,7 @@ int sec_raw_hello(const struct sec_brokerd *b)
 
 void sec_raw_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 253)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ck_assert_uint_le(nfds, 253);
-	if (nfds) {
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	ssize_t n = send_with_fds(fd, buf, len, fds, nfds, 0);
 	ck_assert_msg(n == (ssize_t)len, "sendmsg of %zu bytes: %zd (%s)", len, n, strerror(errno));
 }
 

@@ -98,6 +98,9 @@ void sec_expect_eof(int fd);
 
 /* A socketpair; sv[1] is what gets sent, sv[0] stays to watch. */
 void sec_pair(int type, int sv[2]);
+/* Close our sv[1] and sv[0], after checking that brokerd has closed every
+ * copy of sv[1] it received. */
+void sec_expect_released(int sv[2]);
 /* Has the other end of sv0 gone (every copy of it closed)?  Polls up to 5 s. */
 bool sec_peer_closed(int sv0);
 

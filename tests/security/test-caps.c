@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "harness.h"
 #include "manifest.h"
 
 #define ALL_CAPS (CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL)
@@ -369,9 +370,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return sec_run(suite());
 }
