@@ -214,7 +214,7 @@ static int send_handback(struct daemon *d, struct actconn *c, struct held *h)
 		{ held_ctx(h), h->ctx_len },
 	};
 	int fd = held_fd(h);
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
 			   &fd, 1, MSG_DONTWAIT);
 }
 
@@ -257,7 +257,7 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 	}
 	if (c->batch_open) {
 		struct bp_end end = { .count = c->ninflight };
-		int r = bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_BATCH_END, 0, &end, sizeof(end),
+		int r = bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_BATCH_END, 0, &end, sizeof(end),
 				    NULL, 0, NULL, 0, MSG_DONTWAIT);
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
@@ -312,7 +312,7 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 
 	struct bp_msg m;
-	int r = bp_recv(w->fd, d->buf, sizeof(d->buf), MSG_DONTWAIT, &m, NULL, NULL);
+	int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
 	if (r == -EAGAIN)
 		return;
 	if (r == 0) {

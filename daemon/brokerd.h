@@ -104,7 +104,10 @@ struct daemon {
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
 	uint64_t triggers_total, activations_total, handbacks_total;
-	uint8_t buf[BP_MSG_MAX];     /* scratch for encoding and receiving */
+	/* Separate, because a request's fields point into rbuf while its
+	 * replies are encoded into wbuf. */
+	uint8_t rbuf[BP_MSG_MAX];    /* the message being handled */
+	uint8_t wbuf[BP_MSG_MAX];    /* the message being sent */
 };
 
 /* registry.c */

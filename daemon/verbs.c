@@ -185,7 +185,7 @@ static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct he
 {
 	struct info_buf b;
 	info_fill(&b, h);
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_INFO, seq, &b.info, sizeof(b.info),
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_INFO, seq, &b.info, sizeof(b.info),
 			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
 
@@ -237,7 +237,7 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	struct bp_field f[7];
 	for (int i = 0; i < 7; i++)
 		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
 			   NULL, 0, MSG_DONTWAIT);
 }
 
@@ -282,7 +282,7 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, c->app->id, id, 0, "claimed back");
+	log_full(LOG_INFO, c->app->id, held_id(h), 0, "claimed back");
 	monitor_emit(d, BROKER_EVENT_CLAIM, c->app, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;
