@@ -82,6 +82,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct app *a = container_of(w, struct app, timer);
 
 	if (a->state == BROKER_APP_BACKOFF) {
+		/* The failed instance was asked to stop a back-off ago. */
+		if (a->pid > 0)
+			kill(a->pid, SIGKILL);
 		set_state(d, a, BROKER_APP_IDLE);
 		a->retry_at = 0;
 		app_kick(d, a);
@@ -228,8 +231,9 @@ static void conn_want_write(struct daemon *d, struct actconn *c, bool on)
 	ev_io_start(d->loop, &c->io);
 }
 
-/* Send what is pending over a connection that said hello. */
-static void conn_flush(struct daemon *d, struct actconn *c)
+/* Send what is pending over a connection that said hello.  Returns false
+ * if the connection had to be closed (c is gone then). */
+static bool conn_flush(struct daemon *d, struct actconn *c)
 {
 	struct app *a = c->app;
 	struct held *h;
@@ -237,13 +241,13 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 		int r = send_handback(d, c, h);
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
-			return;
+			return true;
 		}
 		if (r < 0) {
 			char why[128];
 			snprintf(why, sizeof(why), "handing back failed: %s", strerror(-r));
 			conn_close(d, c, why);
-			return;
+			return false;
 		}
 		TAILQ_REMOVE(&a->pending, h, queue);
 		a->npending--;
@@ -261,7 +265,7 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 				    NULL, 0, NULL, 0, MSG_DONTWAIT);
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
-			return;
+			return true;
 		}
 		c->batch_open = false;
 	}
@@ -270,6 +274,7 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 		timer_restart(d, a, (double)app_timeout_ms(d, a) / 1000.);
 	else
 		ev_timer_stop(d->loop, &a->timer);
+	return true;
 }
 
 static void conn_ack(struct daemon *d, struct actconn *c, uint64_t serial)
@@ -303,11 +308,8 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 	struct actconn *c = container_of(w, struct actconn, io);
 	struct app *a = c->app;
 
-	if (revents & EV_WRITE) {
-		conn_flush(d, c);
-		if (a->conn != c)
-			return;
-	}
+	if ((revents & EV_WRITE) && !conn_flush(d, c))
+		return;
 	if (!(revents & EV_READ))
 		return;
 
