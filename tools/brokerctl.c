@@ -101,13 +101,20 @@ static int parse_app_id(const char *s, char *app, char *id)
 	return 0;
 }
 
-int verb_no_arguments(struct ctl *c, int argc, char **argv)
+int verb_common_options(struct ctl *c, int argc, char **argv)
 {
 	static const struct option common_only[] = { VERB_COMMON_OPTIONS, { 0 } };
 	int o;
 	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT, common_only)) != -1)
 		if (o == '?')
 			return EXIT_USAGE;
+	return EXIT_OK;
+}
+
+int verb_no_arguments(struct ctl *c, int argc, char **argv)
+{
+	if (verb_common_options(c, argc, argv) != EXIT_OK)
+		return EXIT_USAGE;
 	if (optind < argc)
 		return ctl_usage(c, "unexpected argument '%s'", argv[optind]);
 	return EXIT_OK;
@@ -115,11 +122,8 @@ int verb_no_arguments(struct ctl *c, int argc, char **argv)
 
 int verb_app_id_argument(struct ctl *c, int argc, char **argv, char *app, char *id)
 {
-	static const struct option opts[] = { VERB_COMMON_OPTIONS, { 0 } };
-	int o;
-	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT, opts)) != -1)
-		if (o == '?')
-			return EXIT_USAGE;
+	if (verb_common_options(c, argc, argv) != EXIT_OK)
+		return EXIT_USAGE;
 	if (argc - optind != 1)
 		return ctl_usage(c, "give one APP/ID");
 	if (parse_app_id(argv[optind], app, id) < 0)

@@ -42,12 +42,15 @@ struct verb {
 	{ "help", no_argument, NULL, 'h' }
 #define VERB_COMMON_SHORT "hjs:"
 
-/* getopt_long over a verb's arguments (argv[0] is the verb).  Handles
- * --json and --help itself; returns any other option character, -1 at the
- * end of the options, or '?' after getopt has printed what was wrong.
- * (--socket is accepted there too.) */
+/* getopt_long over a verb's arguments (argv[0] is the verb).  Handles the
+ * common options itself; returns any other option character, -1 at the end
+ * of the options, or '?' after getopt has printed what was wrong. */
 int verb_getopt(struct ctl *c, int argc, char **argv, const char *shortopts,
 		const struct option *longopts);
+
+/* Parse only the common options; EXIT_OK with optind at the first
+ * argument, or EXIT_USAGE after getopt has said what was wrong. */
+int verb_common_options(struct ctl *c, int argc, char **argv);
 
 /* For verbs without arguments of their own: EXIT_OK, or EXIT_USAGE after
  * saying what was wrong. */
@@ -81,12 +84,25 @@ json_object *json_text(const char *s);       /* valid JSON even for non-UTF-8 in
 json_object *json_time(uint64_t usec);       /* RFC 3339 UTC string, null for 0 */
 int json_print(json_object *o, bool one_line);   /* consumes o; 0, -ENOMEM or -EIO */
 
-/* table.c: a text table whose columns fit their widest cell. */
-struct table;
-struct table *table_new(unsigned ncols, const char *const *headers);
-int table_add_row(struct table *t, char **cells);   /* copies the cells */
-void table_print(const struct table *t);
-struct table *table_free(struct table *t);
+/* table.c: a column of a table of records; cell() writes rec's cell
+ * ("" shows as "-").  A table grows by a line in its column array. */
+struct column {
+	const char *header;
+	void (*cell)(const void *rec, uint64_t now, char *buf, size_t size);
+};
+
+/* A cell that formats fields of a record r of type T. */
+#define DEFINE_CELL(name, T, fmt, ...) \
+	static void name(const void *rec, uint64_t now, char *buf, size_t size) \
+	{ \
+		const T *r = rec; \
+		snprintf(buf, size, fmt, __VA_ARGS__); \
+	}
+
+/* Print a NULL-terminated list of records: as a JSON array (c->json), else
+ * as a table, or the line none when there are no records. */
+int records_print(const struct ctl *c, void *const *list, const struct column *cols, unsigned ncols,
+		  json_object *(*to_json)(const void *rec), const char *none);
 
 /* Verbs, each in the file that suits it. */
 int verb_status(struct ctl *c, int argc, char **argv);

@@ -30,8 +30,9 @@ static void add_context(json_object *o, const broker_info *i)
 	json_object_object_add(o, "context_len", json_object_new_uint64(i->context_len));
 }
 
-static json_object *info_json(const broker_info *i)
+static json_object *info_json(const void *rec)
 {
+	const broker_info *i = rec;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "app", json_text(i->app_id));
 	json_object_object_add(o, "id", json_text(i->id));
@@ -54,44 +55,36 @@ static json_object *info_json(const broker_info *i)
 	return o;
 }
 
-static void format_last_reason(const broker_info *i, uint64_t now, char *buf, size_t size)
+/* The list table, one column a line. */
+DEFINE_CELL(cell_app, broker_info, "%s", r->app_id)
+DEFINE_CELL(cell_id, broker_info, "%s", r->id)
+DEFINE_CELL(cell_kind, broker_info, "%s", broker_kind_name(r->kind))
+DEFINE_CELL(cell_state, broker_info, "%s", broker_state_name(r->state))
+DEFINE_CELL(cell_owner, broker_info, "%u", (unsigned)r->owner_uid)
+DEFINE_CELL(cell_local, broker_info, "%s", r->local)
+DEFINE_CELL(cell_peer, broker_info, "%s", r->peer)
+
+static void cell_since(const void *rec, uint64_t now, char *buf, size_t size)
 {
-	char age[32];
-	if (i->last_reason == BROKER_REASON_NONE) {
-		snprintf(buf, size, "-");
-		return;
-	}
-	format_age(i->last_trigger_usec, now, age, sizeof(age));
-	snprintf(buf, size, "%s (%s)", broker_reason_name(i->last_reason), age);
+	format_time_age(((const broker_info *)rec)->held_since_usec, now, buf, size);
 }
 
-static int list_table(broker_info **list)
+static void cell_reason(const void *rec, uint64_t now, char *buf, size_t size)
 {
-	static const char *const headers[] = {
-		"APP", "ID", "KIND", "STATE", "HELD SINCE", "LAST REASON", "OWNER UID", "LOCAL", "PEER",
-	};
-	struct table *t = table_new(ARRAY_SIZE(headers), headers);
-	uint64_t now = realtime_usec();
-	for (broker_info **p = list; t && *p; p++) {
-		const broker_info *i = *p;
-		char since[64], reason[64], uid[16];
-		format_time_age(i->held_since_usec, now, since, sizeof(since));
-		format_last_reason(i, now, reason, sizeof(reason));
-		snprintf(uid, sizeof(uid), "%u", (unsigned)i->owner_uid);
-		char *row[] = {
-			(char *)i->app_id, (char *)i->id, (char *)broker_kind_name(i->kind),
-			(char *)broker_state_name(i->state), since, reason, uid,
-			(char *)i->local, (char *)i->peer,
-		};
-		if (table_add_row(t, row) < 0)
-			t = table_free(t);
-	}
-	if (!t)
-		return -ENOMEM;
-	table_print(t);
-	table_free(t);
-	return 0;
+	const broker_info *i = rec;
+	char age[32];
+	format_age(i->last_trigger_usec, now, age, sizeof(age));
+	if (i->last_reason == BROKER_REASON_NONE)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%s (%s)", broker_reason_name(i->last_reason), age);
 }
+
+static const struct column list_columns[] = {
+	{ "APP", cell_app }, { "ID", cell_id }, { "KIND", cell_kind }, { "STATE", cell_state },
+	{ "HELD SINCE", cell_since }, { "LAST REASON", cell_reason }, { "OWNER UID", cell_owner },
+	{ "LOCAL", cell_local }, { "PEER", cell_peer },
+};
 
 /* Append src's entries to *dst (both NULL-terminated); src's array is freed. */
 static int list_append(broker_info ***dst, size_t *n, broker_info **src)
@@ -141,11 +134,8 @@ static int list_visible(broker *b, broker_info ***ret)
 
 int verb_list(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = { VERB_COMMON_OPTIONS, { 0 } };
-	int o;
-	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT, opts)) != -1)
-		if (o == '?')
-			return EXIT_USAGE;
+	if (verb_common_options(c, argc, argv) != EXIT_OK)
+		return EXIT_USAGE;
 	if (argc - optind > 1)
 		return ctl_usage(c, "unexpected argument '%s'", argv[optind + 1]);
 	const char *app = optind < argc ? argv[optind] : NULL;
@@ -157,17 +147,8 @@ int verb_list(struct ctl *c, int argc, char **argv)
 	int n = app ? broker_list(c->b, app, &list) : list_visible(c->b, &list);
 	if (n < 0)
 		return ctl_fail(c, n, app);
-	r = 0;
-	if (c->json) {
-		json_object *arr = json_object_new_array();
-		for (broker_info **p = list; *p; p++)
-			json_object_array_add(arr, info_json(*p));
-		r = json_print(arr, false);
-	} else if (n == 0) {
-		printf("No held sockets.\n");
-	} else {
-		r = list_table(list);
-	}
+	r = records_print(c, (void *const *)list, list_columns, ARRAY_SIZE(list_columns), info_json,
+			  "No held sockets.");
 	broker_info_list_free(list);
 	return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
 }

@@ -61,40 +61,32 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* One column of the apps table: add a column by adding a line here (and
- * its key to app_json()). */
-struct app_column {
-	const char *header;
-	void (*cell)(const broker_app *a, uint64_t now, char *buf, size_t size);
-};
+/* The apps table: add a column with a line in app_columns (and its key
+ * in app_json()). */
+DEFINE_CELL(cell_id, broker_app, "%s", r->id)
+DEFINE_CELL(cell_user, broker_app, "%s", r->user)
+DEFINE_CELL(cell_state, broker_app, "%s", broker_app_state_name(r->state))
+DEFINE_CELL(cell_pid, broker_app, r->pid ? "%d" : "-", (int)r->pid)
+DEFINE_CELL(cell_held, broker_app, "%u/%u", r->held, r->max_sockets)
+DEFINE_CELL(cell_failures, broker_app, "%u", r->failures)
+DEFINE_CELL(cell_activation, broker_app, "%s", r->activation)
+DEFINE_CELL(cell_handoff, broker_app, "%s", r->handoff)
+DEFINE_CELL(cell_target, broker_app, "%s", r->target)
 
-static void cell_id(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", a->id); }
-static void cell_user(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", a->user); }
-static void cell_state(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", broker_app_state_name(a->state)); }
-static void cell_activation(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", a->activation); }
-static void cell_handoff(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", a->handoff); }
-static void cell_target(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%s", a->target); }
-static void cell_held(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%u/%u", a->held, a->max_sockets); }
-static void cell_failures(const broker_app *a, uint64_t now, char *buf, size_t size) { snprintf(buf, size, "%u", a->failures); }
-
-static void cell_pid(const broker_app *a, uint64_t now, char *buf, size_t size)
+static void cell_retry(const void *rec, uint64_t now, char *buf, size_t size)
 {
-	snprintf(buf, size, a->pid ? "%d" : "-", (int)a->pid);
+	format_age(((const broker_app *)rec)->retry_usec, now, buf, size);
 }
 
-static void cell_retry(const broker_app *a, uint64_t now, char *buf, size_t size)
-{
-	format_age(a->retry_usec, now, buf, size);
-}
-
-static const struct app_column app_columns[] = {
+static const struct column app_columns[] = {
 	{ "APP", cell_id }, { "USER", cell_user }, { "STATE", cell_state }, { "PID", cell_pid },
 	{ "HELD", cell_held }, { "FAILURES", cell_failures }, { "RETRY", cell_retry },
 	{ "ACTIVATION", cell_activation }, { "HANDOFF", cell_handoff }, { "TARGET", cell_target },
 };
 
-static json_object *app_json(const broker_app *a)
+static json_object *app_json(const void *rec)
 {
+	const broker_app *a = rec;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_text(a->id));
 	json_object_object_add(o, "user", json_text(a->user));
@@ -119,30 +111,6 @@ static json_object *app_json(const broker_app *a)
 	return o;
 }
 
-static int apps_table(broker_app **list)
-{
-	const char *headers[ARRAY_SIZE(app_columns)];
-	for (size_t i = 0; i < ARRAY_SIZE(app_columns); i++)
-		headers[i] = app_columns[i].header;
-	struct table *t = table_new(ARRAY_SIZE(app_columns), headers);
-	uint64_t now = realtime_usec();
-	char cells[ARRAY_SIZE(app_columns)][512];
-	char *row[ARRAY_SIZE(app_columns)];
-	for (broker_app **a = list; t && *a; a++) {
-		for (size_t i = 0; i < ARRAY_SIZE(app_columns); i++) {
-			app_columns[i].cell(*a, now, cells[i], sizeof(cells[i]));
-			row[i] = cells[i];
-		}
-		if (table_add_row(t, row) < 0)
-			t = table_free(t);
-	}
-	if (!t)
-		return -ENOMEM;
-	table_print(t);
-	table_free(t);
-	return 0;
-}
-
 int verb_apps(struct ctl *c, int argc, char **argv)
 {
 	int r = verb_no_arguments(c, argc, argv);
@@ -152,16 +120,8 @@ int verb_apps(struct ctl *c, int argc, char **argv)
 	int n = broker_list_apps(c->b, &list);
 	if (n < 0)
 		return ctl_fail(c, n, NULL);
-	if (c->json) {
-		json_object *arr = json_object_new_array();
-		for (broker_app **a = list; *a; a++)
-			json_object_array_add(arr, app_json(*a));
-		r = json_print(arr, false);
-	} else if (n == 0) {
-		printf("No apps (brokerd has no manifests you may see).\n");
-	} else {
-		r = apps_table(list);
-	}
+	r = records_print(c, (void *const *)list, app_columns, ARRAY_SIZE(app_columns), app_json,
+			  "No apps (brokerd has no manifests that you may see).");
 	broker_app_list_free(list);
 	return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
 }
