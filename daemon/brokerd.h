@@ -121,6 +121,9 @@ unsigned held_count_state(struct daemon *d, int state);
 /* Re-read apps.d: new manifests apply, apps that lost theirs keep their
  * sockets until claimed or dropped.  On error the old manifests stay. */
 int daemon_reload(struct daemon *d);
+/* brokerd is stopping: stop every app, close brokerd's copies of the held
+ * sockets (the fd store keeps them), free every app. */
+void registry_shutdown(struct daemon *d);
 /* Log a manifest that was skipped (manifests_load_dir's reporter). */
 void report_manifest(const char *path, const char *message);
 

@@ -211,19 +211,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	control_close(&d);
 	clients_close_all(&d);
-	/* Closing brokerd's copies is not letting go: under systemd the fd
-	 * store keeps them for the next start. */
-	d.stopping = true;
-	struct app *a, *next;
-	TAILQ_FOREACH(a, &d.apps, link)
-		app_shutdown(&d, a);
-	struct held *h;
-	while ((h = TAILQ_FIRST(&d.all)))
-		held_remove(&d, h);
-	TAILQ_FOREACH_SAFE(a, &d.apps, link, next) {
-		a->m = manifest_free(a->m);
-		app_maybe_free(&d, a);
-	}
+	registry_shutdown(&d);
 	config_free(&d.cfg);
 	ev_loop_destroy(d.loop);
 	log_info("stopped");

@@ -156,6 +156,23 @@ unsigned held_count_state(struct daemon *d, int state)
 	return n;
 }
 
+void registry_shutdown(struct daemon *d)
+{
+	/* Closing brokerd's copies is not letting go: under systemd the fd
+	 * store keeps them for the next start. */
+	d->stopping = true;
+	struct app *a, *next;
+	TAILQ_FOREACH(a, &d->apps, link)
+		app_shutdown(d, a);
+	struct held *h;
+	while ((h = TAILQ_FIRST(&d->all)))
+		held_remove(d, h);
+	TAILQ_FOREACH_SAFE(a, &d->apps, link, next) {
+		a->m = manifest_free(a->m);
+		app_maybe_free(d, a);
+	}
+}
+
 void report_manifest(const char *path, const char *message)
 {
 	(void)path;
