@@ -350,22 +350,10 @@ START_TEST(capabilities)
 }
 END_TEST
 
-static char *dir;
-
-static void setup_dir(void)
-{
-	dir = make_temp_dir();
-}
-
-static void teardown_dir(void)
-{
-	remove_tree(dir);
-}
-
 static void write_file(const char *name, const char *text)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", TEMP_DIR, name);
 	FILE *f = fopen(path, "we");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
@@ -387,7 +375,7 @@ START_TEST(parse_file)
 	char path[4096], e[512];
 	struct manifest *m = NULL;
 	write_file("one.conf", EXEC_APP);
-	snprintf(path, sizeof(path), "%s/one.conf", dir);
+	snprintf(path, sizeof(path), "%s/one.conf", TEMP_DIR);
 	ck_assert_int_eq(manifest_parse_file(path, false, &m, e, sizeof(e)), 0);
 	ck_assert_str_eq(m->path, path);
 	ck_assert_str_eq(m->id, "com.example.push");
@@ -395,13 +383,13 @@ START_TEST(parse_file)
 
 	struct manifest *sentinel = (struct manifest *)0x1234;
 	m = sentinel;
-	snprintf(path, sizeof(path), "%s/none.conf", dir);
+	snprintf(path, sizeof(path), "%s/none.conf", TEMP_DIR);
 	ck_assert_int_eq(manifest_parse_file(path, false, &m, e, sizeof(e)), -ENOENT);
 	ck_assert_ptr_eq(m, sentinel);
 	ck_assert_ptr_nonnull(strstr(e, "none.conf"));
 
 	write_file("bad.conf", "[app]\nid = a\nnonsense\n");
-	snprintf(path, sizeof(path), "%s/bad.conf", dir);
+	snprintf(path, sizeof(path), "%s/bad.conf", TEMP_DIR);
 	ck_assert_int_eq(manifest_parse_file(path, false, &m, e, sizeof(e)), -EINVAL);
 	ck_assert_ptr_eq(m, sentinel);
 	ck_assert_ptr_nonnull(strstr(e, "bad.conf:3"));
@@ -423,7 +411,7 @@ START_TEST(load_dir)
 	struct manifest **list = NULL;
 	reports[0] = 0;
 	nreports = 0;
-	int n = manifests_load_dir(dir, false, report, &list);
+	int n = manifests_load_dir(TEMP_DIR, false, report, &list);
 	ck_assert_int_eq(n, 3);
 	/* in file name order; the later duplicate and the broken one skipped */
 	ck_assert_str_eq(list[0]->id, "aaa.first");
@@ -439,7 +427,7 @@ START_TEST(load_dir)
 	manifests_free(list);
 
 	/* no reporter: still skipped quietly */
-	ck_assert_int_eq(manifests_load_dir(dir, false, NULL, &list), 3);
+	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, &list), 3);
 	manifests_free(list);
 }
 END_TEST
@@ -448,14 +436,14 @@ START_TEST(load_dir_missing_or_not_a_dir)
 {
 	char path[4096];
 	struct manifest **list = NULL;
-	snprintf(path, sizeof(path), "%s/absent", dir);
+	snprintf(path, sizeof(path), "%s/absent", TEMP_DIR);
 	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), 0);   /* no apps.d: no apps */
 	ck_assert_ptr_nonnull(list);
 	ck_assert_ptr_null(list[0]);
 	manifests_free(list);
 
 	write_file("file", "x");
-	snprintf(path, sizeof(path), "%s/file", dir);
+	snprintf(path, sizeof(path), "%s/file", TEMP_DIR);
 	struct manifest **sentinel = (struct manifest **)0x1234;
 	list = sentinel;
 	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), -ENOTDIR);
@@ -486,7 +474,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
+	tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown);
 	tcase_add_test(tc, parse_file);
 	tcase_add_test(tc, load_dir);
 	tcase_add_test(tc, load_dir_missing_or_not_a_dir);

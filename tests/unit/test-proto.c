@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "testutil.h"
 #include "util.h"
 
 static uint8_t buf[BP_MSG_MAX + 64];
@@ -542,9 +543,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

@@ -32,16 +32,7 @@ static void setup(void)
  * is left: no app, no socket, no fd. */
 static void teardown(void)
 {
-	struct app *a, *next;
-	TAILQ_FOREACH(a, &d.apps, link)
-		app_shutdown(&d, a);
-	struct held *h;
-	while ((h = TAILQ_FIRST(&d.all)))
-		held_remove(&d, h);
-	TAILQ_FOREACH_SAFE(a, &d.apps, link, next) {
-		a->m = manifest_free(a->m);
-		app_maybe_free(&d, a);
-	}
+	registry_shutdown(&d);
 	ck_assert_uint_eq(d.napps, 0);
 	ck_assert_uint_eq(d.nheld, 0);
 	ck_assert_int_le(count_fds(), fds_at_start);
@@ -325,12 +316,10 @@ START_TEST(listener_has_no_keepalive_timer)
 }
 END_TEST
 
-static char *dir;
-
 static void write_manifest(const char *name, const char *id)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", TEMP_DIR, name);
 	FILE *f = fopen(path, "we");
 	ck_assert_ptr_nonnull(f);
 	fprintf(f, "[app]\nid = %s\nuser = 0\n[activation]\ncommand = /bin/true %s\n", id, id);
@@ -339,9 +328,8 @@ static void write_manifest(const char *name, const char *id)
 
 START_TEST(reload)
 {
-	dir = make_temp_dir();
 	free(d.cfg.apps_dir);
-	d.cfg.apps_dir = strdup(dir);
+	d.cfg.apps_dir = strdup(TEMP_DIR);
 	write_manifest("one.conf", "app.one");
 	write_manifest("two.conf", "app.two");
 	ck_assert_int_eq(daemon_reload(&d), 0);
@@ -357,7 +345,7 @@ START_TEST(reload)
 
 	/* two's manifest goes: the app stays while it holds a socket */
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/two.conf", dir);
+	snprintf(path, sizeof(path), "%s/two.conf", TEMP_DIR);
 	ck_assert_int_eq(unlink(path), 0);
 	write_manifest("three.conf", "app.three");
 	ck_assert_int_eq(daemon_reload(&d), 0);
@@ -380,7 +368,7 @@ START_TEST(reload)
 
 	/* an empty apps.d: apps without sockets go, two keeps its socket */
 	free(d.cfg.apps_dir);
-	snprintf(path, sizeof(path), "%s/empty", dir);
+	snprintf(path, sizeof(path), "%s/empty", TEMP_DIR);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	d.cfg.apps_dir = strdup(path);
 	ck_assert_int_eq(daemon_reload(&d), 0);
@@ -391,7 +379,6 @@ START_TEST(reload)
 	app_maybe_free(&d, two);
 	ck_assert_uint_eq(d.napps, 0);
 	close(sv[1]);
-	remove_tree(dir);
 }
 END_TEST
 
@@ -408,6 +395,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, watch_sees_close);
 	tcase_add_test(tc, keepalive_timer);
 	tcase_add_test(tc, listener_has_no_keepalive_timer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reload");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown);
 	tcase_add_test(tc, reload);
 	suite_add_tcase(s, tc);
 	return s;

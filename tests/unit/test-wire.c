@@ -358,18 +358,6 @@ START_TEST(info_with_and_without_fd)
 }
 END_TEST
 
-static char *dir;
-
-static void setup_dir(void)
-{
-	dir = make_temp_dir();
-}
-
-static void teardown_dir(void)
-{
-	remove_tree(dir);
-}
-
 static int listen_at(const char *path, int type, bool do_listen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -396,26 +384,26 @@ START_TEST(connect_unix_errors)
 	path[107] = 0;
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_SEQPACKET), -ENOENT);
 
-	snprintf(path, sizeof(path), "%s/nothing", dir);
+	snprintf(path, sizeof(path), "%s/nothing", TEMP_DIR);
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_SEQPACKET), -ENOENT);
 
 	/* a regular file, and a file used as a directory */
-	snprintf(path, sizeof(path), "%s/file", dir);
+	snprintf(path, sizeof(path), "%s/file", TEMP_DIR);
 	int f = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	ck_assert_int_ge(f, 0);
 	close(f);
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_SEQPACKET), -ECONNREFUSED);
-	snprintf(path, sizeof(path), "%s/file/x", dir);
+	snprintf(path, sizeof(path), "%s/file/x", TEMP_DIR);
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_SEQPACKET), -ENOTDIR);
 
 	/* bound, nobody listening: a stale socket file */
-	snprintf(path, sizeof(path), "%s/stale", dir);
+	snprintf(path, sizeof(path), "%s/stale", TEMP_DIR);
 	int s = listen_at(path, SOCK_SEQPACKET, false);
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_SEQPACKET), -ECONNREFUSED);
 	close(s);
 
 	/* listening, but of another type */
-	snprintf(path, sizeof(path), "%s/live", dir);
+	snprintf(path, sizeof(path), "%s/live", TEMP_DIR);
 	int before = count_fds();
 	s = listen_at(path, SOCK_SEQPACKET, true);
 	ck_assert_int_eq(bp_connect_unix(path, SOCK_STREAM), -EPROTOTYPE);
@@ -454,7 +442,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("connect");
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
+	tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown);
 	tcase_add_test(tc, connect_unix_errors);
 	suite_add_tcase(s, tc);
 	return s;

@@ -81,6 +81,26 @@ static inline void remove_tree(char *path)
 	free(path);
 }
 
+/* A private directory for each test of a TCase:
+ * tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown). */
+static inline char **temp_dir_slot(void)
+{
+	static char *dir;
+	return &dir;
+}
+#define TEMP_DIR (*temp_dir_slot())
+
+static inline void temp_dir_setup(void)
+{
+	TEMP_DIR = make_temp_dir();
+}
+
+static inline void temp_dir_teardown(void)
+{
+	remove_tree(TEMP_DIR);
+	TEMP_DIR = NULL;
+}
+
 /* Run the suite with TAP output where CK_TAP_LOG_FILE_NAME asks for it. */
 static inline int run_suite(Suite *s)
 {
