@@ -229,29 +229,24 @@ END_TEST
 
 START_TEST(load_files)
 {
-	char *dir = make_temp_dir(), path[4096];
-	snprintf(path, sizeof(path), "%s/absent.conf", dir);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/absent.conf", TEMP_DIR);
 	/* a missing default file is no error; a missing named one is */
 	ck_assert_int_eq(config_load(&c, path, false, err, sizeof(err)), 0);
 	ck_assert_str_eq(c.config_path, "/etc/socket-broker/brokerd.conf");
 	ck_assert_int_eq(config_load(&c, path, true, err, sizeof(err)), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, "absent.conf"));
 
-	snprintf(path, sizeof(path), "%s/brokerd.conf", dir);
-	FILE *f = fopen(path, "we");
-	fputs("# comment\n[broker]\nsocket = /run/x/control\n[limits]\nmax-held = 7\n", f);
-	fclose(f);
+	snprintf(path, sizeof(path), "%s/brokerd.conf", TEMP_DIR);
+	write_temp_file("brokerd.conf", "# comment\n[broker]\nsocket = /run/x/control\n[limits]\nmax-held = 7\n");
 	ck_assert_int_eq(config_load(&c, path, true, err, sizeof(err)), 0);
 	ck_assert_str_eq(c.config_path, path);
 	ck_assert_str_eq(c.socket_path, "/run/x/control");
 	ck_assert_uint_eq(c.max_held, 7);
 
-	f = fopen(path, "we");
-	fputs("[limits]\nmax-held = 0\n", f);
-	fclose(f);
+	write_temp_file("brokerd.conf", "[limits]\nmax-held = 0\n");
 	ck_assert_int_eq(config_load(&c, path, true, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "brokerd.conf:2: [limits] max-held = 0: out of range"));
-	remove_tree(dir);
 }
 END_TEST
 
@@ -337,12 +332,17 @@ static Suite *suite(void)
 	tcase_add_test(tc, refused_values);
 	tcase_add_test(tc, limit_ranges);
 	tcase_add_test(tc, parse_helpers);
-	tcase_add_test(tc, load_files);
 	tcase_add_test(tc, clamp_below_rlimit_nofile);
 	tcase_add_test(tc, no_clamp_when_room);
 	tcase_add_test(tc, soft_limit_raised_to_hard);
 	tcase_add_test(tc, backoff_order);
 	tcase_add_test(tc, admin_group);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown);
+	tcase_add_test(tc, load_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

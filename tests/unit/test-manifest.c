@@ -350,16 +350,6 @@ START_TEST(capabilities)
 }
 END_TEST
 
-static void write_file(const char *name, const char *text)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", TEMP_DIR, name);
-	FILE *f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 static char reports[4096];
 static int nreports;
 
@@ -374,7 +364,7 @@ START_TEST(parse_file)
 {
 	char path[4096], e[512];
 	struct manifest *m = NULL;
-	write_file("one.conf", EXEC_APP);
+	write_temp_file("one.conf", EXEC_APP);
 	snprintf(path, sizeof(path), "%s/one.conf", TEMP_DIR);
 	ck_assert_int_eq(manifest_parse_file(path, false, &m, e, sizeof(e)), 0);
 	ck_assert_str_eq(m->path, path);
@@ -388,7 +378,7 @@ START_TEST(parse_file)
 	ck_assert_ptr_eq(m, sentinel);
 	ck_assert_ptr_nonnull(strstr(e, "none.conf"));
 
-	write_file("bad.conf", "[app]\nid = a\nnonsense\n");
+	write_temp_file("bad.conf", "[app]\nid = a\nnonsense\n");
 	snprintf(path, sizeof(path), "%s/bad.conf", TEMP_DIR);
 	ck_assert_int_eq(manifest_parse_file(path, false, &m, e, sizeof(e)), -EINVAL);
 	ck_assert_ptr_eq(m, sentinel);
@@ -398,15 +388,15 @@ END_TEST
 
 START_TEST(load_dir)
 {
-	write_file("10-push.conf", EXEC_APP);
-	write_file("20-other.conf", "[app]\nid = org.other\nuser = 2\n[activation]\ncommand = /bin/other\n");
-	write_file("30-dup.conf", "[app]\nid = com.example.push\nuser = 3\n[activation]\ncommand = /bin/dup\n");
-	write_file("40-broken.conf", "[app]\nid = broken\n");
-	write_file("05-first.conf", "[app]\nid = aaa.first\nuser = 4\n[activation]\ncommand = /bin/first\n");
-	write_file(".hidden.conf", "[app]\nid = hidden\nuser = 5\n[activation]\ncommand = /bin/h\n");
-	write_file("notes.txt", "[app]\nid = txt\nuser = 5\n[activation]\ncommand = /bin/t\n");
-	write_file("conf", "[app]\nid = bare\nuser = 5\n[activation]\ncommand = /bin/t\n");
-	write_file(".conf", "[app]\nid = dot\nuser = 5\n[activation]\ncommand = /bin/t\n");
+	write_temp_file("10-push.conf", EXEC_APP);
+	write_temp_file("20-other.conf", "[app]\nid = org.other\nuser = 2\n[activation]\ncommand = /bin/other\n");
+	write_temp_file("30-dup.conf", "[app]\nid = com.example.push\nuser = 3\n[activation]\ncommand = /bin/dup\n");
+	write_temp_file("40-broken.conf", "[app]\nid = broken\n");
+	write_temp_file("05-first.conf", "[app]\nid = aaa.first\nuser = 4\n[activation]\ncommand = /bin/first\n");
+	write_temp_file(".hidden.conf", "[app]\nid = hidden\nuser = 5\n[activation]\ncommand = /bin/h\n");
+	write_temp_file("notes.txt", "[app]\nid = txt\nuser = 5\n[activation]\ncommand = /bin/t\n");
+	write_temp_file("conf", "[app]\nid = bare\nuser = 5\n[activation]\ncommand = /bin/t\n");
+	write_temp_file(".conf", "[app]\nid = dot\nuser = 5\n[activation]\ncommand = /bin/t\n");
 
 	struct manifest **list = NULL;
 	reports[0] = 0;
@@ -442,7 +432,7 @@ START_TEST(load_dir_missing_or_not_a_dir)
 	ck_assert_ptr_null(list[0]);
 	manifests_free(list);
 
-	write_file("file", "x");
+	write_temp_file("file", "x");
 	snprintf(path, sizeof(path), "%s/file", TEMP_DIR);
 	struct manifest **sentinel = (struct manifest **)0x1234;
 	list = sentinel;

@@ -318,12 +318,9 @@ END_TEST
 
 static void write_manifest(const char *name, const char *id)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", TEMP_DIR, name);
-	FILE *f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f, "[app]\nid = %s\nuser = 0\n[activation]\ncommand = /bin/true %s\n", id, id);
-	ck_assert_int_eq(fclose(f), 0);
+	char text[512];
+	snprintf(text, sizeof(text), "[app]\nid = %s\nuser = 0\n[activation]\ncommand = /bin/true %s\n", id, id);
+	write_temp_file(name, text);
 }
 
 START_TEST(reload)

@@ -101,6 +101,17 @@ static inline void temp_dir_teardown(void)
 	TEMP_DIR = NULL;
 }
 
+/* Write text to TEMP_DIR/name. */
+static inline void write_temp_file(const char *name, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", TEMP_DIR, name);
+	FILE *f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 /* Run the suite with TAP output where CK_TAP_LOG_FILE_NAME asks for it. */
 static inline int run_suite(Suite *s)
 {
