@@ -69,7 +69,7 @@ static int parse_caps(const char *value, unsigned *ret)
 	return r;
 }
 
-/* Split on blanks; no quoting, no expansion (docs/manifest.5 says so). */
+/* Split on blanks; no quoting, no expansion (socket-broker-manifest(5) says so). */
 static int split_argv(const char *command, char ***ret)
 {
 	size_t n = 0, cap = 4;

@@ -57,7 +57,7 @@ static int dial(const char *server)
 /* Hand fd to brokerd; on failure we still own it and say why. */
 static int hand_over(const struct opts *o, const char *id, int fd, const char *context)
 {
-	broker *b;
+	broker *b = NULL;   /* broker_open() writes it only on success */
 	int r = broker_open(o->control, &b);
 	if (r == 0)
 		r = broker_register(b, o->app);
