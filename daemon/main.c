@@ -187,10 +187,16 @@ int main(int argc, char **argv)
 	ev_set_userdata(d.loop, &d);
 
 	int r = daemon_reload(&d);
-	if (r == 0)
-		r = take_listen_fds(&d);
-	if (r == 0)
-		r = control_open(&d);
+	if (r < 0) {
+		log_error("cannot start: manifests in %s: %s", d.cfg.apps_dir, strerror(-r));
+		return 1;
+	}
+	r = take_listen_fds(&d);
+	if (r < 0) {
+		log_error("cannot start: restoring held sockets: %s", strerror(-r));
+		return 1;
+	}
+	r = control_open(&d);
 	if (r < 0) {
 		log_error("cannot start: control socket %s: %s", d.cfg.socket_path, strerror(-r));
 		return 1;
