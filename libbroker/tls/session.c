@@ -226,23 +226,22 @@ static enum broker_tls_status from_alert(broker_tls *t, gnutls_alert_description
 	switch (alert) {
 	case GNUTLS_A_CERTIFICATE_REQUIRED:
 		return BROKER_TLS_CLIENT_CERTIFICATE_REQUIRED;
-	case GNUTLS_A_HANDSHAKE_FAILURE:
-	case GNUTLS_A_BAD_CERTIFICATE:
-	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
-	case GNUTLS_A_CERTIFICATE_REVOKED:
-	case GNUTLS_A_CERTIFICATE_EXPIRED:
-	case GNUTLS_A_CERTIFICATE_UNKNOWN:
-	case GNUTLS_A_UNKNOWN_CA:
-	case GNUTLS_A_ACCESS_DENIED:
-		/* After asking for our certificate, these are about it. */
-		if (gnutls_certificate_client_get_request_status(t->session))
-			return BROKER_TLS_CLIENT_CERTIFICATE_REQUIRED;
-		return alert == GNUTLS_A_HANDSHAKE_FAILURE ? BROKER_TLS_PROTOCOL_NEGOTIATION_FAILED
-							   : BROKER_TLS_UNKNOWN;
 	case GNUTLS_A_PROTOCOL_VERSION:
 	case GNUTLS_A_INSUFFICIENT_SECURITY:
-	case GNUTLS_A_ILLEGAL_PARAMETER:
 	case GNUTLS_A_NO_APPLICATION_PROTOCOL:
+		return BROKER_TLS_PROTOCOL_NEGOTIATION_FAILED;
+	default:
+		break;
+	}
+	/* Once the server has asked for our certificate, version and cipher
+	 * are settled: what it objects to is what we sent (servers differ in
+	 * the alert: GnuTLS says "decode error" for a missing one, OpenSSL
+	 * "handshake failure", others "bad certificate" or "unknown CA"). */
+	if (gnutls_certificate_client_get_request_status(t->session))
+		return BROKER_TLS_CLIENT_CERTIFICATE_REQUIRED;
+	switch (alert) {
+	case GNUTLS_A_HANDSHAKE_FAILURE:
+	case GNUTLS_A_ILLEGAL_PARAMETER:
 		return BROKER_TLS_PROTOCOL_NEGOTIATION_FAILED;
 	default:
 		return BROKER_TLS_UNKNOWN;
