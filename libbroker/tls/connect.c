@@ -126,10 +126,10 @@ static void format_address(broker_tls *t, const struct addrinfo *ai)
 }
 
 /* Start connect() on the next address that gets that far.  0: connected at
- * once; -EAGAIN: in flight; otherwise every address failed. */
-static int try_next_address(broker_tls *t)
+ * once; -EAGAIN: in flight; otherwise every address failed, and the last
+ * error (last_err if there was no address left to try) is the status. */
+static int try_next_address(broker_tls *t, int last_err)
 {
-	int last_err = EHOSTUNREACH;
 	while (t->next_addr) {
 		const struct addrinfo *ai = t->next_addr;
 		t->next_addr = ai->ai_next;
@@ -177,7 +177,7 @@ static int step_resolving(broker_tls *t)
 	t->addrs = TAKE_PTR(res->result);
 	t->next_addr = t->addrs;
 	bt_resolver_cancel(t);
-	int r = try_next_address(t);
+	int r = try_next_address(t, EHOSTUNREACH);
 	return r == 0 ? connected(t) : r;
 }
 
@@ -193,7 +193,7 @@ static int step_connecting(broker_tls *t)
 	if (err == 0)
 		return connected(t);
 	bt_close_socket(t);
-	int r = try_next_address(t);
+	int r = try_next_address(t, err);
 	return r == 0 ? connected(t) : r;
 }
 

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <gnutls/gnutls.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "peer.h"
+#include "tiny-server.h"
+
+/* Read until "\n" (plaintext); exact lines only. */
+static int read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	while (n + 1 < size) {
+		ssize_t r = read(fd, buf + n, 1);
+		if (r <= 0)
+			return -1;
+		if (buf[n++] == '\n')
+			break;
+	}
+	buf[n] = 0;
+	return (int)n;
+}
+
+static int say(int fd, const char *text)
+{
+	size_t len = strlen(text);
+	return write(fd, text, len) == (ssize_t)len ? 0 : -1;
+}
+
+static gnutls_session_t tls_accept(int fd)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
+	    gnutls_certificate_set_x509_key_file(cred, pki("server.pem"), pki("server.key"), GNUTLS_X509_FMT_PEM) < 0 ||
+	    gnutls_init(&s, GNUTLS_SERVER) < 0 || gnutls_set_default_priority(s) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
+		_exit(10);
+	gnutls_transport_set_int(s, fd);
+	int r;
+	do
+		r = gnutls_handshake(s);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	if (r < 0)
+		_exit(11);
+	return s;
+}
+
+static int tls_echo(gnutls_session_t s, int lines)
+{
+	char buf[4096];
+	for (int i = 0; lines < 0 || i < lines; i++) {
+		ssize_t n = gnutls_record_recv(s, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0 || gnutls_record_send(s, buf, (size_t)n) != n)
+			return 12;
+	}
+	gnutls_bye(s, GNUTLS_SHUT_WR);
+	return 0;
+}
+
+static int play(int fd, enum tiny_script script)
+{
+	char buf[4096];
+	switch (script) {
+	case TINY_PLAIN_ECHO:
+		for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
+			if (write(fd, buf, (size_t)n) != n)
+				return 1;
+		return 0;
+	case TINY_RESET: {
+		if (read(fd, buf, sizeof(buf)) <= 0)   /* the ClientHello */
+			return 1;
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		return 0;   /* exit closes it: RST */
+	}
+	case TINY_CLOSE:
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			return 1;
+		shutdown(fd, SHUT_WR);
+		return 0;
+	case TINY_STARTTLS:
+		if (say(fd, "220 ready\r\n") < 0 || read_line(fd, buf, sizeof(buf)) < 0 ||
+		    strcmp(buf, "STARTTLS\r\n") != 0 || say(fd, "220 go ahead\r\n") < 0)
+			return 2;
+		return tls_echo(tls_accept(fd), 1);
+	case TINY_GARBAGE:
+		tls_accept(fd);
+		return say(fd, "this is not a TLS record\n") < 0 ? 3 : 0;
+	case TINY_TLS_ECHO:
+		return tls_echo(tls_accept(fd), -1);
+	}
+	return 9;
+}
+
+pid_t tiny_server(int listen_fd, enum tiny_script script)
+{
+	pid_t parent = getpid(), pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	_exit(fd < 0 ? 100 : play(fd, script));
+}
+
+int tiny_server_wait(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* Small servers written in the tests, for what no ready-made peer does:
+ * a STARTTLS exchange, a reset or a close mid-handshake, bytes that are
+ * not TLS after the handshake, a plain echo. */
+#pragma once
+
+#include <sys/types.h>
+
+enum tiny_script {
+	TINY_PLAIN_ECHO,       /* echo bytes until EOF, without TLS */
+	TINY_RESET,            /* read the ClientHello, then reset the connection */
+	TINY_CLOSE,            /* read the ClientHello, then close cleanly (FIN) */
+	TINY_STARTTLS,         /* "220 ready", "STARTTLS" -> "220 go ahead", TLS, echo one line, bye */
+	TINY_GARBAGE,          /* TLS handshake, then raw bytes that are no TLS record */
+	TINY_TLS_ECHO,         /* TLS handshake, echo until close_notify */
+};
+
+/* Fork a child that accepts one connection on listen_fd, plays script (TLS
+ * with server.pem from the run's PKI) and exits; it dies with the test
+ * process.  Returns its pid; tiny_server_wait() reaps it and returns its
+ * exit status (0: it saw exactly what it expected). */
+pid_t tiny_server(int listen_fd, enum tiny_script script);
+int tiny_server_wait(pid_t pid);
