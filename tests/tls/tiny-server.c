@@ -2,6 +2,7 @@
 #include <check.h>
 #include <gnutls/gnutls.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -32,22 +33,29 @@ static int say(int fd, const char *text)
 	return write(fd, text, len) == (ssize_t)len ? 0 : -1;
 }
 
-static gnutls_session_t tls_accept(int fd)
+static gnutls_session_t tls_accept(int fd, bool require_client_cert)
 {
 	gnutls_certificate_credentials_t cred;
 	gnutls_session_t s;
 	if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
 	    gnutls_certificate_set_x509_key_file(cred, pki("server.pem"), pki("server.key"), GNUTLS_X509_FMT_PEM) < 0 ||
+	    gnutls_certificate_set_x509_trust_file(cred, pki("ca.pem"), GNUTLS_X509_FMT_PEM) != 1 ||
 	    gnutls_init(&s, GNUTLS_SERVER) < 0 || gnutls_set_default_priority(s) < 0 ||
 	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
 		_exit(10);
+	if (require_client_cert) {
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(s, NULL, 0);
+	}
 	gnutls_transport_set_int(s, fd);
 	int r;
 	do
 		r = gnutls_handshake(s);
 	while (r < 0 && !gnutls_error_is_fatal(r));
-	if (r < 0)
+	if (r < 0) {
+		gnutls_alert_send_appropriate(s, r);   /* as real servers do */
 		_exit(11);
+	}
 	return s;
 }
 
@@ -90,12 +98,30 @@ static int play(int fd, enum tiny_script script)
 		if (say(fd, "220 ready\r\n") < 0 || read_line(fd, buf, sizeof(buf)) < 0 ||
 		    strcmp(buf, "STARTTLS\r\n") != 0 || say(fd, "220 go ahead\r\n") < 0)
 			return 2;
-		return tls_echo(tls_accept(fd), 1);
+		return tls_echo(tls_accept(fd, false), 1);
 	case TINY_GARBAGE:
-		tls_accept(fd);
+		tls_accept(fd, false);
 		return say(fd, "this is not a TLS record\n") < 0 ? 3 : 0;
 	case TINY_TLS_ECHO:
-		return tls_echo(tls_accept(fd), -1);
+		return tls_echo(tls_accept(fd, false), -1);
+	case TINY_PUSH: {
+		gnutls_session_t s = tls_accept(fd, true);
+		static const char hello[] = "hello from push-client\n", ack[] = "ack 7\n";
+		size_t got = 0;
+		while (got < sizeof(hello) - 1) {
+			ssize_t n = gnutls_record_recv(s, buf + got, sizeof(hello) - 1 - got);
+			if (n <= 0)
+				return 4;
+			got += (size_t)n;
+		}
+		if (memcmp(buf, hello, got) != 0 || gnutls_record_send(s, "news 1\n", 7) != 7)
+			return 5;
+		ssize_t n = gnutls_record_recv(s, buf, sizeof(buf));
+		if (n != sizeof(ack) - 1 || memcmp(buf, ack, (size_t)n) != 0)
+			return 6;
+		gnutls_bye(s, GNUTLS_SHUT_WR);
+		return 0;
+	}
 	}
 	return 9;
 }
@@ -109,6 +135,7 @@ pid_t tiny_server(int listen_fd, enum tiny_script script)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
+	signal(SIGPIPE, SIG_IGN);   /* a client that hung up is an exit code, not a signal */
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	_exit(fd < 0 ? 100 : play(fd, script));
 }

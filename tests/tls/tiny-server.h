@@ -13,6 +13,8 @@ enum tiny_script {
 	TINY_STARTTLS,         /* "220 ready", "STARTTLS" -> "220 go ahead", TLS, echo one line, bye */
 	TINY_GARBAGE,          /* TLS handshake, then raw bytes that are no TLS record */
 	TINY_TLS_ECHO,         /* TLS handshake, echo until close_notify */
+	TINY_PUSH,             /* TLS with a required client certificate from ca.pem; expects
+				* push-client's greeting, sends "news 1", expects "ack 7", bye */
 };
 
 /* Fork a child that accepts one connection on listen_fd, plays script (TLS
