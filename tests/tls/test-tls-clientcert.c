@@ -202,7 +202,7 @@ int main(void)
 {
 	pki_setup();
 	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
+	srunner_run_all(sr, CK_ENV);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	pki_cleanup();
