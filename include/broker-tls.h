@@ -142,7 +142,8 @@ int broker_tls_set_ca_file(broker_tls *t, const char *path);
  * the cert file.  Both are loaded now, so a bad file or an absent token is
  * reported here.  Errors: -ENOENT (no such file), -EOPNOTSUPP (a URI scheme
  * GnuTLS does not support here), -ENOKEY (the URI names no object that any
- * PKCS#11 module provides, or the key does not match), -EBADMSG (not PEM),
+ * PKCS#11 module provides, a wrong PIN, or a key that does not match the
+ * certificate), -EBADMSG (not PEM),
  * -EALREADY (already set); broker_tls_get_detail() says more. */
 int broker_tls_set_client_cert(broker_tls *t, const char *cert, const char *key);
 

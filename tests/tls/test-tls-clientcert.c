@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "peer.h"
@@ -181,6 +182,44 @@ START_TEST(pkcs11_uri_without_token)
 }
 END_TEST
 
+/* A real PKCS#11 token: SoftHSM through p11-kit, holding the client
+ * certificate and key; the PIN rides in the URI. */
+START_TEST(pkcs11_token)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", getenv("TLS_MAKE_TOKEN"), pki(""));
+	ck_assert_msg(system(cmd) == 0, "%s failed (is softhsm2 installed?)", cmd);
+	ck_assert_int_eq(setenv("SOFTHSM2_CONF", pki("softhsm2.conf"), 1), 0);
+	int r;
+	struct peer p;
+	openssl_requiring(&p, "-tls1_3");
+	broker_tls *t;
+	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t), 0);
+	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	r = broker_tls_set_client_cert(t, "pkcs11:token=broker-test;object=client;type=cert",
+				       "pkcs11:token=broker-test;object=client;type=private;pin-value=1234");
+	ck_assert_msg(r == 0, "%d: %s", r, broker_tls_get_detail(t));
+	char service[8];
+	snprintf(service, sizeof(service), "%d", p.port);
+	r = broker_tls_connect(t, "localhost", service);
+	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
+	expect_tls(t, 0x0304, SUBJECT);
+	expect_client_cert(t, true, true);
+	exchange(t, "from a token\n", "nekot a morf\n");   /* the server verified it */
+	broker_tls_free(t);
+	peer_stop(&p);
+	int fds = fd_count();   /* p11-kit keeps the module's files open from here on */
+
+	/* The wrong PIN: the token will not sign, which shows at set time. */
+	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t), 0);
+	r = broker_tls_set_client_cert(t, "pkcs11:token=broker-test;object=client;type=cert",
+				       "pkcs11:token=broker-test;object=client;type=private;pin-value=0000");
+	ck_assert_msg(r == -ENOKEY, "%d: %s", r, broker_tls_get_detail(t));
+	broker_tls_free(t);
+	ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tls-clientcert");
@@ -194,6 +233,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, not_sent_unless_asked);
 	tcase_add_test(tc, bad_certificate_sources);
 	tcase_add_test(tc, pkcs11_uri_without_token);
+	tcase_add_test(tc, pkcs11_token);
 	suite_add_tcase(s, tc);
 	return s;
 }
