@@ -204,15 +204,12 @@ int broker_tls_get_events(const broker_tls *t)
 	if (!t)
 		return -EINVAL;
 	switch (t->phase) {
-	case BT_RESOLVING:
-		return POLLIN;
 	case BT_CONNECTING:
 		return POLLOUT;
 	case BT_HANDSHAKE:
+		return gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN;
 	case BT_OPEN:
-		if (t->session && t->session_active)
-			return gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN;
-		return POLLIN;
+		return t->io_events ? t->io_events : POLLIN;
 	default:
 		return POLLIN;
 	}

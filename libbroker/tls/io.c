@@ -3,6 +3,7 @@
  * socket out. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,9 +32,14 @@ static uint64_t io_deadline(const broker_tls *t)
 	return t->io_ms >= 0 ? now_usec(CLOCK_MONOTONIC) + (uint64_t)t->io_ms * 1000 : 0;
 }
 
-/* Wait in blocking mode.  0 to try again, or a negative errno. */
+/* The operation would block: note what it waits for, and wait in blocking
+ * mode.  0 to try again, or a negative errno. */
 static int io_wait(broker_tls *t, uint64_t deadline, bool reading)
 {
+	if (tls(t))
+		t->io_events = gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN;
+	else
+		t->io_events = reading ? POLLIN : POLLOUT;
 	if (t->nonblocking)
 		return -EAGAIN;
 	int r = bt_wait(t, deadline);
@@ -46,6 +52,14 @@ static int io_wait(broker_tls *t, uint64_t deadline, bool reading)
 	if (r == -ETIMEDOUT)
 		return bt_fail(t, BROKER_TLS_TIMED_OUT, "could not write within %d ms", t->io_ms);
 	return r < 0 ? bt_fail(t, BROKER_TLS_UNKNOWN, "poll: %s", strerror(-r)) : 0;
+}
+
+static ssize_t done_io(broker_tls *t, ssize_t n)
+{
+	t->io_events = POLLIN;
+	t->status = BROKER_TLS_OK;
+	t->detail[0] = 0;
+	return n;
 }
 
 ssize_t broker_tls_read(broker_tls *t, void *buf, size_t len)
@@ -61,7 +75,7 @@ ssize_t broker_tls_read(broker_tls *t, void *buf, size_t len)
 		if (tls(t)) {
 			n = gnutls_record_recv(t->session, buf, len);
 			if (n >= 0)
-				return n;
+				return done_io(t, n);
 			if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED) {
 				/* Warnings (a refused renegotiation, say) are not the end. */
 				if (!gnutls_error_is_fatal((int)n))
@@ -71,7 +85,7 @@ ssize_t broker_tls_read(broker_tls *t, void *buf, size_t len)
 		} else {
 			n = recv(t->fd, buf, len, 0);
 			if (n >= 0)
-				return n;
+				return done_io(t, n);
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
@@ -114,13 +128,11 @@ ssize_t broker_tls_write(broker_tls *t, const void *buf, size_t len)
 			done += (size_t)n;
 			continue;
 		}
-		/* A partly written buffer is a success for a non-blocking caller. */
-		if (t->nonblocking && done)
-			return (ssize_t)done;
 		if ((r = io_wait(t, deadline, false)) < 0)
-			return r;
+			/* A partly written buffer is a success for a non-blocking caller. */
+			return r == -EAGAIN && done ? (ssize_t)done : r;
 	}
-	return (ssize_t)done;
+	return done_io(t, (ssize_t)done);
 }
 
 int broker_tls_shutdown(broker_tls *t)

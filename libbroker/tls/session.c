@@ -157,6 +157,9 @@ int bt_session_start(broker_tls *t)
 	gnutls_transport_set_pull_function(t->session, pull);
 	gnutls_transport_set_vec_push_function(t->session, vec_push);
 	gnutls_transport_set_pull_timeout_function(t->session, pull_timeout);
+	/* Our own deadline bounds the handshake; GnuTLS must never wait in
+	 * pull_timeout on its own account. */
+	gnutls_handshake_set_timeout(t->session, 0);
 
 	/* From the first handshake byte on, the stream's state is in this
 	 * process: the fd must not be handed to brokerd. */

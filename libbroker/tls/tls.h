@@ -53,6 +53,8 @@ struct broker_tls {
 	char *peer_subject;
 	char *description;
 
+	short io_events;                 /* what an interrupted read/write/shutdown waits for */
+
 	enum broker_tls_status status;
 	char detail[256];
 };

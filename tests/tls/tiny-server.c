@@ -2,6 +2,7 @@
 #include <check.h>
 #include <gnutls/gnutls.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -104,6 +105,26 @@ static int play(int fd, enum tiny_script script)
 		return say(fd, "this is not a TLS record\n") < 0 ? 3 : 0;
 	case TINY_TLS_ECHO:
 		return tls_echo(tls_accept(fd, false), -1);
+	case TINY_SINK:
+	case TINY_TLS_SINK: {
+		/* Small reads, so the client's writes fill the socket buffers and wait. */
+		gnutls_session_t s = script == TINY_TLS_SINK ? tls_accept(fd, false) : NULL;
+		if (tiny_sink_gate >= 0 && read(tiny_sink_gate, buf, 1) != 1)
+			return 6;
+		size_t total = 0;
+		while (total < TINY_SINK_BYTES) {
+			ssize_t n = s ? gnutls_record_recv(s, buf, 1024) : read(fd, buf, 1024);
+			if (n <= 0)
+				return 7;
+			total += (size_t)n;
+		}
+		int len = snprintf(buf, sizeof(buf), "got %zu\n", total);
+		if ((s ? gnutls_record_send(s, buf, (size_t)len) : write(fd, buf, (size_t)len)) != len)
+			return 8;
+		if (s)
+			gnutls_bye(s, GNUTLS_SHUT_WR);
+		return 0;
+	}
 	case TINY_PUSH: {
 		gnutls_session_t s = tls_accept(fd, true);
 		static const char hello[] = "hello from push-client\n", ack[] = "ack 7\n";
@@ -125,6 +146,8 @@ static int play(int fd, enum tiny_script script)
 	}
 	return 9;
 }
+
+int tiny_sink_gate = -1;
 
 pid_t tiny_server(int listen_fd, enum tiny_script script)
 {

@@ -13,6 +13,8 @@ enum tiny_script {
 	TINY_STARTTLS,         /* "220 ready", "STARTTLS" -> "220 go ahead", TLS, echo one line, bye */
 	TINY_GARBAGE,          /* TLS handshake, then raw bytes that are no TLS record */
 	TINY_TLS_ECHO,         /* TLS handshake, echo until close_notify */
+	TINY_SINK,             /* read TINY_SINK_BYTES slowly, answer "got N\n" (plain) */
+	TINY_TLS_SINK,         /* the same over TLS, then bye */
 	TINY_PUSH,             /* TLS with a required client certificate from ca.pem; expects
 				* push-client's greeting, sends "news 1", expects "ack 7", bye */
 };
@@ -22,4 +24,8 @@ enum tiny_script {
  * process.  Returns its pid; tiny_server_wait() reaps it and returns its
  * exit status (0: it saw exactly what it expected). */
 pid_t tiny_server(int listen_fd, enum tiny_script script);
+#define TINY_SINK_BYTES (16u << 20)
+/* If >= 0 when a sink is forked, it reads nothing before a byte arrives on
+ * this fd (the read end of a pipe), so a client's writes must wait. */
+extern int tiny_sink_gate;
 int tiny_server_wait(pid_t pid);
