@@ -17,12 +17,16 @@
 #include "tls.h"
 #include "util.h"
 
-/* getaddrinfo() cannot be made non-blocking, so it runs on a detached
- * thread that signals an eventfd when done.  The handle and the thread each
- * hold a reference: a handle freed mid-resolution never waits for it. */
+/* getaddrinfo() cannot be made non-blocking, so it runs on a thread that
+ * signals an eventfd when done.  The handle and the thread each hold a
+ * reference.  A finished thread is joined (so its fd is gone when the
+ * handle moves on); one still resolving when the handle lets go is
+ * detached and cleans up after itself, so nobody waits for DNS. */
 struct bt_resolver {
 	atomic_int refs;
 	atomic_bool done;
+	bool threaded;
+	pthread_t tid;
 	int efd;
 	int gai_err, sys_err;
 	struct addrinfo *result;
@@ -85,14 +89,10 @@ static int resolver_start(broker_tls *t, const char *host, const char *service)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	atomic_fetch_add(&r->refs, 1);
-	pthread_t tid;
-	int err = pthread_create(&tid, &attr, resolver_thread, r);
-	pthread_attr_destroy(&attr);
+	int err = pthread_create(&r->tid, NULL, resolver_thread, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r->threaded = err == 0;
 	if (err) {
 		/* No thread to be had: resolve here rather than fail. */
 		atomic_fetch_sub(&r->refs, 1);
@@ -108,9 +108,16 @@ int bt_resolver_fd(const struct bt_resolver *r)
 
 void bt_resolver_cancel(broker_tls *t)
 {
-	if (t->resolver)
-		resolver_unref(t->resolver);
-	t->resolver = NULL;
+	struct bt_resolver *r = TAKE_PTR(t->resolver);
+	if (!r)
+		return;
+	if (r->threaded) {
+		if (atomic_load(&r->done))
+			pthread_join(r->tid, NULL);   /* it is on its way out */
+		else
+			pthread_detach(r->tid);
+	}
+	resolver_unref(r);
 }
 
 static void format_address(broker_tls *t, const struct addrinfo *ai)
