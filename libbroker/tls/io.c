@@ -62,13 +62,18 @@ static ssize_t done_io(broker_tls *t, ssize_t n)
 	return n;
 }
 
-ssize_t broker_tls_read(broker_tls *t, void *buf, size_t len)
+/* Checks for read and write. */
+static int usable_for_io(broker_tls *t, const void *buf, size_t len)
 {
 	int r = usable(t);
+	return r < 0 ? r : !buf && len ? -EINVAL : 0;
+}
+
+ssize_t broker_tls_read(broker_tls *t, void *buf, size_t len)
+{
+	int r = usable_for_io(t, buf, len);
 	if (r < 0)
 		return r;
-	if (!buf && len)
-		return -EINVAL;
 	uint64_t deadline = io_deadline(t);
 	for (;;) {
 		ssize_t n;
@@ -103,11 +108,9 @@ size_t broker_tls_pending(const broker_tls *t)
 
 ssize_t broker_tls_write(broker_tls *t, const void *buf, size_t len)
 {
-	int r = usable(t);
+	int r = usable_for_io(t, buf, len);
 	if (r < 0)
 		return r;
-	if (!buf && len)
-		return -EINVAL;
 	uint64_t deadline = io_deadline(t);
 	size_t done = 0;
 	while (done < len) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,23 +160,61 @@ int fd_count(void)
 	return n - 1;   /* the DIR's own fd */
 }
 
-broker_tls *dial(enum broker_tls_level level, const char *host, int port, const char *ca,
-		 const char *client, int *ret)
+int run_suite(Suite *s)
+{
+	pki_setup();
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	pki_cleanup();
+	return failed ? 1 : 0;
+}
+
+broker_tls *tls_handle(enum broker_tls_level level, const char *ca)
 {
 	broker_tls *t;
 	ck_assert_int_eq(broker_tls_new(level, &t), 0);
 	ck_assert_int_eq(broker_tls_set_timeouts(t, 10000, 10000), 0);
 	if (ca)
 		ck_assert_int_eq(broker_tls_set_ca_file(t, ca), 0);
+	return t;
+}
+
+const char *service(int port)
+{
+	static char text[3][8];
+	static unsigned next;
+	char *p = text[next++ % 3];
+	snprintf(p, sizeof(text[0]), "%d", port);
+	return p;
+}
+
+int step_until_done(broker_tls *t, int r)
+{
+	while (r == -EAGAIN) {
+		struct pollfd p = { .fd = broker_tls_get_fd(t), .events = (short)broker_tls_get_events(t) };
+		ck_assert_int_ge(p.fd, 0);
+		ck_assert(p.events == POLLIN || p.events == POLLOUT);
+		int timeout = broker_tls_get_timeout(t);
+		ck_assert_int_gt(timeout, 0);
+		ck_assert_int_eq(poll(&p, 1, timeout), 1);
+		r = broker_tls_step(t);
+	}
+	return r;
+}
+
+broker_tls *dial(enum broker_tls_level level, const char *host, int port, const char *ca,
+		 const char *client, int *ret)
+{
+	broker_tls *t = tls_handle(level, ca);
 	if (client) {
 		char cert[64], key[64];
 		snprintf(cert, sizeof(cert), "%s.pem", client);
 		snprintf(key, sizeof(key), "%s.key", client);
 		ck_assert_int_eq(broker_tls_set_client_cert(t, pki(cert), pki(key)), 0);
 	}
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	*ret = broker_tls_connect(t, host, service);
+	*ret = broker_tls_connect(t, host, service(port));
 	return t;
 }
 

@@ -35,6 +35,23 @@ int tcp_socket(int listen_backlog, int *ret_port);
 /* Open fds of this process. */
 int fd_count(void);
 
+/* Run the suite the Check way (TAP as the environment asks) with the
+ * run's PKI around it; the exit code for main(). */
+#include <check.h>
+int run_suite(Suite *s);
+
+/* A new handle at level with 10 s timeouts, trusting ca (NULL: the system
+ * store). */
+broker_tls *tls_handle(enum broker_tls_level level, const char *ca);
+
+/* port as a service string (valid for the next 3 calls). */
+const char *service(int port);
+
+/* Drive a non-blocking connect or upgrade that returned r to its end the
+ * way an event loop would, checking the fd, events and timeout the handle
+ * names on the way.  Returns the final result. */
+int step_until_done(broker_tls *t, int r);
+
 /* Connect at level to host:port trusting ca (NULL: the system store),
  * optionally with a client certificate.  *ret gets the result. */
 broker_tls *dial(enum broker_tls_level level, const char *host, int port, const char *ca,

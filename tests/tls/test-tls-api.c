@@ -83,10 +83,8 @@ START_TEST(misuse)
 	/* One connection per handle; settings only before it. */
 	int port;
 	int bound = tcp_socket(-1, &port);
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	ck_assert_int_eq(broker_tls_connect(t, "127.0.0.1", service), -ECONNREFUSED);
-	ck_assert_int_eq(broker_tls_connect(t, "127.0.0.1", service), -EBUSY);
+	ck_assert_int_eq(broker_tls_connect(t, "127.0.0.1", service(port)), -ECONNREFUSED);
+	ck_assert_int_eq(broker_tls_connect(t, "127.0.0.1", service(port)), -EBUSY);
 	ck_assert_int_eq(broker_tls_set_timeouts(t, 1, 1), -EBUSY);
 	ck_assert_int_eq(broker_tls_set_ca_file(t, NULL), -EBUSY);
 	ck_assert_int_eq(broker_tls_set_ignorable(t, 0), -EBUSY);
@@ -141,11 +139,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	pki_setup();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	pki_cleanup();
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

@@ -193,15 +193,11 @@ START_TEST(pkcs11_token)
 	int r;
 	struct peer p;
 	openssl_requiring(&p, "-tls1_3");
-	broker_tls *t;
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t), 0);
-	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS13, pki("ca.pem"));
 	r = broker_tls_set_client_cert(t, "pkcs11:token=broker-test;object=client;type=cert",
 				       "pkcs11:token=broker-test;object=client;type=private;pin-value=1234");
 	ck_assert_msg(r == 0, "%d: %s", r, broker_tls_get_detail(t));
-	char service[8];
-	snprintf(service, sizeof(service), "%d", p.port);
-	r = broker_tls_connect(t, "localhost", service);
+	r = broker_tls_connect(t, "localhost", service(p.port));
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	expect_tls(t, 0x0304, SUBJECT);
 	expect_client_cert(t, true, true);
@@ -211,7 +207,7 @@ START_TEST(pkcs11_token)
 	int fds = fd_count();   /* p11-kit keeps the module's files open from here on */
 
 	/* The wrong PIN: the token will not sign, which shows at set time. */
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t), 0);
+	t = tls_handle(BROKER_TLS_LEVEL_TLS13, NULL);
 	r = broker_tls_set_client_cert(t, "pkcs11:token=broker-test;object=client;type=cert",
 				       "pkcs11:token=broker-test;object=client;type=private;pin-value=0000");
 	ck_assert_msg(r == -ENOKEY, "%d: %s", r, broker_tls_get_detail(t));
@@ -240,11 +236,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	pki_setup();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	pki_cleanup();
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

@@ -42,34 +42,21 @@ static void expect_got(broker_tls *t)
 	ck_assert_mem_eq(buf, want, got);
 }
 
-/* A listener whose connections have a small receive buffer, so that the
- * peer's writes must wait (the sender's own buffer stops at 4 MiB). */
-static int small_listener(int *port)
-{
-	int l = tcp_socket(-1, port);
-	int size = 16384;
-	ck_assert_int_eq(setsockopt(l, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	return l;
-}
-
 /* Blocking writes of 16 MiB: far more than the socket buffers hold, so
  * they wait for writability (a wait for the wrong event would hang). */
 static void blocking_write(enum broker_tls_level level, enum tiny_script script)
 {
-	int fds = fd_count(), port, r;
-	int l = small_listener(&port);
-	pid_t server = tiny_server(l, script);
-	broker_tls *t = dial(level, "localhost", port, pki("ca.pem"), NULL, &r);
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, script, true);
+	broker_tls *t = dial(level, "localhost", srv.port, pki("ca.pem"), NULL, &r);
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	char *p = payload();
 	ck_assert_int_eq(broker_tls_write(t, p, TINY_SINK_BYTES), (ssize_t)TINY_SINK_BYTES);
 	free(p);
 	expect_got(t);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 
 START_TEST(blocking_write_plain)
@@ -88,13 +75,15 @@ END_TEST
  * The sink reads nothing until we have seen -EAGAIN. */
 START_TEST(nonblocking_write_tls)
 {
-	int fds = fd_count(), port, r, gate[2];
-	int l = small_listener(&port);
+	int r, gate[2];
+	int fds = fd_count();
 	ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
 	tiny_sink_gate = gate[0];
-	pid_t server = tiny_server(l, TINY_TLS_SINK);
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_SINK, true);
+	srv.fds = fds;   /* the gate is closed by then */
 	close(gate[0]);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", port, pki("ca.pem"), NULL, &r);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", srv.port, pki("ca.pem"), NULL, &r);
 	ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(broker_tls_set_nonblocking(t, true), 0);
 	char *p = payload();
@@ -119,24 +108,17 @@ START_TEST(nonblocking_write_tls)
 	close(gate[1]);
 	expect_got(t);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
 START_TEST(read_timeout_keeps_connection)
 {
-	int fds = fd_count(), port;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_TLS_ECHO);
-	broker_tls *t;
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS, &t), 0);
-	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_ECHO, false);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS, pki("ca.pem"));
 	ck_assert_int_eq(broker_tls_set_timeouts(t, 10000, 50), 0);
-	ck_assert_int_eq(broker_tls_connect(t, "localhost", service), 0);
+	ck_assert_int_eq(broker_tls_connect(t, "localhost", service(srv.port)), 0);
 	char buf[8];
 	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), -ETIMEDOUT);
 	ck_assert_int_eq(broker_tls_get_status(t), BROKER_TLS_TIMED_OUT);
@@ -148,9 +130,7 @@ START_TEST(read_timeout_keeps_connection)
 	ck_assert_int_eq(broker_tls_shutdown(t), 0);   /* once is enough; twice is harmless */
 	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), -ESHUTDOWN);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
@@ -169,11 +149,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	pki_setup();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	pki_cleanup();
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

@@ -18,10 +18,10 @@
 
 START_TEST(plain_level)
 {
-	int fds = fd_count(), port, r;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_PLAIN_ECHO);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_PLAIN, "localhost", port, NULL, NULL, &r);
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, TINY_PLAIN_ECHO, false);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_PLAIN, "localhost", srv.port, NULL, NULL, &r);
 	ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(broker_tls_get_status(t), BROKER_TLS_OK);
 	broker_tls_info i;
@@ -43,9 +43,7 @@ START_TEST(plain_level)
 	broker_tls_free(t);
 	ck_assert_int_eq(write(fd, "x", 1), 1);   /* still open: free did not close it */
 	close(fd);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
@@ -82,12 +80,9 @@ END_TEST
 
 static broker_tls *dial_with_timeout(int port, int ms, int *ret)
 {
-	broker_tls *t;
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS, &t), 0);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS, NULL);
 	ck_assert_int_eq(broker_tls_set_timeouts(t, ms, -1), 0);
-	*ret = broker_tls_connect(t, "127.0.0.1", service);
+	*ret = broker_tls_connect(t, "127.0.0.1", service(port));
 	return t;
 }
 
@@ -127,16 +122,14 @@ END_TEST
 
 static void expect_dropped(enum tiny_script script, const char *detail)
 {
-	int fds = fd_count(), port, r;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, script);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "127.0.0.1", port, NULL, NULL, &r);
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, script, false);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "127.0.0.1", srv.port, NULL, NULL, &r);
 	expect_failure(t, r, BROKER_TLS_CONNECTION_RESET);
 	ck_assert_msg(strstr(broker_tls_get_detail(t), detail), "%s", broker_tls_get_detail(t));
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 
 START_TEST(reset_in_handshake)
@@ -171,10 +164,10 @@ END_TEST
 /* After the handshake, bytes that are not TLS: nothing a retry can fix. */
 START_TEST(unknown_after_handshake)
 {
-	int fds = fd_count(), port, r;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_GARBAGE);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", port, pki("ca.pem"), NULL, &r);
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, TINY_GARBAGE, false);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", srv.port, pki("ca.pem"), NULL, &r);
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	char buf[64];
 	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), -EIO);
@@ -182,9 +175,7 @@ START_TEST(unknown_after_handshake)
 	ck_assert(!broker_tls_status_retry_may_help(BROKER_TLS_UNKNOWN));
 	ck_assert_int_eq(broker_tls_write(t, "x", 1), -EIO);   /* finished */
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
@@ -247,26 +238,13 @@ END_TEST
  * within its timeout, and step. */
 START_TEST(nonblocking_event_loop)
 {
-	int fds = fd_count(), port;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_TLS_ECHO);
-	broker_tls *t;
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS, &t), 0);
-	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_ECHO, false);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS, pki("ca.pem"));
 	ck_assert_int_eq(broker_tls_set_nonblocking(t, true), 0);
-	int r = broker_tls_connect(t, "localhost", service);
+	int r = broker_tls_connect(t, "localhost", service(srv.port));
 	ck_assert_int_eq(r, -EAGAIN);   /* a handshake needs at least one round trip */
-	while (r == -EAGAIN) {
-		struct pollfd p = { .fd = broker_tls_get_fd(t), .events = (short)broker_tls_get_events(t) };
-		ck_assert_int_ge(p.fd, 0);
-		ck_assert(p.events == POLLIN || p.events == POLLOUT);
-		int timeout = broker_tls_get_timeout(t);
-		ck_assert_int_gt(timeout, 0);
-		ck_assert_int_eq(poll(&p, 1, timeout), 1);
-		r = broker_tls_step(t);
-	}
+	r = step_until_done(t, r);
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	expect_tls(t, 0x0304, "CN=localhost,O=socket-broker tests");
 	ck_assert_int_eq(broker_tls_get_timeout(t), -1);
@@ -289,9 +267,7 @@ START_TEST(nonblocking_event_loop)
 	ck_assert_uint_eq(broker_tls_pending(t), 0);
 	ck_assert_int_eq(broker_tls_shutdown(t), 0);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
@@ -317,11 +293,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	pki_setup();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	pki_cleanup();
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

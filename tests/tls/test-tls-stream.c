@@ -55,13 +55,10 @@ static int starttls_prelude(int port)
 
 START_TEST(starttls)
 {
-	int fds = fd_count(), port;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_STARTTLS);
-	int fd = starttls_prelude(port);
-	broker_tls *t;
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t), 0);
-	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	struct tiny srv;
+	tiny_start(&srv, TINY_STARTTLS, false);
+	int fd = starttls_prelude(srv.port);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS13, pki("ca.pem"));
 	int r = broker_tls_upgrade(t, fd, "localhost");
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	expect_tls(t, 0x0304, SUBJECT);
@@ -71,27 +68,22 @@ START_TEST(starttls)
 	ck_assert_str_eq(i.verify_name, "localhost");
 	ck_assert_uint_eq(i.addresses_tried, 0);
 	char addr[32];
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
 	ck_assert_str_eq(i.peer_address, addr);
 	exchange(t, "now secret\n", "now secret\n");
 	char buf[8];
 	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), 0);   /* the server's close_notify */
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
 START_TEST(starttls_wrong_name)
 {
-	int fds = fd_count(), port;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_STARTTLS);
-	int fd = starttls_prelude(port);
-	broker_tls *t;
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS, &t), 0);
-	ck_assert_int_eq(broker_tls_set_ca_file(t, pki("ca.pem")), 0);
+	struct tiny srv;
+	tiny_start(&srv, TINY_STARTTLS, false);
+	int fd = starttls_prelude(srv.port);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS, pki("ca.pem"));
 	expect_failure(t, broker_tls_upgrade(t, fd, "mail.example"), BROKER_TLS_HOSTNAME_MISMATCH);
 	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);   /* the handle owned it, and closed it */
 	broker_tls_info i;
@@ -99,9 +91,7 @@ START_TEST(starttls_wrong_name)
 	ck_assert_str_eq(i.verify_name, "mail.example");
 	ck_assert_str_eq(i.peer_subject, SUBJECT);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 11);   /* its handshake failed too */
-	close(l);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 11);   /* its handshake failed too */
 }
 END_TEST
 
@@ -163,11 +153,11 @@ static int held(broker *b)
 
 START_TEST(transfer_of_tls_stream_refused)
 {
-	int fds = fd_count(), port, r;
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_ECHO, false);
 	broker *b = start_brokerd();
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_TLS_ECHO);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", port, pki("ca.pem"), NULL, &r);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", srv.port, pki("ca.pem"), NULL, &r);
 	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
 	int fd = broker_tls_get_fd(t);
 
@@ -186,10 +176,8 @@ START_TEST(transfer_of_tls_stream_refused)
 	ck_assert_int_eq(broker_transfer(b, "after-tls", bare, NULL, 0, 0), 0);
 	ck_assert_int_eq(held(b), 1);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
-	close(l);
 	stop_brokerd(b);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 0);
 }
 END_TEST
 
@@ -197,43 +185,34 @@ END_TEST
  * after broker_tls_free() or after a failed handshake, is not refused. */
 START_TEST(guard_cleared_with_session)
 {
-	int fds = fd_count(), port, r;
+	int r;
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_ECHO, false);
 	broker *b = start_brokerd();
-	int l = tcp_socket(2, &port);
-	pid_t server = tiny_server(l, TINY_TLS_ECHO);
-	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", port, pki("ca.pem"), NULL, &r);
+	broker_tls *t = dial(BROKER_TLS_LEVEL_TLS, "localhost", srv.port, pki("ca.pem"), NULL, &r);
 	ck_assert_int_eq(r, 0);
 	int number = broker_tls_get_fd(t);
 	broker_tls_free(t);
-	ck_assert_int_eq(tiny_server_wait(server), 0);
+	ck_assert_int_eq(tiny_server_wait(srv.pid), 0);
 	int fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(fresh, number);   /* the lowest free number comes back */
 	ck_assert_int_eq(broker_transfer(b, "fresh", fresh, NULL, 0, 0), -ENOTCONN);   /* brokerd's verdict */
 	close(fresh);
 
 	/* A handshake that fails: untrusted (the system store lacks our CA). */
-	server = tiny_server(l, TINY_TLS_ECHO);
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	ck_assert_int_eq(broker_tls_new(BROKER_TLS_LEVEL_TLS, &t), 0);
+	srv.pid = tiny_server(srv.listen_fd, TINY_TLS_ECHO);
+	t = tls_handle(BROKER_TLS_LEVEL_TLS, NULL);
 	ck_assert_int_eq(broker_tls_set_nonblocking(t, true), 0);
-	r = broker_tls_connect(t, "127.0.0.1", service);
+	r = broker_tls_connect(t, "127.0.0.1", service(srv.port));
 	number = broker_tls_get_fd(t);
-	while (r == -EAGAIN) {
-		struct pollfd p = { .fd = broker_tls_get_fd(t), .events = (short)broker_tls_get_events(t) };
-		poll(&p, 1, 10000);
-		r = broker_tls_step(t);
-	}
-	expect_failure(t, r, BROKER_TLS_CERTIFICATE_UNTRUSTED);
-	tiny_server_wait(server);
+	expect_failure(t, step_until_done(t, r), BROKER_TLS_CERTIFICATE_UNTRUSTED);
 	fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(fresh, number);
 	ck_assert_int_eq(broker_transfer(b, "fresh", fresh, NULL, 0, 0), -ENOTCONN);
 	close(fresh);
 	broker_tls_free(t);
-	close(l);
 	stop_brokerd(b);
-	ck_assert_int_eq(fd_count(), fds);
+	tiny_finish(&srv, 11);   /* our client refused its certificate */
 }
 END_TEST
 
@@ -271,16 +250,15 @@ static int run_push_client(const char *env_extra, const char *const *args, char 
 
 START_TEST(push_client_tls)
 {
-	int port;
-	int l = tcp_socket(1, &port);
-	pid_t server = tiny_server(l, TINY_PUSH);
+	struct tiny srv;
+	tiny_start(&srv, TINY_PUSH, false);
 	char target[32], out[8192];
-	snprintf(target, sizeof(target), "localhost:%d", port);
+	snprintf(target, sizeof(target), "localhost:%d", srv.port);
 	int status = run_push_client(NULL, (const char *const[]){ "--tls", "--ca", pki("ca.pem"), "--client-cert",
 				     pki("client.pem"), "--client-key", pki("client.key"), target, NULL },
 				     out, sizeof(out));
 	ck_assert_msg(status == 0, "%s", out);
-	ck_assert_int_eq(tiny_server_wait(server), 0);   /* greeting, news, ack: all exact */
+	ck_assert_int_eq(tiny_server_wait(srv.pid), 0);   /* greeting, news, ack: all exact */
 	ck_assert_ptr_nonnull(strstr(out, "with TLS1.3, "));
 	ck_assert_ptr_nonnull(strstr(out, "server verified: " SUBJECT "\n"));
 	ck_assert_ptr_nonnull(strstr(out, "asked for a client certificate; sent\n"));
@@ -289,14 +267,13 @@ START_TEST(push_client_tls)
 	ck_assert_ptr_nonnull(strstr(out, "the server closed the connection\n"));
 
 	/* Without the certificate the server says no, and push-client says why. */
-	server = tiny_server(l, TINY_PUSH);
+	srv.pid = tiny_server(srv.listen_fd, TINY_PUSH);
 	status = run_push_client(NULL, (const char *const[]){ "--tls", "--ca", pki("ca.pem"), target, NULL },
 				 out, sizeof(out));
 	ck_assert_int_eq(status, 1);
 	ck_assert_msg(strstr(out, "client-certificate-required"), "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "none sent"));
-	ck_assert_int_ne(tiny_server_wait(server), 0);
-	close(l);
+	tiny_finish(&srv, 11);   /* it got an empty certificate */
 }
 END_TEST
 
@@ -338,11 +315,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	pki_setup();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	pki_cleanup();
-	return failed ? 1 : 0;
+	return run_suite(suite());
 }

@@ -54,7 +54,14 @@ static gnutls_session_t tls_accept(int fd, bool require_client_cert)
 		r = gnutls_handshake(s);
 	while (r < 0 && !gnutls_error_is_fatal(r));
 	if (r < 0) {
-		gnutls_alert_send_appropriate(s, r);   /* as real servers do */
+		/* Tell the client why, as real servers do, and read what it still
+		 * sends until it hangs up: closing with unread data would reset
+		 * the connection and could destroy the alert in flight. */
+		gnutls_alert_send_appropriate(s, r);
+		shutdown(fd, SHUT_WR);
+		char buf[4096];
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
 		_exit(11);
 	}
 	return s;
@@ -168,4 +175,22 @@ int tiny_server_wait(pid_t pid)
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void tiny_start(struct tiny *x, enum tiny_script script, bool small_rcvbuf)
+{
+	x->fds = fd_count();
+	x->listen_fd = tcp_socket(-1, &x->port);
+	int size = 16384;
+	if (small_rcvbuf)
+		ck_assert_int_eq(setsockopt(x->listen_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	ck_assert_int_eq(listen(x->listen_fd, 2), 0);
+	x->pid = tiny_server(x->listen_fd, script);
+}
+
+void tiny_finish(struct tiny *x, int expected_exit)
+{
+	ck_assert_int_eq(tiny_server_wait(x->pid), expected_exit);
+	close(x->listen_fd);
+	ck_assert_int_eq(fd_count(), x->fds);
 }

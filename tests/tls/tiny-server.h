@@ -4,6 +4,7 @@
  * not TLS after the handshake, a plain echo. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 enum tiny_script {
@@ -29,3 +30,14 @@ pid_t tiny_server(int listen_fd, enum tiny_script script);
  * this fd (the read end of a pipe), so a client's writes must wait. */
 extern int tiny_sink_gate;
 int tiny_server_wait(pid_t pid);
+
+/* The usual test around one tiny server: count fds, listen on a free
+ * loopback port (with a small receive buffer if small_rcvbuf, so that a
+ * client's big writes must wait), fork the server; tiny_finish() expects
+ * its exit status, closes the listener and checks that no fd leaked. */
+struct tiny {
+	int fds, listen_fd, port;
+	pid_t pid;
+};
+void tiny_start(struct tiny *x, enum tiny_script script, bool small_rcvbuf);
+void tiny_finish(struct tiny *x, int expected_exit);
