@@ -161,7 +161,8 @@ int broker_tls_set_timeouts(broker_tls *t, int connect_ms, int io_ms);
 /* Non-blocking mode for event loops: connect, upgrade, step, read, write and
  * shutdown return -EAGAIN instead of waiting; wait for broker_tls_get_events()
  * on broker_tls_get_fd(), at most broker_tls_get_timeout() ms, then call the
- * same function again. */
+ * same function again.  Unlike the settings above it may change at any time
+ * (a blocking connect, then non-blocking I/O, say). */
 int broker_tls_set_nonblocking(broker_tls *t, bool nonblocking);
 
 /* ---- Connecting -------------------------------------------------------- */
@@ -252,12 +253,14 @@ size_t broker_tls_pending(const broker_tls *t);
 ssize_t broker_tls_write(broker_tls *t, const void *buf, size_t len);
 
 /* End the TLS session: send close_notify and clear the transfer guard.  The
- * socket stays open (broker_tls_take_fd() can now hand it out).  Without TLS
- * it does nothing.  Returns 0, -EAGAIN (non-blocking) or a status's errno. */
+ * socket stays open (broker_tls_take_fd() can now hand it out); reads and
+ * writes on the handle return -ESHUTDOWN from now on.  Without TLS it does
+ * nothing.  Returns 0 (also when already shut down), -EAGAIN (non-blocking)
+ * or a status's errno. */
 int broker_tls_shutdown(broker_tls *t);
 
-/* Hand the socket out: the caller owns the returned fd and the handle forgets
- * it.  For plain connections, and after broker_tls_shutdown().  Errors:
+/* Hand the socket out: the caller owns the returned fd (in blocking mode
+ * again) and the handle forgets it.  For plain connections, and after broker_tls_shutdown().  Errors:
  * -EBADFD (an active TLS session: its state cannot leave this process),
  * -ENOTCONN (no socket). */
 int broker_tls_take_fd(broker_tls *t);
