@@ -6,9 +6,17 @@
  * brokerd and exits.  Started by brokerd, it takes the connection back,
  * prints what arrived, answers, and hands it over again.
  *
- *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT
+ * With --tls it connects with TLS instead (--ca for a CA file other than the
+ * system trust store, --client-cert/--client-key for a client certificate
+ * from PEM files or a PKCS#11 URI).  A TLS stream cannot be handed to
+ * brokerd, so it then serves the connection itself: see push-tls.c, which
+ * also explains why libbroker-tls is loaded only then.
+ *
+ *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]
+ *               [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -18,10 +26,13 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "push-tls.h"
 
 struct opts {
 	const char *app, *id, *control, *server;
 	unsigned keepalive;
+	bool tls;
+	struct push_tls_opts tls_opts;
 };
 
 static int dial(const char *server)
@@ -142,6 +153,10 @@ int main(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "tls", no_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "client-cert", required_argument, NULL, 'C' },
+		{ "client-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -153,8 +168,13 @@ int main(int argc, char **argv)
 		case 'i': o.id = optarg; break;
 		case 'k': o.keepalive = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': o.control = optarg; break;
+		case 't': o.tls = true; break;
+		case 'A': o.tls_opts.ca = optarg; break;
+		case 'C': o.tls_opts.client_cert = optarg; break;
+		case 'K': o.tls_opts.client_key = optarg; break;
 		case 'h':
-			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT\n");
+			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]\n"
+			       "                   [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n");
 			return 0;
 		default:
 			return 2;
@@ -162,6 +182,10 @@ int main(int argc, char **argv)
 	}
 	if (!o.app)
 		o.app = "org.example.push";
+	if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key)) {
+		fprintf(stderr, "push-client: --ca, --client-cert and --client-key need --tls\n");
+		return 2;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	int r = woken(&o);
@@ -176,6 +200,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.server = argv[optind];
+	if (o.tls) {
+		o.tls_opts.server = o.server;
+		o.tls_opts.keepalive = o.keepalive;
+		return push_tls_run(&o.tls_opts);
+	}
 	int fd = dial(o.server);
 	if (fd < 0)
 		return 1;
