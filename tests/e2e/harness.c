@@ -274,7 +274,8 @@ void hb_finish(struct hb *b)
 {
 	if (b->pid > 0)
 		hb_stop(b, SIGTERM);
-	rm_rf(b->dir);
+	if (!getenv("HB_KEEP"))
+		rm_rf(b->dir);
 }
 
 void hb_diag(const char *fmt, ...)
@@ -303,6 +304,10 @@ int hb_run_suite(Suite *s)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 
+	if (getenv("HB_KEEP")) {
+		fprintf(stderr, "HB_KEEP: scenario directories kept under %s\n", root);
+		return failed ? 1 : 0;
+	}
 	/* A passing scenario removed its directory: what is left failed. */
 	DIR *d = opendir(root);
 	struct dirent *e;

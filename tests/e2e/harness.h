@@ -26,7 +26,8 @@
  * PR_SET_PDEATHSIG (it dies with the test), and hb_run_suite() keeps every
  * scenario directory under one root: after the run it prints the brokerd
  * log and app reports of each scenario that did not finish (a failed or
- * timed-out test) to stderr, then removes the root.
+ * timed-out test) to stderr, then removes the root.  With HB_KEEP set in
+ * the environment every directory is kept, for looking at by hand.
  */
 #pragma once
 
@@ -124,8 +125,21 @@ broker *hb_open(const struct hb *b, const char *app_id);
 void hb_transfer(const struct hb *b, const char *app_id, const char *id, int fd,
 		 const void *ctx, size_t ctx_len, uint32_t keepalive_sec);
 
+/* Admin verbs on app_id/id through libbroker; fail the test on error. */
+void hb_drop(const struct hb *b, const char *app_id, const char *id);
+void hb_trigger(const struct hb *b, const char *app_id, const char *id);
+
 /* The held socket app_id/id (admin view), or NULL if not held. */
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id);
+
+/* A monitor connection (broker_monitor() done).  Close with broker_close()
+ * before counting brokerd's fds. */
+broker *hb_monitor(const struct hb *b);
+/* Read events from mon until one of type `until` arrives (counted too),
+ * adding one to counts[type] per event (counts has HB_EVENT_TYPES entries).
+ * False if none arrives within HB_WAIT_MS. */
+#define HB_EVENT_TYPES 16
+bool hb_events_until(broker *mon, int until, unsigned counts[HB_EVENT_TYPES]);
 
 /* ---- the test app's reports ------------------------------------------ */
 

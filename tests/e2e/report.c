@@ -30,6 +30,51 @@ void hb_transfer(const struct hb *b, const char *app_id, const char *id, int fd,
 	broker_close(c);
 }
 
+static void admin(const struct hb *b, const char *app_id, const char *id, bool drop)
+{
+	broker *c = hb_open(b, NULL);
+	int r = drop ? broker_drop(c, app_id, id) : broker_trigger(c, app_id, id);
+	ck_assert_msg(r == 0, "broker_%s %s/%s: %s (%s)", drop ? "drop" : "trigger", app_id, id,
+		      broker_strerror(r), broker_last_message(c));
+	broker_close(c);
+}
+
+void hb_drop(const struct hb *b, const char *app_id, const char *id)
+{
+	admin(b, app_id, id, true);
+}
+
+void hb_trigger(const struct hb *b, const char *app_id, const char *id)
+{
+	admin(b, app_id, id, false);
+}
+
+broker *hb_monitor(const struct hb *b)
+{
+	broker *c = hb_open(b, NULL);
+	int r = broker_monitor(c);
+	ck_assert_msg(r == 0, "broker_monitor: %s", broker_strerror(r));
+	return c;
+}
+
+bool hb_events_until(broker *mon, int until, unsigned counts[HB_EVENT_TYPES])
+{
+	uint64_t end = hb_now_ms() + HB_WAIT_MS;
+	for (;;) {
+		uint64_t now = hb_now_ms();
+		broker_event *ev = NULL;
+		int r = broker_next_event(mon, now < end ? (int)(end - now) : 0, &ev);
+		if (r <= 0)
+			return false;
+		int type = ev->type;
+		broker_event_free(ev);
+		if (type >= 0 && type < HB_EVENT_TYPES)
+			counts[type]++;
+		if (type == until)
+			return true;
+	}
+}
+
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id)
 {
 	broker *c = hb_open(b, NULL);

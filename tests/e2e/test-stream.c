@@ -59,12 +59,12 @@ START_TEST(tcp_data_answer_and_second_cycle)
 	hb_expect(line, "result", "0");
 
 	/* The re-transferred socket works the same way again. */
-	hb_send(peer, "again", 5);
+	hb_send(peer, "hello again", 11);
 	hb_report_get(rep, "handback", 1, line);
 	hb_expect(line, "id", "conn");
 	hb_expect(line, "reason", "socket-activity");
 	hb_expect(line, "ctx", hb_esc(ctx, CTX_LEN));
-	hb_expect(line, "data", hb_esc("again", 5));
+	hb_expect(line, "data", hb_esc("hello again", 11));
 	ck_assert_uint_gt(strtoull(hb_field(line, "serial"), NULL, 10), serial1);
 	ck_assert(hb_recv_exact(peer, buf, 4, HB_WAIT_MS));
 	ck_assert_mem_eq(buf, "pong", 4);

@@ -17,6 +17,8 @@
  * Options (no blanks inside values: a manifest's command is split on blanks):
  *   --delay-ms N        sleep N ms before opening the activation (slow start)
  *   --wait-file F       wait (up to 20 s) for F to exist before opening it
+ *   --wait-start N:F    the same, but only in the N-th start (1-based, counted
+ *                       by the start lines already in the report)
  *   --read-min N        read until N bytes (stream) or N records (datagram,
  *                       seqpacket) arrived, up to 5 s, then what else is there
  *   --answer TEXT       send TEXT on the socket (datagram: to the last sender)
@@ -53,6 +55,7 @@
 
 static struct {
 	const char *report, *wait_file, *answer, *stay_until;
+	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *hang_once;
 	unsigned delay_ms, read_min;
 	bool accept, retransfer;
@@ -108,6 +111,22 @@ static bool first_time(const char *marker)
 		return false;
 	close(fd);
 	return true;
+}
+
+/* Instances run one at a time, so the report orders their starts. */
+static unsigned count_starts(void)
+{
+	FILE *f = fopen(opt.report, "re");
+	unsigned n = 0;
+	char line[256];
+	bool at_start = true;
+	while (f && fgets(line, sizeof(line), f)) {
+		n += at_start && strncmp(line, "start ", 6) == 0;
+		at_start = strchr(line, '\n') != NULL;
+	}
+	if (f)
+		fclose(f);
+	return n;
 }
 
 static void wait_for(const char *path)
@@ -236,10 +255,14 @@ static void handle(broker_activation *a, broker_handback *h)
 	       broker_reason_name(h->reason), ctx, h->context_len, (unsigned long long)h->serial,
 	       h->keepalive_sec, d.len ? d.text : "", d.eof, d.err, io >= 0);
 
-	if (opt.answer && io >= 0) {
+	if (opt.answer && io >= 0 && !d.eof) {
+		/* an unconnected datagram socket answers whoever spoke last */
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		bool to_last = d.fromlen && getpeername(io, (struct sockaddr *)&peer, &pl) < 0;
 		size_t n = strlen(opt.answer);
-		ssize_t w = d.fromlen ? sendto(io, opt.answer, n, MSG_NOSIGNAL, (struct sockaddr *)&d.from, d.fromlen)
-				      : send(io, opt.answer, n, MSG_NOSIGNAL);
+		ssize_t w = to_last ? sendto(io, opt.answer, n, MSG_NOSIGNAL, (struct sockaddr *)&d.from, d.fromlen)
+				    : send(io, opt.answer, n, MSG_NOSIGNAL);
 		if (w != (ssize_t)n)
 			report("error pid=%d id=%s answer=%d", (int)getpid(), h->id, -errno);
 	}
@@ -286,6 +309,7 @@ int main(int argc, char **argv)
 		{ "report", required_argument, NULL, 'r' },
 		{ "delay-ms", required_argument, NULL, 'd' },
 		{ "wait-file", required_argument, NULL, 'w' },
+		{ "wait-start", required_argument, NULL, 'W' },
 		{ "read-min", required_argument, NULL, 'm' },
 		{ "answer", required_argument, NULL, 'a' },
 		{ "accept", no_argument, NULL, 'A' },
@@ -302,6 +326,7 @@ int main(int argc, char **argv)
 		case 'r': opt.report = optarg; break;
 		case 'd': opt.delay_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'w': opt.wait_file = optarg; break;
+		case 'W': opt.wait_start = optarg; break;
 		case 'm': opt.read_min = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'a': opt.answer = optarg; break;
 		case 'A': opt.accept = true; break;
@@ -323,8 +348,9 @@ int main(int argc, char **argv)
 	if (getppid() != parent)
 		return 1;
 
+	unsigned nth = count_starts() + 1;
 	const char *pid = getenv("LISTEN_PID");
-	report("start pid=%d reason=%s app=%s fds=%s names=%s pid_ok=%d", (int)getpid(),
+	report("start n=%u pid=%d reason=%s app=%s fds=%s names=%s pid_ok=%d", nth, (int)getpid(),
 	       getenv("BROKER_REASON") ? getenv("BROKER_REASON") : "-",
 	       getenv("BROKER_APP_ID") ? getenv("BROKER_APP_ID") : "-",
 	       getenv("LISTEN_FDS") ? getenv("LISTEN_FDS") : "-",
@@ -340,5 +366,8 @@ int main(int argc, char **argv)
 		sleep_ms(opt.delay_ms);
 	if (opt.wait_file)
 		wait_for(opt.wait_file);
+	char *colon = opt.wait_start ? strchr(opt.wait_start, ':') : NULL;
+	if (colon && strtoul(opt.wait_start, NULL, 10) == nth)
+		wait_for(colon + 1);
 	return run();
 }
