@@ -50,6 +50,19 @@ bool hb_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+bool hb_file_contains(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char line[HB_LINE_MAX];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
 const char *hb_path(const struct hb *b, const char *rel)
 {
 	static char ring[8][PATH_MAX];

@@ -180,6 +180,8 @@ uint64_t hb_now_us(void);
 void hb_nap(void);   /* 2 ms: the polling interval, nothing else */
 
 bool hb_exists(const char *path);
+/* Whether the file at path contains text (e.g. a line in brokerd's log). */
+bool hb_file_contains(const char *path, const char *text);
 
 /* ---- loopback sockets (all CLOEXEC, blocking) -------------------------- */
 
