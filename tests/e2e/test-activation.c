@@ -233,6 +233,41 @@ START_TEST(failed_activation_is_retried)
 }
 END_TEST
 
+/* A program that exits without ever opening its activation fails every
+ * time; the socket stays held with its data until someone claims it. */
+START_TEST(app_that_never_opens_its_activation)
+{
+	struct hb b;
+	hb_init(&b, "no-activation", NULL);
+	hb_app(&b, APP, "libbroker", "/bin/true");
+	hb_start(&b);
+	broker *mon = hb_monitor(&b);
+
+	int held, peer;
+	hb_unix_pair(SOCK_STREAM, &held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "still here", 10);
+	unsigned n[HB_EVENT_TYPES] = { 0 };
+	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
+	ck_assert_uint_ge(n[BROKER_EVENT_ACTIVATE], 2);
+	ck_assert(hb_file_contains(b.log, "exited before opening its activation"));
+
+	broker *c = hb_open(&b, APP);
+	int fd = broker_claim(c, "conn", NULL);
+	ck_assert_int_ge(fd, 0);
+	char buf[10];
+	ck_assert(hb_recv_exact(fd, buf, 10, HB_WAIT_MS));
+	ck_assert_mem_eq(buf, "still here", 10);
+	close(fd);
+	close(peer);
+	broker_close(c);
+	broker_close(mon);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e-activation");
@@ -240,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, three_triggers_one_start);
 	tcase_add_test(tc, running_instance_gets_later_triggers);
 	tcase_add_loop_test(tc, failed_activation_is_retried, 0, sizeof(failures) / sizeof(failures[0]));
+	tcase_add_test(tc, app_that_never_opens_its_activation);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }
