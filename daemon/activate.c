@@ -180,7 +180,8 @@ static void conn_requeue(struct daemon *d, struct actconn *c)
 static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 {
 	struct app *a = c->app;
-	bool lost = c->ninflight > 0 || !c->hello;
+	bool hello = c->hello;
+	bool lost = c->ninflight > 0 || !hello;
 	conn_requeue(d, c);
 	ev_io_stop(d->loop, &c->io);
 	close(c->io.fd);
@@ -191,7 +192,7 @@ static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 	/* A failure is an activation that made no progress: no hello, or
 	 * sockets left unacknowledged with none acknowledged at all. */
 	if (why || (lost && a->acked == 0)) {
-		app_failed(d, a, -ETIMEDOUT, why ? why : !c->hello ? "the app exited before opening its activation"
+		app_failed(d, a, -ETIMEDOUT, why ? why : !hello ? "the app exited before opening its activation"
 							  : "the app closed its activation without acknowledging");
 		return;
 	}
