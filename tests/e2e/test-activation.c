@@ -150,13 +150,17 @@ struct failure_case {
 	const char *line;       /* the report line it writes first */
 	const char *conf;
 	bool gate;              /* the second start waits for "go": look meanwhile */
+	const char *log;        /* what brokerd's one log line says */
 };
 
 static const struct failure_case failures[] = {
-	{ "crash", "--crash-once crashed", "crash", NULL, true },
-	{ "noack", "--noack-once noacked", "noack", NULL, true },
+	{ "crash", "--crash-once crashed", "crash", NULL, true,
+	  "activation failed: the app closed its activation without acknowledging" },
+	{ "noack", "--noack-once noacked", "noack", NULL, true,
+	  "activation failed: the app closed its activation without acknowledging" },
 	/* the timeout applies to every start: no waiting in this one */
-	{ "hang", "--hang-once hung", "hang", "[limits]\nactivation-timeout-ms = 1000\n", false },
+	{ "hang", "--hang-once hung", "hang", "[limits]\nactivation-timeout-ms = 1000\n", false,
+	  "activation failed: the app did not open its activation within 1000 ms" },
 };
 
 /* While the second attempt waits: the socket is still held, unchanged,
@@ -195,6 +199,7 @@ START_TEST(failed_activation_is_retried)
 	hb_report_get(rep, f->line, 0, line);
 	unsigned n[HB_EVENT_TYPES] = { 0 };
 	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
+	ck_assert_msg(hb_file_contains(b.log, f->log), "brokerd did not log \"%s\"", f->log);
 	if (f->gate) {
 		hb_report_get(rep, "start", 1, line);
 		hb_expect(line, "reason", "socket-activity");
