@@ -316,7 +316,10 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 	int r = bp_recv(w->fd, d->buf, sizeof(d->buf), MSG_DONTWAIT, &m, NULL, NULL);
 	if (r == -EAGAIN)
 		return;
-	if (r == 0) {
+	/* An app that goes with messages unread (it crashed, or exited
+	 * without reading them) resets the connection: it ended, it did not
+	 * break the protocol. */
+	if (r == 0 || r == -ECONNRESET) {
 		conn_close(d, c, NULL);
 		return;
 	}
