@@ -240,6 +240,13 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 			conn_want_write(d, c, true);
 			return;
 		}
+		if (r == -EPIPE || r == -ECONNRESET) {
+			/* The app closed its activation after its last batch and
+			 * we had not read the end yet: an ordinary end, and the
+			 * next start takes what is pending. */
+			conn_close(d, c, NULL);
+			return;
+		}
 		if (r < 0) {
 			char why[128];
 			snprintf(why, sizeof(why), "handing back failed: %s", strerror(-r));
