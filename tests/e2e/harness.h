@@ -131,15 +131,19 @@ void hb_trigger(const struct hb *b, const char *app_id, const char *id);
 
 /* The held socket app_id/id (admin view), or NULL if not held. */
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id);
+/* Its state (enum broker_state), or 0 if it is not held. */
+int hb_held_state(const struct hb *b, const char *app_id, const char *id);
 
 /* A monitor connection (broker_monitor() done).  Close with broker_close()
  * before counting brokerd's fds. */
 broker *hb_monitor(const struct hb *b);
-/* Read events from mon until one of type `until` arrives (counted too),
- * adding one to counts[type] per event (counts has HB_EVENT_TYPES entries).
- * False if none arrives within HB_WAIT_MS. */
+/* Read events from mon, adding one to counts[type] per event (counts has
+ * HB_EVENT_TYPES entries), until counts[until] reaches times.  False if it
+ * does not within HB_WAIT_MS.  Events of different sources (an instance's
+ * exit, its acks on the activation) may come in either order: wait for
+ * each count you check. */
 #define HB_EVENT_TYPES 16
-bool hb_events_until(broker *mon, int until, unsigned counts[HB_EVENT_TYPES]);
+bool hb_events_until(broker *mon, int until, unsigned times, unsigned counts[HB_EVENT_TYPES]);
 
 /* ---- the test app's reports ------------------------------------------ */
 
@@ -209,5 +213,12 @@ bool hb_readable(int fd, int ms);
 bool hb_recv_exact(int fd, void *buf, size_t len, int ms);
 /* Receive one datagram/record within ms into buf (cap bytes); its length, or -1. */
 ssize_t hb_recv_record(int fd, void *buf, size_t cap, int ms);
+/* Fail the test unless exactly the bytes of string want arrive on fd
+ * (stream: that many bytes; datagram/record: one record) within HB_WAIT_MS. */
+#define hb_expect_recv(fd, want) do {                                           \
+	const char *_w = (want);                                                \
+	ck_assert_msg(hb_recv_is((fd), _w, strlen(_w)), "did not receive \"%s\"", _w); \
+} while (0)
+bool hb_recv_is(int fd, const void *want, size_t len);
 /* Wait up to ms for end of stream (read returns 0 or a reset) with no data before it. */
 bool hb_eof(int fd, int ms);

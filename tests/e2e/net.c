@@ -156,6 +156,18 @@ ssize_t hb_recv_record(int fd, void *buf, size_t cap, int ms)
 	return n < 0 ? -1 : n;
 }
 
+bool hb_recv_is(int fd, const void *want, size_t len)
+{
+	char buf[4096];
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	ck_assert_uint_le(len, sizeof(buf));
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl), 0);
+	if (type == SOCK_STREAM)
+		return hb_recv_exact(fd, buf, len, HB_WAIT_MS) && memcmp(buf, want, len) == 0;
+	return hb_recv_record(fd, buf, sizeof(buf), HB_WAIT_MS) == (ssize_t)len && memcmp(buf, want, len) == 0;
+}
+
 bool hb_eof(int fd, int ms)
 {
 	if (!hb_readable(fd, ms))

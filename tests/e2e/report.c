@@ -57,10 +57,10 @@ broker *hb_monitor(const struct hb *b)
 	return c;
 }
 
-bool hb_events_until(broker *mon, int until, unsigned counts[HB_EVENT_TYPES])
+bool hb_events_until(broker *mon, int until, unsigned times, unsigned counts[HB_EVENT_TYPES])
 {
 	uint64_t end = hb_now_ms() + HB_WAIT_MS;
-	for (;;) {
+	while (counts[until] < times) {
 		uint64_t now = hb_now_ms();
 		broker_event *ev = NULL;
 		int r = broker_next_event(mon, now < end ? (int)(end - now) : 0, &ev);
@@ -70,9 +70,8 @@ bool hb_events_until(broker *mon, int until, unsigned counts[HB_EVENT_TYPES])
 		broker_event_free(ev);
 		if (type >= 0 && type < HB_EVENT_TYPES)
 			counts[type]++;
-		if (type == until)
-			return true;
 	}
+	return true;
 }
 
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id)
@@ -83,6 +82,14 @@ broker_info *hb_show(const struct hb *b, const char *app_id, const char *id)
 	ck_assert_msg(r == 0 || r == -ENOENT, "broker_show %s/%s: %s", app_id, id, broker_strerror(r));
 	broker_close(c);
 	return r == 0 ? info : NULL;
+}
+
+int hb_held_state(const struct hb *b, const char *app_id, const char *id)
+{
+	broker_info *i = hb_show(b, app_id, id);
+	int state = i ? (int)i->state : 0;
+	broker_info_free(i);
+	return state;
 }
 
 /* The index-th line of kind in report, into line; false if there is none. */

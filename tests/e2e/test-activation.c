@@ -32,14 +32,6 @@ static broker_app *app_entry(const struct hb *b, broker_app ***ret_list)
 	return NULL;
 }
 
-static bool in_state(const struct hb *b, const char *id, int state)
-{
-	broker_info *i = hb_show(b, APP, id);
-	bool ok = i && (int)i->state == state;
-	broker_info_free(i);
-	return ok;
-}
-
 START_TEST(three_triggers_one_start)
 {
 	struct hb b;
@@ -47,7 +39,7 @@ START_TEST(three_triggers_one_start)
 	hb_testapp(&b, APP, "--wait-file go --read-min 1 --answer ok");
 	hb_start(&b);
 	const char *rep = hb_report(&b, APP);
-	char line[HB_LINE_MAX], buf[2];
+	char line[HB_LINE_MAX];
 	broker *mon = hb_monitor(&b);
 
 	/* Three kinds of socket, one app. */
@@ -64,7 +56,7 @@ START_TEST(three_triggers_one_start)
 	/* The app is starting; all three triggered before it opens the activation. */
 	hb_report_get(rep, "start", 0, line);
 	for (int i = 0; i < 3; i++)
-		ck_assert(HB_WAIT(in_state(&b, ids[i], BROKER_STATE_TRIGGERED), HB_WAIT_MS));
+		ck_assert(HB_WAIT(hb_held_state(&b, APP, ids[i]) == BROKER_STATE_TRIGGERED, HB_WAIT_MS));
 	hb_touch(hb_path(&b, "go"));
 
 	unsigned seen = 0;
@@ -78,13 +70,13 @@ START_TEST(three_triggers_one_start)
 	}
 	ck_assert_uint_eq(seen, 7);
 	for (int i = 0; i < 3; i++) {
-		ck_assert(hb_recv_exact(peer[i], buf, 2, HB_WAIT_MS));
-		ck_assert_mem_eq(buf, "ok", 2);
+		hb_expect_recv(peer[i], "ok");
 		close(peer[i]);
 	}
 
 	unsigned n[HB_EVENT_TYPES] = { 0 };
-	ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_ACK, 3, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, 1, n));
 	ck_assert_uint_eq(n[BROKER_EVENT_TRIGGER], 3);
 	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);
 	ck_assert_uint_eq(n[BROKER_EVENT_HANDBACK], 3);
@@ -103,7 +95,7 @@ START_TEST(running_instance_gets_later_triggers)
 	hb_testapp(&b, APP, "--stay-until done --read-min 1 --answer ok");
 	hb_start(&b);
 	const char *rep = hb_report(&b, APP);
-	char line[HB_LINE_MAX], buf[2];
+	char line[HB_LINE_MAX];
 
 	int held[2], peer[2];
 	const char *ids[2] = { "first", "second" };
@@ -115,7 +107,7 @@ START_TEST(running_instance_gets_later_triggers)
 	hb_report_get(rep, "handback", 0, line);
 	hb_expect(line, "id", "first");
 	const char *pid = hb_field(line, "pid");
-	ck_assert(hb_recv_exact(peer[0], buf, 2, HB_WAIT_MS));
+	hb_expect_recv(peer[0], "ok");
 
 	broker_app **apps;
 	broker_app *a = app_entry(&b, &apps);
@@ -129,8 +121,7 @@ START_TEST(running_instance_gets_later_triggers)
 	hb_expect(line, "id", "second");
 	hb_expect(line, "pid", pid);
 	hb_expect(line, "data", "2");
-	ck_assert(hb_recv_exact(peer[1], buf, 2, HB_WAIT_MS));
-	ck_assert_mem_eq(buf, "ok", 2);
+	hb_expect_recv(peer[1], "ok");
 
 	hb_touch(hb_path(&b, "done"));
 	hb_report_get(rep, "exit", 0, line);
@@ -189,7 +180,7 @@ START_TEST(failed_activation_is_retried)
 	hb_testapp(&b, APP, "%s %s --read-min 9 --answer ok", f->option, f->gate ? "--wait-start 2:go" : "");
 	hb_start(&b);
 	const char *rep = hb_report(&b, APP);
-	char line[HB_LINE_MAX], buf[2];
+	char line[HB_LINE_MAX];
 	broker *mon = hb_monitor(&b);
 
 	int held, peer;
@@ -198,7 +189,7 @@ START_TEST(failed_activation_is_retried)
 	hb_send(peer, "data one", 8);
 	hb_report_get(rep, f->line, 0, line);
 	unsigned n[HB_EVENT_TYPES] = { 0 };
-	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, 1, n));
 	ck_assert_msg(hb_file_contains(b.log, f->log), "brokerd did not log \"%s\"", f->log);
 	if (f->gate) {
 		hb_report_get(rep, "start", 1, line);
@@ -218,9 +209,8 @@ START_TEST(failed_activation_is_retried)
 	hb_expect(line, "reason", "socket-activity");
 	hb_expect(line, "ctx", hb_esc("keep me", 7));
 	hb_expect(line, "data", hb_esc("data one+", 9));
-	ck_assert(hb_recv_exact(peer, buf, 2, HB_WAIT_MS));
-	ck_assert_mem_eq(buf, "ok", 2);
-	ck_assert(hb_events_until(mon, BROKER_EVENT_ACK, n));
+	hb_expect_recv(peer, "ok");
+	ck_assert(hb_events_until(mon, BROKER_EVENT_ACK, 1, n));
 	ck_assert_uint_eq(n[BROKER_EVENT_FAILURE], 1);
 	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 2);
 	ck_assert_int_eq(hb_report_count(rep, "start"), 2);
@@ -253,17 +243,14 @@ START_TEST(app_that_never_opens_its_activation)
 	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
 	hb_send(peer, "still here", 10);
 	unsigned n[HB_EVENT_TYPES] = { 0 };
-	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
-	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_FAILURE, 2, n));
 	ck_assert_uint_ge(n[BROKER_EVENT_ACTIVATE], 2);
 	ck_assert(hb_file_contains(b.log, "exited before opening its activation"));
 
 	broker *c = hb_open(&b, APP);
 	int fd = broker_claim(c, "conn", NULL);
 	ck_assert_int_ge(fd, 0);
-	char buf[10];
-	ck_assert(hb_recv_exact(fd, buf, 10, HB_WAIT_MS));
-	ck_assert_mem_eq(buf, "still here", 10);
+	hb_expect_recv(fd, "still here");
 	close(fd);
 	close(peer);
 	broker_close(c);

@@ -17,14 +17,6 @@
 #define APP "org.test.compat"
 #define PROXYD "/lib/systemd/systemd-socket-proxyd"
 
-static bool in_state(const struct hb *b, const char *id, int state)
-{
-	broker_info *i = hb_show(b, APP, id);
-	bool ok = i && (int)i->state == state;
-	broker_info_free(i);
-	return ok;
-}
-
 START_TEST(listen_fds_socket_proxyd)
 {
 	ck_assert_msg(hb_exists(PROXYD), "%s is missing (package systemd)", PROXYD);
@@ -47,21 +39,18 @@ START_TEST(listen_fds_socket_proxyd)
 		ck_assert(hb_readable(backend, HB_WAIT_MS));
 		int upstream = accept4(backend, NULL, NULL, SOCK_CLOEXEC);
 		ck_assert_int_ge(upstream, 0);
-		char buf[5];
-		ck_assert(hb_recv_exact(upstream, buf, 5, HB_WAIT_MS));
-		ck_assert_mem_eq(buf, "hello", 5);
-		ck_assert(in_state(&b, "web", BROKER_STATE_LENT));
+		hb_expect_recv(upstream, "hello");
+		ck_assert(hb_held_state(&b, APP, "web") == BROKER_STATE_LENT);
 		hb_send(upstream, "world", 5);
-		ck_assert(hb_recv_exact(client, buf, 5, HB_WAIT_MS));
-		ck_assert_mem_eq(buf, "world", 5);
+		hb_expect_recv(client, "world");
 		close(client);
 		ck_assert(hb_eof(upstream, HB_WAIT_MS));
 		close(upstream);
 		/* Idle, the proxy exits; brokerd watches the listener again. */
 		unsigned n[HB_EVENT_TYPES] = { 0 };
-		ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, n));
+		ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, 1, n));
 		ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);
-		ck_assert(HB_WAIT(in_state(&b, "web", BROKER_STATE_WATCHING), HB_WAIT_MS));
+		ck_assert(HB_WAIT(hb_held_state(&b, APP, "web") == BROKER_STATE_WATCHING, HB_WAIT_MS));
 	}
 	broker_info *i = hb_show(&b, APP, "web");
 	ck_assert_int_eq(i->last_reason, BROKER_REASON_CONNECTION_ACCEPTED);
@@ -78,11 +67,9 @@ END_TEST
 static void echo_round(int fd, const char *text)
 {
 	size_t len = strlen(text);
-	char buf[64];
 	hb_send(fd, text, len);
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-	ck_assert(hb_recv_exact(fd, buf, len, HB_WAIT_MS));
-	ck_assert_mem_eq(buf, text, len);
+	hb_expect_recv(fd, text);
 	ck_assert(hb_eof(fd, HB_WAIT_MS));
 	close(fd);
 }
@@ -102,9 +89,9 @@ START_TEST(inetd_cat_on_listener)
 	for (int round = 0; round < 2; round++) {
 		echo_round(hb_tcp_connect(port), texts[round]);
 		unsigned n[HB_EVENT_TYPES] = { 0 };
-		ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, n));
+		ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, 1, n));
 		ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);
-		ck_assert(HB_WAIT(in_state(&b, "echo", BROKER_STATE_WATCHING), HB_WAIT_MS));
+		ck_assert(HB_WAIT(hb_held_state(&b, APP, "echo") == BROKER_STATE_WATCHING, HB_WAIT_MS));
 	}
 	hb_drop(&b, APP, "echo");
 	broker_close(mon);
@@ -127,7 +114,7 @@ START_TEST(inetd_cat_on_stream)
 	/* The connection is given to cat for good: brokerd forgets it. */
 	echo_round(peer, "bytes for cat");
 	unsigned n[HB_EVENT_TYPES] = { 0 };
-	ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, 1, n));
 	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);
 	ck_assert_ptr_null(hb_show(&b, APP, "conn"));
 	broker_close(mon);
