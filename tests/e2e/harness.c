@@ -133,7 +133,7 @@ void hb_testapp(struct hb *b, const char *id, const char *options_fmt, ...)
 	vsnprintf(options, sizeof(options), options_fmt, ap);
 	va_end(ap);
 	/* brokerd runs in the scenario directory: relative names keep the
-	 * line short (libinih reads at most 199 bytes a line). */
+	 * line short and readable in logs. */
 	snprintf(command, sizeof(command), "%s --report %s.report %s", env_path("TESTAPP"), id, options);
 	hb_app(b, id, "libbroker", command);
 }

@@ -80,7 +80,7 @@ void hb_app(struct hb *b, const char *id, const char *handoff, const char *comma
 /* hb_app() for the test app: command "$TESTAPP --report <id>.report OPTIONS",
  * where OPTIONS is printf-formatted (no blanks inside values).  brokerd and
  * so the app run in the scenario directory: give files by relative name
- * ("--wait-file go"), and keep the whole line under 200 bytes. */
+ * ("--wait-file go"). */
 void hb_testapp(struct hb *b, const char *id, const char *options_fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

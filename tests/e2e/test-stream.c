@@ -138,6 +138,31 @@ START_TEST(tcp_keepalive_expires)
 }
 END_TEST
 
+/* A manifest's command may be longer than libinih's default line (200). */
+START_TEST(tcp_long_command_line)
+{
+	char answer[301];
+	for (size_t i = 0; i < sizeof(answer) - 1; i++)
+		answer[i] = (char)('a' + i % 26);
+	answer[sizeof(answer) - 1] = 0;
+	struct hb b;
+	hb_init(&b, "long-command", NULL);
+	hb_testapp(&b, APP, "--read-min 1 --answer %s", answer);
+	hb_start(&b);
+	char line[HB_LINE_MAX];
+
+	int held, peer;
+	hb_tcp_pair(&held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "?", 1);
+	hb_expect_recv(peer, answer);
+	hb_report_get(hb_report(&b, APP), "exit", 0, line);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -191,6 +216,7 @@ int main(void)
 	tcase_add_test(tc, tcp_data_answer_and_second_cycle);
 	tcase_add_test(tc, tcp_peer_closes);
 	tcase_add_test(tc, tcp_keepalive_expires);
+	tcase_add_test(tc, tcp_long_command_line);
 	tcase_add_test(tc, tcp_cycle_time);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
