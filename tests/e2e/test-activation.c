@@ -149,9 +149,11 @@ static const struct failure_case failures[] = {
 	  "activation failed: the app closed its activation without acknowledging" },
 	{ "noack", "--noack-once noacked", "noack", NULL, true,
 	  "activation failed: the app closed its activation without acknowledging" },
-	/* the timeout applies to every start: no waiting in this one */
+	/* the timeout applies to every start: no waiting in these */
 	{ "hang", "--hang-once hung", "hang", "[limits]\nactivation-timeout-ms = 1000\n", false,
 	  "activation failed: the app did not open its activation within 1000 ms" },
+	{ "stall", "--stall-once stalled", "stall", "[limits]\nactivation-timeout-ms = 1000\n", false,
+	  "activation failed: the app did not acknowledge 1 handed-back socket(s) within 1000 ms" },
 };
 
 /* While the second attempt waits: the socket is still held, unchanged,

@@ -173,6 +173,39 @@ START_TEST(replace_trigger_drop)
 }
 END_TEST
 
+/* While a socket is handed back and not yet acknowledged, brokerd still
+ * holds it, shows it, and refuses to let anyone claim it. */
+START_TEST(claim_while_handing_back)
+{
+	struct hb b;
+	hb_init(&b, "claim-busy", NULL);
+	hb_testapp(&b, APP, "--ack-after ack --read-min 1 --answer ok");
+	hb_start(&b);
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+
+	int held, peer;
+	hb_tcp_pair(&held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "x", 1);
+	hb_report_get(rep, "received", 0, line);
+	ck_assert_int_eq(hb_held_state(&b, APP, "conn"), BROKER_STATE_HANDING_BACK);
+	broker *c = hb_open(&b, APP);
+	ck_assert_int_eq(broker_claim(c, "conn", NULL), -EBUSY);
+	broker_close(c);
+
+	hb_touch(hb_path(&b, "ack"));
+	hb_report_get(rep, "handback", 0, line);
+	hb_expect(line, "data", "x");
+	hb_expect_recv(peer, "ok");
+	ck_assert_int_eq(hb_held_state(&b, APP, "conn"), 0);
+	hb_report_get(rep, "exit", 0, line);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 /* Stop brokerd with sockets watching, triggered (the app is starting)
  * and a listener held, with a monitor and an idle client connected. */
 START_TEST(clean_shutdown)
@@ -221,6 +254,7 @@ int main(void)
 	TCase *tc = tcase_create("reclaim");
 	tcase_add_test(tc, list_and_claim);
 	tcase_add_test(tc, replace_trigger_drop);
+	tcase_add_test(tc, claim_while_handing_back);
 	tcase_add_loop_test(tc, clean_shutdown, 0, 2);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);

@@ -10,7 +10,8 @@
  *   handback   per handed-back socket, after reading: id, kind, reason, context,
  *              serial, keep-alive, and the exact bytes it read
  *   retransfer after handing a socket to brokerd again, with the result
- *   crash / noack / hang   just before misbehaving as asked
+ *   received   with --ack-after, when a handback arrived (before acknowledging)
+ *   crash / noack / stall / hang   just before misbehaving as asked
  *   error      when a libbroker call fails
  *   exit       after closing its activation
  *
@@ -29,6 +30,8 @@
  *   --crash-once M      if M does not exist: create it, take the first
  *                       handback and abort() before acknowledging
  *   --noack-once M      same, but _exit(0) without acknowledging
+ *   --stall-once M      same, but sleep without acknowledging until killed
+ *   --ack-after F       wait (up to 20 s) for F to exist before acknowledging
  *   --hang-once M       same, but never open the activation (sleep until killed)
  */
 #include <errno.h>
@@ -56,7 +59,7 @@
 static struct {
 	const char *report, *wait_file, *answer, *stay_until;
 	const char *wait_start;   /* "N:F" */
-	const char *crash_once, *noack_once, *hang_once;
+	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
 	unsigned delay_ms, read_min;
 	bool accept, retransfer;
 } opt;
@@ -111,6 +114,14 @@ static bool first_time(const char *marker)
 		return false;
 	close(fd);
 	return true;
+}
+
+/* Until brokerd kills us (or our lifetime is up). */
+static _Noreturn void sleep_forever(void)
+{
+	for (long long end = now_ms() + LIFETIME_MS; now_ms() < end;)
+		sleep_ms(100);
+	_exit(1);
 }
 
 /* Instances run one at a time, so the report orders their starts. */
@@ -237,6 +248,14 @@ static void handle(broker_activation *a, broker_handback *h)
 		report("noack pid=%d id=%s", (int)getpid(), h->id);
 		_exit(0);
 	}
+	if (first_time(opt.stall_once)) {
+		report("stall pid=%d id=%s", (int)getpid(), h->id);
+		sleep_forever();
+	}
+	if (opt.ack_after) {
+		report("received pid=%d id=%s serial=%llu", (int)getpid(), h->id, (unsigned long long)h->serial);
+		wait_for(opt.ack_after);
+	}
 	int fd = broker_handback_accept(a, h);
 	if (fd < 0) {
 		report("error pid=%d id=%s accept=%d", (int)getpid(), h->id, fd);
@@ -317,6 +336,8 @@ int main(int argc, char **argv)
 		{ "stay-until", required_argument, NULL, 's' },
 		{ "crash-once", required_argument, NULL, 'C' },
 		{ "noack-once", required_argument, NULL, 'N' },
+		{ "stall-once", required_argument, NULL, 'S' },
+		{ "ack-after", required_argument, NULL, 'K' },
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ 0 },
 	};
@@ -334,6 +355,8 @@ int main(int argc, char **argv)
 		case 's': opt.stay_until = optarg; break;
 		case 'C': opt.crash_once = optarg; break;
 		case 'N': opt.noack_once = optarg; break;
+		case 'S': opt.stall_once = optarg; break;
+		case 'K': opt.ack_after = optarg; break;
 		case 'H': opt.hang_once = optarg; break;
 		default: return 2;
 		}
@@ -358,9 +381,7 @@ int main(int argc, char **argv)
 	       pid && atoi(pid) == (int)getpid());
 	if (first_time(opt.hang_once)) {
 		report("hang pid=%d", (int)getpid());
-		for (long long end = now_ms() + LIFETIME_MS; now_ms() < end;)
-			sleep_ms(100);
-		return 1;
+		sleep_forever();
 	}
 	if (opt.delay_ms)
 		sleep_ms(opt.delay_ms);
