@@ -262,6 +262,37 @@ START_TEST(app_that_never_opens_its_activation)
 }
 END_TEST
 
+/* The socket that woke the app is claimed back while the app starts: when
+ * it opens its activation brokerd says at once that nothing is pending. */
+START_TEST(nothing_pending_when_the_app_opens)
+{
+	struct hb b;
+	hb_init(&b, "nothing-pending", NULL);
+	hb_testapp(&b, APP, "--wait-file go --receive-ms 60000");
+	hb_start(&b);
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+
+	int held, peer;
+	hb_unix_pair(SOCK_STREAM, &held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "x", 1);
+	hb_report_get(rep, "start", 0, line);
+	broker *c = hb_open(&b, APP);
+	int fd = broker_claim(c, "conn", NULL);
+	ck_assert_int_ge(fd, 0);
+	broker_close(c);
+	hb_touch(hb_path(&b, "go"));
+	hb_report_get(rep, "exit", 0, line);
+	hb_expect(line, "handled", "0");
+	hb_expect(line, "last", "0");
+	close(fd);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e-activation");
@@ -270,6 +301,7 @@ int main(void)
 	tcase_add_test(tc, running_instance_gets_later_triggers);
 	tcase_add_loop_test(tc, failed_activation_is_retried, 0, sizeof(failures) / sizeof(failures[0]));
 	tcase_add_test(tc, app_that_never_opens_its_activation);
+	tcase_add_test(tc, nothing_pending_when_the_app_opens);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }

@@ -27,6 +27,7 @@
  *   --retransfer        hand the socket to brokerd again (same id, context and
  *                       keep-alive) unless it reached end of stream or an error
  *   --stay-until F      keep receiving handbacks until F exists (up to 20 s)
+ *   --receive-ms N      wait up to N ms for brokerd's batch (default 5000)
  *   --crash-once M      if M does not exist: create it, take the first
  *                       handback and abort() before acknowledging
  *   --noack-once M      same, but _exit(0) without acknowledging
@@ -60,7 +61,7 @@ static struct {
 	const char *report, *wait_file, *answer, *stay_until;
 	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
-	unsigned delay_ms, read_min;
+	unsigned delay_ms, read_min, receive_ms;
 	bool accept, retransfer;
 } opt;
 
@@ -307,7 +308,7 @@ static int run(void)
 	unsigned handled = 0;
 	for (;;) {
 		broker_handback *h;
-		r = broker_activation_receive(a, opt.stay_until ? 20 : READ_MS, &h);
+		r = broker_activation_receive(a, opt.stay_until ? 20 : (int)opt.receive_ms, &h);
 		if (r == 1) {
 			handle(a, h);
 			broker_handback_free(h);
@@ -334,6 +335,7 @@ int main(int argc, char **argv)
 		{ "accept", no_argument, NULL, 'A' },
 		{ "retransfer", no_argument, NULL, 't' },
 		{ "stay-until", required_argument, NULL, 's' },
+		{ "receive-ms", required_argument, NULL, 'R' },
 		{ "crash-once", required_argument, NULL, 'C' },
 		{ "noack-once", required_argument, NULL, 'N' },
 		{ "stall-once", required_argument, NULL, 'S' },
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ 0 },
 	};
+	opt.receive_ms = READ_MS;
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -353,6 +356,7 @@ int main(int argc, char **argv)
 		case 'A': opt.accept = true; break;
 		case 't': opt.retransfer = true; break;
 		case 's': opt.stay_until = optarg; break;
+		case 'R': opt.receive_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'C': opt.crash_once = optarg; break;
 		case 'N': opt.noack_once = optarg; break;
 		case 'S': opt.stall_once = optarg; break;
