@@ -346,6 +346,10 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		c->hello = true;
+		/* Always answer with a batch end, even an empty one (what woke
+		 * the app may have been claimed meanwhile): the app must not
+		 * wait for handbacks that will not come. */
+		c->batch_open = true;
 		set_state(d, a, BROKER_APP_RUNNING);
 		log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m.u.act_hello.pid);
 		conn_flush(d, c);
