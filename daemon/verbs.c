@@ -282,7 +282,8 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, c->app->id, id, 0, "claimed back");
+	/* id pointed into d->buf, which the reply was just encoded into */
+	log_full(LOG_INFO, c->app->id, held_id(h), 0, "claimed back");
 	monitor_emit(d, BROKER_EVENT_CLAIM, c->app, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;
