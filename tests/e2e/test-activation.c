@@ -160,13 +160,17 @@ static const struct failure_case failures[] = {
  * and brokerd counts the failure. */
 static void look_between_attempts(const struct hb *b)
 {
-	broker_info *i = hb_show(b, APP, "conn");
-	ck_assert_ptr_nonnull(i);
+	broker *c = hb_open(b, APP);
+	broker_info **list;
+	ck_assert_int_eq(broker_list(c, NULL, &list), 1);
+	broker_info *i = list[0];
+	ck_assert_str_eq(i->id, "conn");
 	ck_assert_int_eq(i->state, BROKER_STATE_TRIGGERED);
 	ck_assert_int_eq(i->last_reason, BROKER_REASON_SOCKET_ACTIVITY);
 	ck_assert_uint_eq(i->context_len, 7);
 	ck_assert_mem_eq(i->context, "keep me", 7);
-	broker_info_free(i);
+	broker_info_list_free(list);
+	broker_close(c);
 	broker_app **apps;
 	broker_app *a = app_entry(b, &apps);
 	ck_assert_uint_eq(a->failures, 1);
