@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -207,6 +208,44 @@ START_TEST(claim_while_handing_back)
 }
 END_TEST
 
+/* Reload: an app whose manifest went away keeps its sockets (triggers wait);
+ * when the manifest is back, the next reload starts it for them. */
+START_TEST(reload_keeps_sockets)
+{
+	struct hb b;
+	hb_init(&b, "reload", NULL);
+	hb_testapp(&b, APP, "--read-min 1");
+	hb_start(&b);
+	const char *rep = hb_report(&b, APP);
+	char manifest[PATH_MAX], moved[PATH_MAX], line[HB_LINE_MAX];
+	snprintf(manifest, sizeof(manifest), "%s", hb_path(&b, "apps.d/" APP ".conf"));
+	snprintf(moved, sizeof(moved), "%s", hb_path(&b, "manifest.away"));
+
+	int held, peer;
+	hb_unix_pair(SOCK_SEQPACKET, &held, &peer);
+	hb_transfer(&b, APP, "s", held, "c", 1, 0);
+	broker *admin = hb_open(&b, NULL);
+	ck_assert_int_eq(rename(manifest, moved), 0);
+	ck_assert_int_eq(broker_reload(admin), 0);
+	hb_send(peer, "while away", 10);
+	ck_assert(HB_WAIT(hb_held_state(&b, APP, "s") == BROKER_STATE_TRIGGERED, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_file_contains(b.log, "the app has no manifest"), HB_WAIT_MS));
+	ck_assert_int_eq(hb_report_count(rep, "start"), 0);
+
+	ck_assert_int_eq(rename(moved, manifest), 0);
+	ck_assert_int_eq(broker_reload(admin), 0);
+	hb_report_get(rep, "handback", 0, line);
+	hb_expect(line, "reason", "socket-activity");
+	hb_expect(line, "ctx", "c");
+	hb_expect(line, "data", hb_rec("while away", 10));
+	hb_report_get(rep, "exit", 0, line);
+	broker_close(admin);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 /* Stop brokerd with sockets watching, triggered (the app is starting)
  * and a listener held, with a monitor and an idle client connected. */
 START_TEST(clean_shutdown)
@@ -256,6 +295,7 @@ int main(void)
 	tcase_add_test(tc, list_and_claim);
 	tcase_add_test(tc, replace_trigger_drop);
 	tcase_add_test(tc, claim_while_handing_back);
+	tcase_add_test(tc, reload_keeps_sockets);
 	tcase_add_loop_test(tc, clean_shutdown, 0, 2);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
