@@ -249,7 +249,7 @@ static bool conn_flush(struct daemon *d, struct actconn *c)
 			 * we had not read the end yet: an ordinary end, and the
 			 * next start takes what is pending. */
 			conn_close(d, c, NULL);
-			return;
+			return false;
 		}
 		if (r < 0) {
 			char why[128];
