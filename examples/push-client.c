@@ -4,7 +4,9 @@
  *
  * Started by hand, it connects to its server, hands the connection to
  * brokerd and exits.  Started by brokerd, it takes the connection back,
- * prints what arrived, answers, and hands it over again.
+ * prints what arrived, answers, and hands it over again.  If the server
+ * hung up, it reconnects once from the context it saved and hands the new
+ * connection over under the same id (as the original platform's sample does).
  *
  * With --tls it connects with TLS instead (--ca for a CA file other than the
  * system trust store, --client-cert/--client-key for a client certificate
@@ -86,6 +88,25 @@ static int hand_over(const struct opts *o, const char *id, int fd, const char *c
 	return r;
 }
 
+/* The server hung up: like the original sample, reconnect from the saved
+ * context and hand the new connection over under the same id.  One try;
+ * if the server is gone, say so and stop. */
+static void reconnect(const struct opts *o, const char *id, int fd, const char *context)
+{
+	printf("push-client: the server closed the connection\n");
+	close(fd);
+	if (strncmp(context, "server=", 7) != 0)
+		return;
+	int nfd = dial(context + 7);
+	if (nfd < 0) {
+		printf("push-client: cannot reconnect to %s; giving up until started again\n", context + 7);
+		return;
+	}
+	printf("push-client: reconnected to %s\n", context + 7);
+	send(nfd, "hello again from push-client\n", 29, MSG_NOSIGNAL);
+	hand_over(o, id, nfd, context);
+}
+
 /* One socket brokerd handed back: serve it, then hand it over again. */
 static void serve(const struct opts *o, broker_handback *h, int fd)
 {
@@ -107,8 +128,7 @@ static void serve(const struct opts *o, broker_handback *h, int fd)
 			break;
 		}
 		if (n == 0) {
-			printf("push-client: the server closed the connection\n");
-			close(fd);
+			reconnect(o, h->id, fd, context);
 			return;
 		}
 		break;
@@ -117,8 +137,7 @@ static void serve(const struct opts *o, broker_handback *h, int fd)
 		send(fd, "keep-alive\n", 11, MSG_NOSIGNAL);
 		break;
 	case BROKER_REASON_SOCKET_CLOSED:
-		printf("push-client: the server closed the connection\n");
-		close(fd);
+		reconnect(o, h->id, fd, context);
 		return;
 	default:
 		break;
