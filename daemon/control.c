@@ -71,10 +71,10 @@ static int client_send(struct daemon *d, struct client *c, const void *buf, size
 int client_reply(struct daemon *d, struct client *c, unsigned type, uint32_t seq,
 		 const void *fixed, size_t fixed_size, const struct bp_field *fields, unsigned n)
 {
-	int len = bp_encode(d->buf, sizeof(d->buf), type, seq, fixed, fixed_size, fields, n, 0);
+	int len = bp_encode(d->wbuf, sizeof(d->wbuf), type, seq, fixed, fixed_size, fields, n, 0);
 	if (len < 0)
 		return len;
-	return client_send(d, c, d->buf, (size_t)len);
+	return client_send(d, c, d->wbuf, (size_t)len);
 }
 
 int client_error(struct daemon *d, struct client *c, uint32_t seq, int error, const char *fmt, ...)
@@ -171,7 +171,7 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
 	struct bp_msg m;
 	unsigned type = 0;
 	uint32_t seq = 0;
-	int r = bp_recv(w->fd, d->buf, d->cfg.max_message, MSG_DONTWAIT, &m, &type, &seq);
+	int r = bp_recv(w->fd, d->rbuf, d->cfg.max_message, MSG_DONTWAIT, &m, &type, &seq);
 	if (r == -EAGAIN)
 		return;
 	if (r == 0) {

@@ -129,6 +129,10 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	int r = own_app(c, &a, why, len);
 	if (r < 0)
 		return r;
+	if (!a->m) {   /* root, registered before a reload took the manifest away */
+		snprintf(why, len, "app %s has no manifest any more", a->id);
+		return -ENOENT;
+	}
 	r = bp_check_id(id, d->cfg.max_id_len);
 	if (r < 0) {
 		snprintf(why, len, r == -ENAMETOOLONG ? "id is longer than %u bytes" :
@@ -221,7 +225,7 @@ static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct he
 {
 	struct info_buf b;
 	info_fill(&b, h);
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_INFO, seq, &b.info, sizeof(b.info),
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_INFO, seq, &b.info, sizeof(b.info),
 			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
 
@@ -273,7 +277,7 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	struct bp_field f[7];
 	for (int i = 0; i < 7; i++)
 		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
 			   NULL, 0, MSG_DONTWAIT);
 }
 

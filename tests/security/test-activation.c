@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "send-fds.h"
 #include "wire.h"
 
@@ -75,7 +75,7 @@ START_TEST(hostile_apps)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	ck_assert_int_gt(n, 0);
 	self[n] = 0;
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, "[limits]\nbackoff-initial-ms = 600000\nactivation-timeout-ms = 5000\n");
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	size_t nmodes = sizeof(modes) / sizeof(modes[0]);
@@ -86,7 +86,7 @@ START_TEST(hostile_apps)
 			 "[activation]\ncommand = %s --evil %s\n", i, self, modes[i]);
 		sec_app(&b, file, text);
 	}
-	sec_start(&b);
+	hb_start(&b);
 	sec_good_client(&b, SEC_GOOD_APP);
 
 	int peers[8];
@@ -129,5 +129,5 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, hostile_apps);
 	suite_add_tcase(s, tc);
-	return sec_run(s);
+	return hb_run_suite(s);
 }

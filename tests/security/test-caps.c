@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "harness.h"
+#include "sec.h"
 #include "manifest.h"
 
 #define ALL_CAPS (CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL)
@@ -370,5 +370,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 
 static void write_raw(const char *path, const void *data, size_t len, mode_t mode)
 {
@@ -23,16 +23,16 @@ static void write_raw(const char *path, const void *data, size_t len, mode_t mod
 }
 
 /* brokerd --check on a brokerd.conf of these bytes: exit status, output in out. */
-static int check_conf(const struct sec_brokerd *b, const void *data, size_t len, char *out, size_t outlen)
+static int check_conf(const struct hb *b, const void *data, size_t len, char *out, size_t outlen)
 {
 	write_raw(b->conf, data, len, 0644);
-	const char *args[] = { "--check", "--config", b->conf, "--apps-dir", b->apps, NULL };
+	const char *args[] = { "--check", "--config", b->conf, "--apps-dir", hb_path(b, "apps.d"), NULL };
 	return sec_run_brokerd(args, out, outlen);
 }
 
 START_TEST(garbage_brokerd_conf)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, NULL);
 	static const struct {
 		const char *text;
@@ -74,13 +74,13 @@ START_TEST(garbage_brokerd_conf)
 	const char *good = "# comment\n[broker]\nadmin-group = nogroup\n[limits]\nmax-held = 10\n";
 	int r = check_conf(&b, good, strlen(good), out, sizeof(out));
 	ck_assert_msg(r == 0, "exit %d: %s", r, out);
-	sec_stop(&b);
+	hb_finish(&b);
 }
 END_TEST
 
 START_TEST(garbage_manifests)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, NULL);
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	static const char *const bad[] = {
@@ -100,23 +100,23 @@ START_TEST(garbage_manifests)
 	static const char elf[] = "\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0[app]\nid = com.example.b12\nuser = 0\n"
 				  "[activation]\ncommand = /bin/true\n";
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char path[256];
-		snprintf(path, sizeof(path), "%s/bad%02zu.conf", b.apps, i);
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/apps.d/bad%02zu.conf", b.dir, i);
 		write_raw(path, bad[i], strlen(bad[i]), 0644);
 	}
-	char path[256];
-	snprintf(path, sizeof(path), "%s/bad12.conf", b.apps);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/apps.d/bad12.conf", b.dir);
 	write_raw(path, elf, sizeof(elf) - 1, 0644);
-	snprintf(path, sizeof(path), "%s/a-directory.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/a-directory.conf", b.dir);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/a-fifo.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/a-fifo.conf", b.dir);
 	ck_assert_int_eq(mkfifo(path, 0644), 0);
-	snprintf(path, sizeof(path), "%s/zero.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/zero.conf", b.dir);
 	ck_assert_int_eq(symlink("/dev/zero", path), 0);
-	snprintf(path, sizeof(path), "%s/dangling.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/dangling.conf", b.dir);
 	ck_assert_int_eq(symlink("/nonexistent/x", path), 0);
 
-	sec_start(&b);
+	hb_start(&b);
 	sec_good_client(&b, SEC_GOOD_APP);   /* the good one works among them */
 	ck_assert(sec_log_has(&b, "manifest skipped", 17));
 	ck_assert(sec_log_has(&b, "bad00.conf: missing [app] id", 1));
@@ -141,26 +141,26 @@ END_TEST
 
 START_TEST(untrusted_and_conflicting_manifests)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, NULL);
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	/* another user's file: claims the good app, and one of its own */
 	sec_app(&b, "00-evil.conf", "[app]\nid = " SEC_GOOD_APP "\nuser = 65534\ncapabilities = localSocket\n"
 		"[activation]\ncommand = /bin/true\n");
-	char path[256];
-	snprintf(path, sizeof(path), "%s/00-evil.conf", b.apps);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/apps.d/00-evil.conf", b.dir);
 	ck_assert_int_eq(chown(path, 65534, 65534), 0);
 	sec_app(&b, "01-world.conf", "[app]\nid = com.example.world\nuser = 0\n[activation]\ncommand = /bin/true\n");
-	snprintf(path, sizeof(path), "%s/01-world.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/01-world.conf", b.dir);
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	sec_app(&b, "02-group.conf", "[app]\nid = com.example.group\nuser = 0\n[activation]\ncommand = /bin/true\n");
-	snprintf(path, sizeof(path), "%s/02-group.conf", b.apps);
+	snprintf(path, sizeof(path), "%s/apps.d/02-group.conf", b.dir);
 	ck_assert_int_eq(chmod(path, 0664), 0);
 	/* two trusted files that claim one id: neither is used */
 	sec_app_simple(&b, "com.example.twin", 0, "localSocket");
 	sec_app(&b, "zz-twin.conf", "[app]\nid = com.example.twin\nuser = 65534\n[activation]\ncommand = /bin/true\n");
 
-	sec_start(&b);
+	hb_start(&b);
 	sec_good_client(&b, SEC_GOOD_APP);
 	ck_assert(sec_log_has(&b, "00-evil.conf is owned by uid 65534, neither root nor brokerd's user", 1));
 	ck_assert(sec_log_has(&b, "01-world.conf is writable by everyone", 1));
@@ -178,7 +178,7 @@ START_TEST(untrusted_and_conflicting_manifests)
 
 	/* apps.d itself writable by others: a reload refuses it and keeps
 	 * what is in force; a start refuses to run on it */
-	ck_assert_int_eq(chmod(b.apps, 0777), 0);
+	ck_assert_int_eq(chmod(hb_path(&b, "apps.d"), 0777), 0);
 	ck_assert_int_eq(broker_reload(c), -EPERM);
 	ck_assert_msg(strstr(broker_last_message(c), "reload failed: ") &&
 		      strstr(broker_last_message(c), "apps.d is not trusted; the old manifests stay in force"),
@@ -190,7 +190,7 @@ START_TEST(untrusted_and_conflicting_manifests)
 	char out[4096];
 	ck_assert_int_eq(sec_run_brokerd(args, out, sizeof(out)), 2);
 	ck_assert_ptr_nonnull(strstr(out, "apps.d is writable by everyone"));
-	ck_assert_int_eq(chmod(b.apps, 0755), 0);
+	ck_assert_int_eq(chmod(hb_path(&b, "apps.d"), 0755), 0);
 	sec_end(&b);
 }
 END_TEST
@@ -209,5 +209,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

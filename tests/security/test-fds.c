@@ -16,23 +16,23 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "wire.h"
 
 #define NET_APP "com.example.net"
 
 static uint8_t buf[4096];
 
-static void begin(struct sec_brokerd *b)
+static void begin(struct hb *b)
 {
 	sec_setup(b, NULL);
 	sec_app_simple(b, SEC_GOOD_APP, 0, "localSocket");
 	sec_app_simple(b, NET_APP, 0, "localSocket privateNetworkClientServer");
-	sec_start(b);
+	hb_start(b);
 	sec_good_client(b, SEC_GOOD_APP);
 }
 
-static int registered(const struct sec_brokerd *b, const char *app)
+static int registered(const struct hb *b, const char *app)
 {
 	int fd = sec_raw_hello(b);
 	struct bp_field f = { app, (uint32_t)strlen(app) };
@@ -66,7 +66,7 @@ static const char *transfer_refused(int c, uint32_t seq, const char *id, int fd,
 
 START_TEST(wrong_fd_counts)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, SEC_GOOD_APP);
 	int sv[2];
@@ -94,7 +94,7 @@ END_TEST
 
 START_TEST(fds_with_verbs_that_take_none)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, SEC_GOOD_APP);
 	int sv[2];
@@ -133,7 +133,7 @@ END_TEST
 
 START_TEST(more_fds_than_the_control_buffer)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, SEC_GOOD_APP);
 	static const size_t counts[] = { 3, 16, 253 };   /* 253: SCM_MAX_FD */
@@ -155,10 +155,10 @@ END_TEST
 
 START_TEST(fds_that_are_not_sockets)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, SEC_GOOD_APP);
-	char path[160];
+	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/regular", b.dir);
 	int pipefd[2];
 	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
@@ -192,7 +192,7 @@ END_TEST
 
 START_TEST(sockets_nobody_may_hold)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, SEC_GOOD_APP);
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -285,7 +285,7 @@ static void tcp_pair(int *ret_client, int *ret_server)
 
 START_TEST(peer_already_gone)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b);
 	int c = registered(&b, NET_APP);
 	struct bp_msg m;
@@ -354,5 +354,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

@@ -11,25 +11,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "wire.h"
 
 #define ROOT_APP "com.example.root"
 #define NOBODY_APP "com.example.nobody"
 #define NOBODY 65534
 
-static void begin(struct sec_brokerd *b, const char *extra)
+static void begin(struct hb *b, const char *extra)
 {
 	sec_setup(b, extra);
 	sec_app_simple(b, SEC_GOOD_APP, 0, "localSocket");
 	sec_app_simple(b, ROOT_APP, 0, "localSocket");
 	sec_app_simple(b, NOBODY_APP, NOBODY, "localSocket");
-	sec_start(b);
+	hb_start(b);
 	sec_good_client(b, SEC_GOOD_APP);
 }
 
 /* Root hands a socket to app as id with context ctx; returns the peer end. */
-static int root_holds(const struct sec_brokerd *b, const char *app, const char *id, const char *ctx)
+static int root_holds(const struct hb *b, const char *app, const char *id, const char *ctx)
 {
 	broker *c;
 	ck_assert_int_eq(broker_open(b->socket, &c), 0);
@@ -41,7 +41,7 @@ static int root_holds(const struct sec_brokerd *b, const char *app, const char *
 	return sv[0];
 }
 
-static broker *open_checked(const struct sec_brokerd *b)
+static broker *open_checked(const struct hb *b)
 {
 	broker *c;
 	int r = broker_open(b->socket, &c);
@@ -49,7 +49,7 @@ static broker *open_checked(const struct sec_brokerd *b)
 	return c;
 }
 
-static void stranger(const struct sec_brokerd *b, void *arg)
+static void stranger(const struct hb *b, void *arg)
 {
 	(void)arg;
 	broker *c = open_checked(b);
@@ -132,7 +132,7 @@ static void stranger(const struct sec_brokerd *b, void *arg)
 
 START_TEST(another_users_app)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b, NULL);
 	int peer = root_holds(&b, ROOT_APP, "secret", "root-secret");
 	ck_assert_int_eq(sec_as_user(NOBODY, NOBODY, stranger, &b, NULL), 0);
@@ -153,7 +153,7 @@ START_TEST(another_users_app)
 END_TEST
 
 /* A monitor of uid 65534 sees its own app's events and nothing of root's. */
-static void watcher(const struct sec_brokerd *b, void *arg, int sync)
+static void watcher(const struct hb *b, void *arg, int sync)
 {
 	(void)arg;
 	broker *m = open_checked(b);
@@ -184,7 +184,7 @@ static void watcher(const struct sec_brokerd *b, void *arg, int sync)
 
 START_TEST(monitor_sees_only_own_apps)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b, NULL);
 	int sync;
 	pid_t pid = sec_user_start(NOBODY, NOBODY, watcher, &b, NULL, &sync);
@@ -205,7 +205,7 @@ START_TEST(monitor_sees_only_own_apps)
 END_TEST
 
 /* A member of the admin group sees and administers every app, but acts as none. */
-static void admin_member(const struct sec_brokerd *b, void *arg)
+static void admin_member(const struct hb *b, void *arg)
 {
 	(void)arg;
 	broker *c = open_checked(b);
@@ -235,7 +235,7 @@ static void admin_member(const struct sec_brokerd *b, void *arg)
 
 START_TEST(admin_group)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b, "[broker]\nadmin-group = nogroup\n");
 	int secret = root_holds(&b, ROOT_APP, "secret", "root-secret");
 	int dropme = root_holds(&b, ROOT_APP, "dropme", "x");
@@ -268,7 +268,7 @@ START_TEST(admin_group)
 END_TEST
 
 /* The manifest changes hands while its app's client is connected. */
-static void loses_app(const struct sec_brokerd *b, void *arg, int sync)
+static void loses_app(const struct hb *b, void *arg, int sync)
 {
 	(void)arg;
 	broker *c = open_checked(b);
@@ -292,7 +292,7 @@ static void loses_app(const struct sec_brokerd *b, void *arg, int sync)
 
 START_TEST(manifest_changes_hands)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	begin(&b, NULL);
 	int sync;
 	pid_t pid = sec_user_start(NOBODY, NOBODY, loses_app, &b, NULL, &sync);
@@ -323,5 +323,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

@@ -10,10 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "wire.h"
 
-static broker *registered(const struct sec_brokerd *b, const char *app)
+static broker *registered(const struct hb *b, const char *app)
 {
 	broker *c;
 	ck_assert_int_eq(broker_open(b->socket, &c), 0);
@@ -48,12 +48,12 @@ static void take_back(broker *c, const char *id, int peer)
 
 START_TEST(held_per_app_and_in_all)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, "[limits]\nmax-held = 3\n");
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	sec_app(&b, "a.conf", "[app]\nid = com.example.a\nuser = 0\ncapabilities = localSocket\n"
 		"[activation]\ncommand = /bin/true\n[limits]\nmax-sockets = 2\n");
-	sec_start(&b);
+	hb_start(&b);
 	broker *a = registered(&b, "com.example.a");
 	broker *g = registered(&b, SEC_GOOD_APP);
 	int p1, p2, p3, p4, p5;
@@ -80,12 +80,12 @@ END_TEST
 
 START_TEST(context_id_and_keepalive)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, "[limits]\nmax-context = 100\nmax-id-length = 10\nmax-keepalive-sec = 60\n");
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	sec_app(&b, "small.conf", "[app]\nid = com.example.small\nuser = 0\ncapabilities = localSocket\n"
 		"[activation]\ncommand = /bin/true\n[limits]\nmax-context = 50\n");
-	sec_start(&b);
+	hb_start(&b);
 	broker *c = registered(&b, SEC_GOOD_APP);
 	static char ctx[200];
 	int p;
@@ -125,10 +125,10 @@ END_TEST
 START_TEST(limits_clamped)
 {
 	/* max-context beyond what max-message carries, max-held beyond the fd limit */
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, "[limits]\nmax-message = 4096\nmax-context = 60000\nmax-held = 1000000\n");
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
-	sec_start(&b);
+	hb_start(&b);
 	broker *c = registered(&b, SEC_GOOD_APP);
 	/* header 16 + transfer 8 + two lengths 8 + id of up to 128 with its NUL */
 	size_t max_ctx = 4096 - 16 - 8 - 8 - 128 - 1;
@@ -151,7 +151,7 @@ START_TEST(limits_clamped)
 }
 END_TEST
 
-static void one_monitor_each(const struct sec_brokerd *b, void *arg)
+static void one_monitor_each(const struct hb *b, void *arg)
 {
 	(void)arg;
 	broker *m1, *m2;
@@ -166,7 +166,7 @@ static void one_monitor_each(const struct sec_brokerd *b, void *arg)
 
 START_TEST(monitors)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nmax-monitors = 2\nmax-monitors-per-uid = 1\n");
 	ck_assert_int_eq(sec_as_user(65534, 65534, one_monitor_each, &b, NULL), 0);
 	broker *m[3];
@@ -197,7 +197,7 @@ static const char *app_state(broker *c, const char *id)
 
 START_TEST(pending_activations)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_setup(&b, "[limits]\nmax-pending-activations = 1\nbackoff-initial-ms = 60000\n");
 	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
 	/* apps that never open their activation: each start times out */
@@ -208,7 +208,7 @@ START_TEST(pending_activations)
 			 "[activation]\ncommand = /bin/sleep 30\ntimeout-ms = 1000\n", i);
 		sec_app(&b, file, text);
 	}
-	sec_start(&b);
+	hb_start(&b);
 	broker *p1 = registered(&b, "com.example.p1"), *p2 = registered(&b, "com.example.p2");
 	int peer1, peer2;
 	ck_assert_int_eq(give(p1, "s", NULL, 0, 0, &peer1), 0);
@@ -247,5 +247,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

@@ -11,14 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "wire.h"
 
 /* One byte a second, as many one-byte packets: on SOCK_SEQPACKET a
  * message arrives whole or not at all, so each is malformed on its own. */
 START_TEST(one_byte_a_second)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nclient-timeout-ms = 2500\n");
 	int dawdler = sec_raw_connect(&b);   /* never says hello */
 	int chatty = sec_raw_hello(&b);      /* said hello, then dribbles */
@@ -59,7 +59,7 @@ END_TEST
 
 START_TEST(never_reads_its_replies)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nclient-timeout-ms = 1500\n");
 	int deaf = sec_raw_hello(&b);
 	/* requests until the kernel will take no more: brokerd has stopped
@@ -131,7 +131,7 @@ START_TEST(a_thousand_clients_at_once)
 	rl.rlim_cur = rl.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nmax-clients = 1100\nmax-clients-per-uid = 1100\n");
 	static int fds[1000];
 	for (int i = 0; i < 1000; i++)
@@ -147,7 +147,7 @@ START_TEST(a_thousand_clients_at_once)
 		ck_assert_uint_eq(m.type, BP_HELLO_REPLY);
 		ck_assert_uint_eq(m.seq, (uint32_t)i + 1);
 	}
-	ck_assert_int_eq(sec_fd_count(&b), b.baseline + 1000);
+	ck_assert_int_eq(hb_fds(&b), b.base_fds + 1000);
 	for (int i = 0; i < 1000; i++)
 		close(fds[i]);
 	sec_end(&b);
@@ -156,7 +156,7 @@ END_TEST
 
 /* Open n connections; expect the first ok ones to be served and the rest
  * refused with err.  Leaves the served ones open in fds. */
-static void crowd(const struct sec_brokerd *b, int *fds, int n, int ok, int err)
+static void crowd(const struct hb *b, int *fds, int n, int ok, int err)
 {
 	uint8_t buf[64];
 	struct bp_hello h = { .version = BP_VERSION };
@@ -180,7 +180,7 @@ static void crowd(const struct sec_brokerd *b, int *fds, int n, int ok, int err)
 	}
 }
 
-static void other_user_crowd(const struct sec_brokerd *b, void *arg)
+static void other_user_crowd(const struct hb *b, void *arg)
 {
 	int fds[8];
 	crowd(b, fds, 6, *(int *)arg, -ENOBUFS);
@@ -188,7 +188,7 @@ static void other_user_crowd(const struct sec_brokerd *b, void *arg)
 
 START_TEST(connection_limits)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nmax-clients = 15\nmax-clients-per-uid = 10\n");
 	int mine[11];
 	crowd(&b, mine, 11, 10, -EUSERS);   /* root: 10, then "too many from this user" */
@@ -197,7 +197,7 @@ START_TEST(connection_limits)
 	ck_assert_int_eq(sec_as_user(65534, 65534, other_user_crowd, &b, &ok), 0);
 	for (int i = 0; i < 10; i++)
 		close(mine[i]);
-	sec_fds_settle(&b, b.baseline);   /* brokerd has seen them go: root may connect again */
+	hb_assert_fds(&b, b.base_fds);   /* brokerd has seen them go: root may connect again */
 	sec_end(&b);
 }
 END_TEST
@@ -217,5 +217,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

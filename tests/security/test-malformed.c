@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "wire.h"
 
 static uint8_t buf[256 * 1024];
@@ -33,7 +33,7 @@ static void still_served(int fd, uint32_t seq)
 
 START_TEST(truncated_messages)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
 	int sv[2];
@@ -64,7 +64,7 @@ static void reserved(struct bp_header *h) { h->reserved = 1; }
 
 START_TEST(bad_headers)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
 	void (*patches[])(struct bp_header *) = { size_plus, size_minus, size_zero, size_huge, reserved };
@@ -97,7 +97,7 @@ static size_t register_raw(const void *field, size_t field_len, uint32_t flen, u
 
 START_TEST(bad_fields)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
 	static const struct {
@@ -135,7 +135,7 @@ END_TEST
 
 START_TEST(unknown_types)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
 	static const uint16_t types[] = { 0, BP_RELOAD + 1, 63, BP_EVENT + 1, 95, BP_HANDBACK_ACK + 1, 0x7fff, 0xffff };
@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(oversized_messages)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, "[limits]\nmax-message = 4096\n");
 	int fd = sec_raw_hello(&b);
 	static const size_t sizes[] = { 4097, 65536, 150000 };
@@ -192,7 +192,7 @@ END_TEST
 
 START_TEST(hello_rules)
 {
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_connect(&b);
 	sec_raw_msg(fd, BP_STATUS, 1, NULL, 0, NULL, 0, NULL, 0);
@@ -218,7 +218,7 @@ START_TEST(zero_length_packet)
 {
 	/* SOCK_SEQPACKET cannot tell an empty packet from the end of the
 	 * connection: brokerd takes it as the client leaving. */
-	struct sec_brokerd b;
+	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
 	ck_assert_int_eq(send(fd, "", 0, MSG_NOSIGNAL), 0);
@@ -246,5 +246,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return sec_run(suite());
+	return hb_run_suite(suite());
 }

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "sec.h"
 #include "send-fds.h"
 #include "util.h"
 #include "wire.h"
@@ -43,7 +43,7 @@ void sec_expect_released(int sv[2])
 	close(sv[0]);
 }
 
-void sec_good_client(const struct sec_brokerd *b, const char *app_id)
+void sec_good_client(const struct hb *b, const char *app_id)
 {
 	broker *c;
 	int r = broker_open(b->socket, &c);
@@ -87,14 +87,14 @@ void sec_good_client(const struct sec_brokerd *b, const char *app_id)
 	broker_close(c);
 }
 
-int sec_raw_connect(const struct sec_brokerd *b)
+int sec_raw_connect(const struct hb *b)
 {
 	int fd = bp_connect_unix(b->socket, SOCK_SEQPACKET);
 	ck_assert_msg(fd >= 0, "connect %s: %s", b->socket, strerror(-fd));
 	return fd;
 }
 
-int sec_raw_hello(const struct sec_brokerd *b)
+int sec_raw_hello(const struct hb *b)
 {
 	int fd = sec_raw_connect(b);
 	struct bp_hello h = { .version = BP_VERSION };
@@ -170,8 +170,8 @@ void sec_expect_eof(int fd)
 	ck_abort_msg("brokerd kept talking and did not close the connection");
 }
 
-pid_t sec_user_start(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg, int sync),
-		     const struct sec_brokerd *b, void *arg, int *ret_sync)
+pid_t sec_user_start(uid_t uid, gid_t gid, void (*fn)(const struct hb *b, void *arg, int sync),
+		     const struct hb *b, void *arg, int *ret_sync)
 {
 	int sv[2];
 	sec_pair(SOCK_SEQPACKET, sv);
@@ -197,15 +197,15 @@ int sec_user_wait(pid_t pid, int sync)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static void run_plain(const struct sec_brokerd *b, void *arg, int sync)
+static void run_plain(const struct hb *b, void *arg, int sync)
 {
 	(void)sync;
 	void **a = arg;
-	((void (*)(const struct sec_brokerd *, void *))a[0])(b, a[1]);
+	((void (*)(const struct hb *, void *))a[0])(b, a[1]);
 }
 
-int sec_as_user(uid_t uid, gid_t gid, void (*fn)(const struct sec_brokerd *b, void *arg),
-		const struct sec_brokerd *b, void *arg)
+int sec_as_user(uid_t uid, gid_t gid, void (*fn)(const struct hb *b, void *arg),
+		const struct hb *b, void *arg)
 {
 	void *a[2] = { (void *)fn, arg };
 	int sync;
