@@ -402,22 +402,21 @@ START_TEST(load_dir)
 	reports[0] = 0;
 	nreports = 0;
 	int n = manifests_load_dir(TEMP_DIR, false, report, &list);
-	ck_assert_int_eq(n, 3);
-	/* in file name order; the later duplicate and the broken one skipped */
+	ck_assert_int_eq(n, 2);
+	/* sorted by id; both files that claim com.example.push and the broken one skipped */
 	ck_assert_str_eq(list[0]->id, "aaa.first");
-	ck_assert_str_eq(list[1]->id, "com.example.push");
-	ck_assert_str_eq(list[1]->argv[0], "/usr/bin/push");
-	ck_assert_str_eq(list[2]->id, "org.other");
-	ck_assert_ptr_null(list[3]);
-	ck_assert_int_eq(nreports, 2);
-	ck_assert_msg(strstr(reports, "30-dup.conf|app com.example.push is already declared by an earlier file") != NULL,
+	ck_assert_str_eq(list[1]->id, "org.other");
+	ck_assert_ptr_null(list[2]);
+	ck_assert_int_eq(nreports, 3);
+	ck_assert_msg(strstr(reports, "10-push.conf|app com.example.push is declared by 2 files") != NULL &&
+		      strstr(reports, "30-dup.conf|app com.example.push is declared by 2 files") != NULL,
 		      "%s", reports);
 	ck_assert_msg(strstr(reports, "40-broken.conf|") != NULL && strstr(reports, "missing [app] user") != NULL,
 		      "%s", reports);
 	manifests_free(list);
 
 	/* no reporter: still skipped quietly */
-	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, &list), 3);
+	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, &list), 2);
 	manifests_free(list);
 }
 END_TEST
