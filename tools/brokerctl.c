@@ -155,8 +155,17 @@ int ctl_fail(struct ctl *c, int r, const char *what)
 	const char *sentence = broker_strerror(r);
 	/* brokerd repeats our sentence when it has nothing to add */
 	bool adds = *said && strcmp(said, sentence) != 0;
-	fprintf(stderr, "brokerctl: %s: %s%s%s%s%s\n", c->verb, what ? what : "", what ? ": " : "",
-		sentence, adds ? ": " : "", adds ? said : "");
+	const char *prefix = what ? what : "", *sep = what ? ": " : "";
+	if (!adds) {
+		fprintf(stderr, "brokerctl: %s: %s%s%s\n", c->verb, prefix, sep, sentence);
+		return ctl_exit_code(r);
+	}
+	/* One sentence: brokerd's own words (which say exactly what was
+	 * refused), after the gist of the error ("not allowed") where our
+	 * sentence starts with one. */
+	const char *colon = strstr(sentence, ": ");
+	int gist = colon ? (int)(colon - sentence) : 0;
+	fprintf(stderr, "brokerctl: %s: %s%s%.*s%s%s\n", c->verb, prefix, sep, gist, sentence, colon ? ": " : "", said);
 	return ctl_exit_code(r);
 }
 
