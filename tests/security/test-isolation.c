@@ -308,6 +308,34 @@ START_TEST(manifest_changes_hands)
 }
 END_TEST
 
+/* Root keeps acting as an app whose manifest a reload took away: it may
+ * claim what the app holds, but hand over nothing new. */
+START_TEST(root_after_the_manifest_is_gone)
+{
+	struct hb b;
+	begin(&b, NULL);
+	broker *c = open_checked(&b);
+	ck_assert_int_eq(broker_register(c, ROOT_APP), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, "kept", sv[1], NULL, 0, 0), 0);
+	ck_assert_int_eq(unlink(hb_path(&b, "apps.d/" ROOT_APP ".conf")), 0);
+	ck_assert_int_eq(broker_reload(c), 0);
+	int sv2[2];
+	sec_pair(SOCK_STREAM, sv2);
+	ck_assert_int_eq(broker_transfer(c, "new", sv2[1], NULL, 0, 0), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "app " ROOT_APP " has no manifest any more");
+	close(sv2[0]);
+	close(sv2[1]);
+	int fd = broker_claim(c, "kept", NULL);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	close(sv[0]);
+	broker_close(c);
+	sec_end(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("isolation");
@@ -317,6 +345,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, monitor_sees_only_own_apps);
 	tcase_add_test(tc, admin_group);
 	tcase_add_test(tc, manifest_changes_hands);
+	tcase_add_test(tc, root_after_the_manifest_is_gone);
 	suite_add_tcase(s, tc);
 	return s;
 }
