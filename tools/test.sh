@@ -18,6 +18,8 @@ logs=""
 run_build() {
 	dir=$1
 	shift
+	# A build that fails must not leave the last run's results to be counted.
+	rm -f "$dir/meson-logs/testlog.json" "$dir/meson-logs/testlog.txt"
 	if [ ! -f "$dir/build.ninja" ]; then
 		env ${SETUP_CC:+CC=$SETUP_CC} meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 ||
 			{ cat "$dir.setup.log"; return 1; }
@@ -44,6 +46,7 @@ if [ "${BROKER_TEST_QUICK:-0}" != 1 ]; then
 	case "$logs" in *build-fuzz*) ;; *) logs="$logs build-fuzz/meson-logs/testlog.json" ;; esac
 	grep -h '^\(not \)\?ok 1 - fuzz-' build-fuzz/meson-logs/testlog.txt 2>/dev/null
 
+	rm -f build-test/meson-logs/testlog-valgrind.json
 	if [ -f build-test/build.ninja ]; then
 		BROKER_TEST_VALGRIND=1 meson test -C build-test --print-errorlogs --num-processes 2 \
 			--timeout-multiplier 4 --logbase testlog-valgrind --suite e2e --suite security || status=1
