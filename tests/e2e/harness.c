@@ -231,6 +231,7 @@ void hb_exec_brokerd(const char *const *args)
 
 void hb_start(struct hb *b)
 {
+	(void)env_path("BROKERD");   /* fail here, not in the child */
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
