@@ -222,7 +222,8 @@ int config_finish(struct config *c, char *err, size_t errlen)
 			setrlimit(RLIMIT_NOFILE, &rl);
 			getrlimit(RLIMIT_NOFILE, &rl);
 		}
-		unsigned long headroom = c->max_clients + c->max_pending_activations * 2 + 64;
+		/* per client its connection and a pidfd; the registry log's memfd */
+		unsigned long headroom = 2ul * c->max_clients + c->max_pending_activations * 2 + 64;
 		unsigned long room = rl.rlim_cur > headroom + 16 ? rl.rlim_cur - headroom : 16;
 		if (c->max_held > room)
 			c->max_held = (unsigned)room;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "identity.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
@@ -107,6 +108,8 @@ void client_free(struct daemon *d, struct client *c, const char *why)
 	ev_io_stop(d->loop, &c->io);
 	ev_timer_stop(d->loop, &c->timer);
 	close(c->io.fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	struct outmsg *o;
 	while ((o = STAILQ_FIRST(&c->out))) {
 		STAILQ_REMOVE_HEAD(&c->out, link);
@@ -261,6 +264,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
+		c->pidfd = peer_pidfd(fd, cred.pid);   /* < 0: unit checks refuse this client */
 		c->admin = cred.uid == 0 ||
 			   (d->cfg.admin_group && peer_in_group(fd, cred.gid, d->cfg.admin_gid));
 		STAILQ_INIT(&c->out);

@@ -29,6 +29,7 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	int pidfd;                   /* pins pid for unit checks; -1 if none */
 	bool hello;
 	bool admin;
 	bool monitor;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "control.h"
+#include "identity.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -88,6 +89,14 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	if (!client_may_act(c, a)) {
 		snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
 		return -EPERM;
+	}
+	/* A unit binds root too: only that unit's processes are the app. */
+	if (a->m->unit) {
+		int r = peer_check_unit(c->pidfd, c->pid, a->m->unit, why, len);
+		if (r < 0) {
+			log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
+			return r == -ESRCH ? -EPERM : r;
+		}
 	}
 	c->app = a;
 	return reply_ok(d, c, m->seq);
