@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The control socket: accept, authenticate, read requests, write replies. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -327,6 +328,11 @@ int control_open(struct daemon *d)
 		if (fd < 0)
 			return fd;
 		d->control_fd = fd;
+	} else {
+		/* systemd passes its sockets blocking; on_accept() drains until EAGAIN. */
+		int flags = fcntl(d->control_fd, F_GETFL);
+		if (flags < 0 || fcntl(d->control_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+			return -errno;
 	}
 	ev_io_init(&d->control_io, on_accept, d->control_fd, EV_READ);
 	ev_io_start(d->loop, &d->control_io);
