@@ -1,0 +1,152 @@
+#!/bin/sh
+# Run a command against a real systemd user manager, with a dbus-daemon and
+# a journald of its own, inside private PID, mount and cgroup namespaces:
+# when the command ends, every process started here dies with the PID
+# namespace, and the mounts and cgroups go with it.  Nothing leaks onto the
+# machine, and tests running side by side cannot see each other.
+#
+#   ns-run.sh COMMAND [ARG...]
+#
+# The command runs as root outside any unit, with:
+#   XDG_RUNTIME_DIR           /run/user/0 (a tmpfs of its own)
+#   SDTEST_DIR                scratch directory (also $HOME, $XDG_CONFIG_HOME in it)
+#   SDTEST_UNITS              the manager's only unit directory (SYSTEMD_UNIT_PATH)
+#   DBUS_SESSION_BUS_ADDRESS  the manager's bus
+# Needs root (CI runs as root); elsewhere it reports a TAP skip.
+set -eu
+
+setup_inside() {
+	mount -t tmpfs -o mode=755 tmpfs /run
+	mount -t tmpfs tmpfs /tmp
+	mount -t tmpfs tmpfs /var/tmp
+	mount -t tmpfs tmpfs /var/log   # journald writes here if /var/log/journal exists
+	mkdir -p /run/systemd/system    # the user manager refuses to start without it
+	# journald: no kernel log, nothing on terminals, memory only.
+	printf '[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToWall=no\nForwardToConsole=no\n' \
+		>/run/journald.conf
+	mount --bind /run/journald.conf /etc/systemd/journald.conf
+	if [ "$SDTEST_CGMODE" = hybrid ]; then
+		mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+		mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
+		mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+		mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+	else
+		mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	fi
+
+	export XDG_RUNTIME_DIR=/run/user/0
+	export SDTEST_DIR=/run/sdtest
+	export SDTEST_UNITS=$SDTEST_DIR/units
+	export SYSTEMD_UNIT_PATH=$SDTEST_UNITS
+	export HOME=$SDTEST_DIR/home
+	export XDG_CONFIG_HOME=$SDTEST_DIR/config
+	export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus
+	mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
+	mkdir -p "$SDTEST_UNITS" "$HOME" "$XDG_CONFIG_HOME"
+
+	cat >"$SDTEST_UNITS/dbus.socket" <<-EOF
+	[Unit]
+	DefaultDependencies=no
+	[Socket]
+	ListenStream=%t/bus
+	EOF
+	cat >"$SDTEST_UNITS/dbus.service" <<-EOF
+	[Unit]
+	DefaultDependencies=no
+	[Service]
+	ExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only
+	EOF
+	cat >"$SDTEST_UNITS/journald.socket" <<-EOF
+	[Unit]
+	DefaultDependencies=no
+	[Socket]
+	ListenStream=/run/systemd/journal/stdout
+	ListenDatagram=/run/systemd/journal/socket
+	SocketMode=0666
+	PassCredentials=yes
+	PassSecurity=yes
+	ReceiveBuffer=8M
+	Service=journald.service
+	EOF
+	cat >"$SDTEST_UNITS/journald.service" <<-EOF
+	[Unit]
+	DefaultDependencies=no
+	[Service]
+	Type=notify
+	Sockets=journald.socket
+	ExecStart=/lib/systemd/systemd-journald
+	StandardOutput=null
+	EOF
+	cat >"$SDTEST_UNITS/test.target" <<-EOF
+	[Unit]
+	DefaultDependencies=no
+	Wants=dbus.socket journald.socket
+	After=dbus.socket journald.socket
+	EOF
+
+	/lib/systemd/systemd --user --unit=test.target >"$SDTEST_DIR/manager.log" 2>&1 &
+	i=0
+	until [ -S "$XDG_RUNTIME_DIR/systemd/private" ] && [ -S /run/systemd/journal/socket ]; do
+		i=$((i + 1))
+		if [ $i -gt 400 ]; then
+			echo "Bail out! the user manager did not come up" >&2
+			cat "$SDTEST_DIR/manager.log" >&2
+			exit 1
+		fi
+		sleep 0.025
+	done
+	systemctl --user start journald.socket dbus.socket
+
+	rc=0
+	"$@" || rc=$?
+	if [ $rc != 0 ]; then
+		echo "# ---- journal of the failed test ----" >&2
+		journalctl --no-pager -o short-monotonic 2>&1 | tail -200 >&2 || true
+	fi
+	exit $rc
+}
+
+if [ "${1:-}" = --inside ]; then
+	shift
+	setup_inside "$@"
+fi
+
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+	echo "1..0 # SKIP the systemd suite needs root and unshare (CI runs as root)"
+	exit 0
+fi
+
+# A cgroup subtree of our own, which becomes the namespace's root: the
+# manager in it owns the cgroup root without touching the machine's.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	SDTEST_CGMODE=unified
+	roots="/sys/fs/cgroup"
+else
+	SDTEST_CGMODE=hybrid
+	roots="/sys/fs/cgroup/systemd /sys/fs/cgroup/unified"
+fi
+export SDTEST_CGMODE
+cg=sdtest-$$-$(date +%s%N)
+for r in $roots; do
+	mkdir "$r/$cg"
+done
+cleanup() {
+	# The namespace's processes are gone once unshare returns, but the
+	# kernel may take a moment to let go of their cgroups.
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		left=0
+		for r in $roots; do
+			[ -d "$r/$cg" ] || continue
+			find "$r/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || left=1
+		done
+		[ $left = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "# ns-run: could not remove cgroup $cg" >&2
+}
+trap cleanup EXIT
+
+rc=0
+sh -c 'for r in $1; do echo $$ >"$r/$2/cgroup.procs"; done; shift 2; exec unshare --cgroup --pid --fork --mount --mount-proc --propagation private "$@"' \
+	sh "$roots" "$cg" "$0" --inside "$@" || rc=$?
+exit $rc
