@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run a command against a real systemd user manager, with a dbus-daemon and
-# a journald of its own, inside private PID, mount and cgroup namespaces:
+# a journald of its own (started first, so that the manager logs to it), inside private PID, mount and cgroup namespaces:
 # when the command ends, every process started here dies with the PID
 # namespace, and the mounts and cgroups go with it.  Nothing leaks onto the
 # machine, and tests running side by side cannot see each other.
@@ -56,37 +56,28 @@ setup_inside() {
 	[Service]
 	ExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only
 	EOF
-	cat >"$SDTEST_UNITS/journald.socket" <<-EOF
-	[Unit]
-	DefaultDependencies=no
-	[Socket]
-	ListenStream=/run/systemd/journal/stdout
-	ListenDatagram=/run/systemd/journal/socket
-	SocketMode=0666
-	PassCredentials=yes
-	PassSecurity=yes
-	ReceiveBuffer=8M
-	Service=journald.service
-	EOF
-	cat >"$SDTEST_UNITS/journald.service" <<-EOF
-	[Unit]
-	DefaultDependencies=no
-	[Service]
-	Type=notify
-	Sockets=journald.socket
-	ExecStart=/lib/systemd/systemd-journald
-	StandardOutput=null
-	EOF
 	cat >"$SDTEST_UNITS/test.target" <<-EOF
 	[Unit]
 	DefaultDependencies=no
-	Wants=dbus.socket journald.socket
-	After=dbus.socket journald.socket
+	Wants=dbus.socket
+	After=dbus.socket
 	EOF
 
-	/lib/systemd/systemd --user --unit=test.target >"$SDTEST_DIR/manager.log" 2>&1 &
+	# journald first, so that the manager and every service log to it.
+	/lib/systemd/systemd-journald >"$SDTEST_DIR/journald.log" 2>&1 &
 	i=0
-	until [ -S "$XDG_RUNTIME_DIR/systemd/private" ] && [ -S /run/systemd/journal/socket ]; do
+	until [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/stdout ]; do
+		i=$((i + 1))
+		if [ $i -gt 400 ]; then
+			echo "Bail out! journald did not come up" >&2
+			cat "$SDTEST_DIR/journald.log" >&2
+			exit 1
+		fi
+		sleep 0.025
+	done
+	/lib/systemd/systemd --user --unit=test.target --log-target=journal --log-level=info >"$SDTEST_DIR/manager.log" 2>&1 &
+	i=0
+	until [ -S "$XDG_RUNTIME_DIR/systemd/private" ]; do
 		i=$((i + 1))
 		if [ $i -gt 400 ]; then
 			echo "Bail out! the user manager did not come up" >&2
@@ -95,12 +86,12 @@ setup_inside() {
 		fi
 		sleep 0.025
 	done
-	systemctl --user start journald.socket dbus.socket
+	systemctl --user start dbus.socket
 
 	rc=0
 	"$@" || rc=$?
 	if [ $rc != 0 ]; then
-		echo "# ---- journal of the failed test ----" >&2
+		echo "# ---- the journal ----" >&2
 		journalctl --no-pager -o short-monotonic 2>&1 | tail -200 >&2 || true
 	fi
 	exit $rc

@@ -256,7 +256,7 @@ void sd_expect_answer(int fd, const char *app, const char *id, const char *reaso
 		ck_assert_msg(k == 1, "%s/%s: the peer saw the connection end", app, id);
 		n++;
 	}
-	line[n] = 0;
+	line[n - 1] = 0;
 	char want[512];
 	int w = snprintf(want, sizeof(want), "ok app=%s id=%s reason=%s ctxlen=%zu ctxsum=%08x len=%zu sum=%08x pid=",
 			 app, id, reason, ctx_len, sdtest_sum(ctx, ctx_len), len, sdtest_sum(payload, len));
