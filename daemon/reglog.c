@@ -102,7 +102,8 @@ static void encode(struct reglog *l, uint8_t *p, size_t size, uint8_t type, uint
 		.epoch = l->epoch, .seq = l->seq++, .serial = serial,
 	};
 	memset(p, 0, size);
-	memcpy(p + sizeof(h), body, body_len);
+	if (body_len)
+		memcpy(p + sizeof(h), body, body_len);
 	if (e) {
 		uint8_t *q = p + sizeof(h) + body_len;
 		memcpy(q, e->app_id, e->app_len);

@@ -349,6 +349,7 @@ void sd_no_sanitizer_reports(void)
 {
 	char found[1024];
 	sd_sh(found, sizeof(found), "journalctl --no-pager -o cat | grep -E "
-	      "'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' | head -5");
+	      "'ERROR: (Address|Leak)Sanitizer|Sanitizer has encountered a fatal error|runtime error:|"
+	      "SUMMARY: (Address|Undefined)' | head -5");
 	ck_assert_msg(found[0] == 0, "sanitizer report in the journal: %s", found);
 }
