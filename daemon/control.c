@@ -22,7 +22,7 @@
 
 static void on_client(struct ev_loop *loop, ev_io *w, int revents);
 
-static void client_set_events(struct daemon *d, struct client *c)
+void client_set_events(struct daemon *d, struct client *c)
 {
 	/* While a reply waits to go out, read nothing more from this client:
 	 * it cannot make brokerd buffer more than one reply stream. */

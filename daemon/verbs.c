@@ -287,6 +287,7 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 		/* Not now: the socket stays held until the client can take it. */
 		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
 		snprintf(c->resume.id, sizeof(c->resume.id), "%s", id);
+		client_set_events(d, c);
 		return 0;
 	}
 	if (r < 0)
@@ -323,6 +324,7 @@ static int start_stream(struct daemon *d, struct client *c, unsigned type, uint3
 	int r = verb_resume(d, c);
 	if (r == -EAGAIN) {
 		/* flush() goes on when the client reads */
+		client_set_events(d, c);
 		return 0;
 	}
 	return r < 0 ? SEND_FAILED : 0;
