@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "brokerd.h"
@@ -204,6 +205,25 @@ static void match_fds(struct replay *rp, int *fds, char **names, int nfds)
 	}
 }
 
+/* The service manager keeps every stored fd open itself, and must find
+ * room to move them all to 3, 4, ... when it starts brokerd again: with
+ * systemd 252 and a limit of 20 000 fds, 12 000 came back and 13 500 made
+ * every start fail (202/FDS), brokerd never to run again.  Our own hard
+ * limit is the best guess at the manager's (a user manager cannot give
+ * more than it has): hold at most half of it. */
+static void limit_to_manager(struct daemon *d)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY || d->cfg.max_held <= rl.rlim_max / 2)
+		return;
+	unsigned cap = (unsigned)(rl.rlim_max / 2);
+	log_warning("max-held lowered from %u to %u, half the fd limit, so that the service manager "
+		    "can always pass the stored sockets back", d->cfg.max_held, cap);
+	d->cfg.max_held = cap;
+	if (d->cfg.max_held_per_app > cap)
+		d->cfg.max_held_per_app = cap;
+}
+
 int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 {
 	if (!getenv("NOTIFY_SOCKET")) {
@@ -214,6 +234,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		}
 		return 0;
 	}
+	limit_to_manager(d);
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

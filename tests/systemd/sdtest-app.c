@@ -15,6 +15,11 @@
  *   sdtest-app --register APP
  *	Exit 0 if brokerd lets this process act as APP, 77 if it refuses
  *	(EPERM), 1 on any other error.
+ *
+ *   sdtest-app --store NAME
+ *	Put one end of a new socket pair in the fd store of the service this
+ *	runs in (as an ExecStartPre=, with NotifyAccess=all): an fd that
+ *	brokerd will find without metadata.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +30,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 
 #include "broker.h"
 #include "sdtest-sum.h"
@@ -39,6 +47,21 @@ static int do_register(const char *app)
 		r && b ? ": " : "", r && b ? broker_last_message(b) : "");
 	broker_close(b);
 	return r == 0 ? 0 : r == -EPERM ? 77 : 1;
+}
+
+static int do_store(const char *name)
+{
+	int sv[2];
+	char text[300];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 1;
+	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+	int r = sd_pid_notify_with_fds(0, 0, text, &sv[0], 1);
+	/* The manager finds our unit by our pid: wait until it has read us. */
+	if (r > 0)
+		r = sd_notify_barrier(0, 5 * 1000000);
+	fprintf(stderr, "sdtest-app: store %s: %s\n", name, r > 0 ? "ok" : r == 0 ? "no $NOTIFY_SOCKET" : strerror(-r));
+	return r > 0 ? 0 : 1;
 }
 
 /* Read exactly n bytes, waiting up to 10 s for each part. */
@@ -114,7 +137,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "idle-exit", required_argument, NULL, 'i' }, { "no-ack", no_argument, NULL, 'n' },
-		{ "fail", no_argument, NULL, 'f' }, { "register", required_argument, NULL, 'r' }, { 0 },
+		{ "fail", no_argument, NULL, 'f' }, { "register", required_argument, NULL, 'r' },
+		{ "store", required_argument, NULL, 's' }, { 0 },
 	};
 	int idle = 60, c;
 	bool no_ack = false;
@@ -124,6 +148,7 @@ int main(int argc, char **argv)
 		case 'n': no_ack = true; break;
 		case 'f': return 1;
 		case 'r': return do_register(optarg);
+		case 's': return do_store(optarg);
 		default: return 2;
 		}
 	}
