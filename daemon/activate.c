@@ -84,6 +84,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct app *a = container_of(w, struct app, timer);
 
 	if (a->state == BROKER_APP_BACKOFF) {
+		/* The failed instance was asked to stop a back-off ago. */
+		if (a->pid > 0)
+			kill(a->pid, SIGKILL);
 		set_state(d, a, BROKER_APP_IDLE);
 		a->retry_at = 0;
 		app_kick(d, a);
@@ -185,7 +188,8 @@ static void conn_requeue(struct daemon *d, struct actconn *c)
 static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 {
 	struct app *a = c->app;
-	bool lost = c->ninflight > 0 || !c->hello;
+	bool hello = c->hello;
+	bool lost = c->ninflight > 0 || !hello;
 	conn_requeue(d, c);
 	ev_io_stop(d->loop, &c->io);
 	close(c->io.fd);
@@ -196,7 +200,7 @@ static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 	/* A failure is an activation that made no progress: no hello, or
 	 * sockets left unacknowledged with none acknowledged at all. */
 	if (why || (lost && a->acked == 0)) {
-		app_failed(d, a, -ETIMEDOUT, why ? why : !c->hello ? "the app exited before opening its activation"
+		app_failed(d, a, -ETIMEDOUT, why ? why : !hello ? "the app exited before opening its activation"
 							  : "the app closed its activation without acknowledging");
 		return;
 	}
@@ -219,7 +223,7 @@ static int send_handback(struct daemon *d, struct actconn *c, struct held *h)
 		{ held_ctx(h), h->ctx_len },
 	};
 	int fd = held_fd(h);
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
 			   &fd, 1, MSG_DONTWAIT);
 }
 
@@ -233,8 +237,9 @@ static void conn_want_write(struct daemon *d, struct actconn *c, bool on)
 	ev_io_start(d->loop, &c->io);
 }
 
-/* Send what is pending over a connection that said hello. */
-static void conn_flush(struct daemon *d, struct actconn *c)
+/* Send what is pending over a connection that said hello.  Returns false
+ * if the connection had to be closed (c is gone then). */
+static bool conn_flush(struct daemon *d, struct actconn *c)
 {
 	struct app *a = c->app;
 	struct held *h;
@@ -242,13 +247,20 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 		int r = send_handback(d, c, h);
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
-			return;
+			return true;
+		}
+		if (r == -EPIPE || r == -ECONNRESET) {
+			/* The app closed its activation after its last batch and
+			 * we had not read the end yet: an ordinary end, and the
+			 * next start takes what is pending. */
+			conn_close(d, c, NULL);
+			return false;
 		}
 		if (r < 0) {
 			char why[128];
 			snprintf(why, sizeof(why), "handing back failed: %s", strerror(-r));
 			conn_close(d, c, why);
-			return;
+			return false;
 		}
 		TAILQ_REMOVE(&a->pending, h, queue);
 		a->npending--;
@@ -262,11 +274,11 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 	}
 	if (c->batch_open) {
 		struct bp_end end = { .count = c->ninflight };
-		int r = bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_BATCH_END, 0, &end, sizeof(end),
+		int r = bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_BATCH_END, 0, &end, sizeof(end),
 				    NULL, 0, NULL, 0, MSG_DONTWAIT);
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
-			return;
+			return true;
 		}
 		c->batch_open = false;
 	}
@@ -275,6 +287,7 @@ static void conn_flush(struct daemon *d, struct actconn *c)
 		timer_restart(d, a, (double)app_timeout_ms(d, a) / 1000.);
 	else
 		ev_timer_stop(d->loop, &a->timer);
+	return true;
 }
 
 static void conn_ack(struct daemon *d, struct actconn *c, uint64_t serial)
@@ -308,19 +321,19 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 	struct actconn *c = container_of(w, struct actconn, io);
 	struct app *a = c->app;
 
-	if (revents & EV_WRITE) {
-		conn_flush(d, c);
-		if (a->conn != c)
-			return;
-	}
+	if ((revents & EV_WRITE) && !conn_flush(d, c))
+		return;
 	if (!(revents & EV_READ))
 		return;
 
 	struct bp_msg m;
-	int r = bp_recv(w->fd, d->buf, sizeof(d->buf), MSG_DONTWAIT, &m, NULL, NULL);
+	int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
 	if (r == -EAGAIN)
 		return;
-	if (r == 0) {
+	/* An app that goes with messages unread (it crashed, or exited
+	 * without reading them) resets the connection: it ended, it did not
+	 * break the protocol. */
+	if (r == 0 || r == -ECONNRESET) {
 		conn_close(d, c, NULL);
 		return;
 	}
@@ -340,6 +353,10 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		c->hello = true;
+		/* Always answer with a batch end, even an empty one (what woke
+		 * the app may have been claimed meanwhile): the app must not
+		 * wait for handbacks that will not come. */
+		c->batch_open = true;
 		set_state(d, a, BROKER_APP_RUNNING);
 		log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m.u.act_hello.pid);
 		conn_flush(d, c);

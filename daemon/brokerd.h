@@ -112,7 +112,10 @@ struct daemon {
 	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
 	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
-	uint8_t buf[BP_MSG_MAX];     /* scratch for encoding and receiving */
+	/* Separate, because a request's fields point into rbuf while its
+	 * replies are encoded into wbuf. */
+	uint8_t rbuf[BP_MSG_MAX];    /* the message being handled */
+	uint8_t wbuf[BP_MSG_MAX];    /* the message being sent */
 };
 
 /* registry.c */
@@ -130,6 +133,14 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 		 struct held **ret);
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);
+/* Re-read apps.d: new manifests apply, apps that lost theirs keep their
+ * sockets until claimed or dropped.  On error the old manifests stay. */
+int daemon_reload(struct daemon *d);
+/* brokerd is stopping: stop every app, close brokerd's copies of the held
+ * sockets (the fd store keeps them), free every app. */
+void registry_shutdown(struct daemon *d);
+/* Log a manifest that was skipped (manifests_load_dir's reporter). */
+void report_manifest(const char *path, const char *message);
 
 /* watch.c */
 int socket_describe(int fd, int *ret_kind, int *ret_family, int *ret_sotype);
@@ -167,6 +178,3 @@ void clients_forget_app(struct daemon *d, struct app *a);   /* a is going away *
 void monitor_emit(struct daemon *d, int event, const struct app *a, const struct held *h,
 		  int reason, int error, pid_t pid, const char *fmt, ...)
 	__attribute__((format(printf, 8, 9)));
-
-/* main.c */
-int daemon_reload(struct daemon *d);

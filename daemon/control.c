@@ -73,10 +73,10 @@ static int client_send(struct daemon *d, struct client *c, const void *buf, size
 int client_reply(struct daemon *d, struct client *c, unsigned type, uint32_t seq,
 		 const void *fixed, size_t fixed_size, const struct bp_field *fields, unsigned n)
 {
-	int len = bp_encode(d->buf, sizeof(d->buf), type, seq, fixed, fixed_size, fields, n, 0);
+	int len = bp_encode(d->wbuf, sizeof(d->wbuf), type, seq, fixed, fixed_size, fields, n, 0);
 	if (len < 0)
 		return len;
-	return client_send(d, c, d->buf, (size_t)len);
+	return client_send(d, c, d->wbuf, (size_t)len);
 }
 
 int client_error(struct daemon *d, struct client *c, uint32_t seq, int error, const char *fmt, ...)
@@ -109,8 +109,7 @@ void client_free(struct daemon *d, struct client *c, const char *why)
 	ev_io_stop(d->loop, &c->io);
 	ev_timer_stop(d->loop, &c->timer);
 	close(c->io.fd);
-	if (c->pidfd >= 0)
-		close(c->pidfd);
+	free(c->unit);
 	struct outmsg *o;
 	while ((o = STAILQ_FIRST(&c->out))) {
 		STAILQ_REMOVE_HEAD(&c->out, link);
@@ -175,7 +174,7 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
 	struct bp_msg m;
 	unsigned type = 0;
 	uint32_t seq = 0;
-	int r = bp_recv(w->fd, d->buf, d->cfg.max_message, MSG_DONTWAIT, &m, &type, &seq);
+	int r = bp_recv(w->fd, d->rbuf, d->cfg.max_message, MSG_DONTWAIT, &m, &type, &seq);
 	if (r == -EAGAIN)
 		return;
 	if (r == 0) {
@@ -206,6 +205,16 @@ static unsigned clients_of_uid(struct daemon *d, uid_t uid)
 	TAILQ_FOREACH(c, &d->clients, link)
 		n += c->uid == uid;
 	return n;
+}
+
+/* Only then is a client's unit worth looking up at accept time. */
+static bool units_in_use(struct daemon *d)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link)
+		if (a->m && a->m->unit)
+			return true;
+	return false;
 }
 
 static bool peer_in_group(int fd, gid_t primary, gid_t want)
@@ -265,7 +274,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
-		c->pidfd = peer_pidfd(fd, cred.pid);   /* < 0: unit checks refuse this client */
+		if (units_in_use(d))
+			c->unit_error = peer_unit(fd, cred.pid, &c->unit);
 		c->admin = cred.uid == 0 ||
 			   (d->cfg.admin_group && peer_in_group(fd, cred.gid, d->cfg.admin_gid));
 		STAILQ_INIT(&c->out);

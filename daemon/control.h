@@ -29,7 +29,8 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	int pidfd;                   /* pins pid for unit checks; -1 if none */
+	char *unit;                  /* its systemd unit, if a manifest names units */
+	int unit_error;              /* why unit is NULL: peer_unit()'s error */
 	bool hello;
 	bool admin;
 	bool monitor;

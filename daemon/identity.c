@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <systemd/sd-login.h>
+#include <unistd.h>
 
 #include "identity.h"
+#include "util.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77   /* Linux 6.5; Debian 12's headers predate it */
 #endif
 
-int peer_pidfd(int conn, pid_t pid)
+static int open_pidfd(int conn, pid_t pid)
 {
 	int fd;
 	socklen_t len = sizeof(fd);
@@ -26,44 +27,40 @@ int peer_pidfd(int conn, pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
-static int alive(int pidfd)
+int peer_unit(int conn, pid_t pid, char **ret_unit)
 {
-	/* A pidfd becomes readable when its process exits; polling it needs
+	_cleanup_close_ int pidfd = open_pidfd(conn, pid);
+	if (pidfd < 0)
+		return pidfd;
+	char *unit = NULL;
+	int r = sd_pid_get_user_unit(pid, &unit);
+	if (r == -ENODATA || r == -ENXIO)
+		r = sd_pid_get_unit(pid, &unit);
+	/* A pidfd polls readable once its process has exited; polling needs
 	 * no permission over the process, unlike pidfd_send_signal(). */
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	int n = poll(&p, 1, 0);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? 0 : -ESRCH;
+	if (poll(&p, 1, 0) != 0) {
+		free(unit);
+		return -ESRCH;
+	}
+	if (r < 0)
+		return r;
+	*ret_unit = unit;
+	return 0;
 }
 
-int peer_check_unit(int pidfd, pid_t pid, const char *unit, char *why, size_t len)
+const char *peer_unit_error(int error)
 {
-	if (pidfd < 0 || pid <= 0) {
-		snprintf(why, len, "brokerd cannot pin the peer process, so cannot check that it runs in %s", unit);
-		return -EPERM;
+	switch (error) {
+	case -ESRCH:
+		return "the process exited before its unit was known";
+	case -ENODATA:
+	case -ENXIO:
+	case -ENOENT:
+		return "the process is in no systemd unit";
+	case 0:
+		return "no manifest named a unit when it connected: connect again";
+	default:
+		return strerror(-error);
 	}
-	char *found = NULL;
-	const char *kind = "user unit";
-	int r = sd_pid_get_user_unit(pid, &found);
-	if (r == -ENODATA || r == -ENXIO) {
-		kind = "unit";
-		r = sd_pid_get_unit(pid, &found);
-	}
-	int a = alive(pidfd);
-	if (a < 0) {
-		free(found);
-		snprintf(why, len, "the peer process exited before its unit could be checked");
-		return a;
-	}
-	if (r < 0) {
-		snprintf(why, len, "pid %d is in no systemd unit (%s); only %s may act as this app", (int)pid,
-			 strerror(-r), unit);
-		return r == -ENOMEM ? r : -EPERM;
-	}
-	r = strcmp(found, unit) == 0 ? 0 : -EPERM;
-	if (r < 0)
-		snprintf(why, len, "pid %d runs in %s %s; only %s may act as this app", (int)pid, kind, found, unit);
-	free(found);
-	return r;
 }

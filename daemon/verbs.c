@@ -91,12 +91,15 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		return -EPERM;
 	}
 	/* A unit binds root too: only that unit's processes are the app. */
-	if (a->m->unit) {
-		int r = peer_check_unit(c->pidfd, c->pid, a->m->unit, why, len);
-		if (r < 0) {
-			log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
-			return r == -ESRCH ? -EPERM : r;
-		}
+	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
+		if (c->unit)
+			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
+				 c->unit, a->m->unit);
+		else
+			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
+				 peer_unit_error(c->unit_error), a->m->unit);
+		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
+		return -EPERM;
 	}
 	c->app = a;
 	return reply_ok(d, c, m->seq);
@@ -194,7 +197,7 @@ static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct he
 {
 	struct info_buf b;
 	info_fill(&b, h);
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_INFO, seq, &b.info, sizeof(b.info),
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_INFO, seq, &b.info, sizeof(b.info),
 			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
 
@@ -246,7 +249,7 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	struct bp_field f[7];
 	for (int i = 0; i < 7; i++)
 		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
-	return bp_send_msg(c->io.fd, d->buf, sizeof(d->buf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
 			   NULL, 0, MSG_DONTWAIT);
 }
 
@@ -292,7 +295,7 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, c->app->id, id, 0, "claimed back");
+	log_full(LOG_INFO, c->app->id, held_id(h), 0, "claimed back");
 	monitor_emit(d, BROKER_EVENT_CLAIM, c->app, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* brokerctl internals: the verb table, error reporting and output helpers.
+ * brokerctl talks to brokerd only through include/broker.h. */
+#pragma once
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker.h"
+
+/* Exit codes, documented in brokerctl(1) and --help. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_RUNTIME = 1,   /* brokerd refused, is not there, or a system call failed */
+	EXIT_USAGE = 2,             /* bad command line */
+	EXIT_DENIED = 4,            /* brokerd said EPERM: not root/admin group, or not this app's user */
+};
+
+struct ctl {
+	const char *socket;   /* --socket, or NULL for libbroker's default */
+	bool json;
+	const char *verb;     /* the verb's name, for messages */
+	const struct verb *v;
+	broker *b;            /* opened by ctl_connect() */
+};
+
+struct verb {
+	const char *name;
+	const char *args;     /* usage after the verb name */
+	const char *summary;
+	int (*run)(struct ctl *c, int argc, char **argv);
+};
+
+/* Every verb takes these after its name too; its longopts array starts
+ * with VERB_COMMON_OPTIONS and its shortopts with VERB_COMMON_SHORT. */
+#define VERB_COMMON_OPTIONS \
+	{ "json", no_argument, NULL, 'j' }, \
+	{ "socket", required_argument, NULL, 's' }, \
+	{ "help", no_argument, NULL, 'h' }
+#define VERB_COMMON_SHORT "hjs:"
+
+/* getopt_long over a verb's arguments (argv[0] is the verb).  Handles the
+ * common options itself; returns any other option character, -1 at the end
+ * of the options, or '?' after getopt has printed what was wrong. */
+int verb_getopt(struct ctl *c, int argc, char **argv, const char *shortopts,
+		const struct option *longopts);
+
+/* Parse only the common options; EXIT_OK with optind at the first
+ * argument, or EXIT_USAGE after getopt has said what was wrong. */
+int verb_common_options(struct ctl *c, int argc, char **argv);
+
+/* For verbs without arguments of their own: EXIT_OK, or EXIT_USAGE after
+ * saying what was wrong. */
+int verb_no_arguments(struct ctl *c, int argc, char **argv);
+
+/* For verbs whose one argument is APP/ID: fills app and id (buffers of
+ * BROKER_ID_MAX + 1) and returns EXIT_OK, or a usage error's exit code. */
+int verb_app_id_argument(struct ctl *c, int argc, char **argv, char *app, char *id);
+
+/* Report an error and return the exit code that goes with it. */
+int ctl_usage(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctl_fail(struct ctl *c, int r, const char *what);   /* r: negative errno; what may be NULL */
+int ctl_exit_code(int r);
+
+/* Connect to brokerd (once); returns 0 or an exit code after reporting. */
+int ctl_connect(struct ctl *c);
+
+int parse_u32(const char *s, uint32_t *ret);
+
+/* format.c: time, text and JSON helpers. */
+void format_time(uint64_t usec, char *buf, size_t size);             /* local "YYYY-MM-DD HH:MM:SS" */
+void format_age(uint64_t usec, uint64_t now, char *buf, size_t size); /* "3m ago" */
+void format_time_age(uint64_t usec, uint64_t now, char *buf, size_t size);
+void format_duration(uint64_t usec, char *buf, size_t size);          /* "2h 5m" */
+void format_bytes_escaped(const void *p, size_t len, char *buf, size_t size);
+uint64_t realtime_usec(void);
+const char *family_name(int family);
+const char *sotype_name(int sotype);
+
+json_object *json_text(const char *s);       /* valid JSON even for non-UTF-8 input */
+json_object *json_time(uint64_t usec);       /* RFC 3339 UTC string, null for 0 */
+int json_print(json_object *o, bool one_line);   /* consumes o; 0, -ENOMEM or -EIO */
+
+/* table.c: a column of a table of records; cell() writes rec's cell
+ * ("" shows as "-").  A table grows by a line in its column array. */
+struct column {
+	const char *header;
+	void (*cell)(const void *rec, uint64_t now, char *buf, size_t size);
+};
+
+/* A cell that formats fields of a record r of type T. */
+#define DEFINE_CELL(name, T, fmt, ...) \
+	static void name(const void *rec, uint64_t now, char *buf, size_t size) \
+	{ \
+		const T *r = rec; \
+		snprintf(buf, size, fmt, __VA_ARGS__); \
+	}
+
+/* Print a NULL-terminated list of records: as a JSON array (c->json), else
+ * as a table, or the line none when there are no records. */
+int records_print(const struct ctl *c, void *const *list, const struct column *cols, unsigned ncols,
+		  json_object *(*to_json)(const void *rec), const char *none);
+
+/* Verbs, each in the file that suits it. */
+int verb_status(struct ctl *c, int argc, char **argv);
+int verb_apps(struct ctl *c, int argc, char **argv);
+int verb_list(struct ctl *c, int argc, char **argv);
+int verb_show(struct ctl *c, int argc, char **argv);
+int verb_monitor(struct ctl *c, int argc, char **argv);
+int verb_trigger(struct ctl *c, int argc, char **argv);
+int verb_drop(struct ctl *c, int argc, char **argv);
+int verb_reload(struct ctl *c, int argc, char **argv);
+int verb_transfer(struct ctl *c, int argc, char **argv);
+int verb_listen(struct ctl *c, int argc, char **argv);
+
+const struct verb *verb_find(const char *name);

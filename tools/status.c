@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* brokerctl status and apps. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "brokerctl.h"
+#include "util.h"
+
+static json_object *status_json(const broker_status *s, const broker *b)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "version", json_text(s->version));
+	json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+	json_object_object_add(o, "uptime_usec", json_object_new_uint64(s->uptime_usec));
+	json_object_object_add(o, "socket", json_text(s->socket_path));
+	json_object_object_add(o, "uid", json_object_new_int64(broker_peer_uid(b)));
+	json_object_object_add(o, "admin", json_object_new_boolean(broker_is_admin(b)));
+	const struct { const char *key; uint64_t v; } n[] = {
+		{ "apps", s->apps }, { "running", s->running }, { "held", s->held },
+		{ "watching", s->watching }, { "triggered", s->triggered },
+		{ "handing_back", s->handing_back }, { "clients", s->clients },
+		{ "max_held", s->max_held }, { "max_held_per_app", s->max_held_per_app },
+		{ "triggers_total", s->triggers_total }, { "activations_total", s->activations_total },
+		{ "handbacks_total", s->handbacks_total },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(n); i++)
+		json_object_object_add(o, n[i].key, json_object_new_uint64(n[i].v));
+	return o;
+}
+
+int verb_status(struct ctl *c, int argc, char **argv)
+{
+	int r = verb_no_arguments(c, argc, argv);
+	if (r != EXIT_OK || (r = ctl_connect(c)) != EXIT_OK)
+		return r;
+	broker_status s;
+	r = broker_get_status(c->b, &s);
+	if (r < 0)
+		return ctl_fail(c, r, NULL);
+	if (c->json) {
+		r = json_print(status_json(&s, c->b), false);
+		return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
+	}
+
+	char up[32];
+	format_duration(s.uptime_usec, up, sizeof(up));
+	uint32_t busy = s.watching + s.triggered + s.handing_back;
+	printf("brokerd %s (pid %d), up %s\n", s.version, (int)s.pid, up);
+	printf("control socket: %s\n", s.socket_path);
+	printf("you:            uid %u%s\n", (unsigned)broker_peer_uid(c->b),
+	       broker_is_admin(c->b) ? ", admin" : "");
+	printf("apps:           %u known, %u running\n", s.apps, s.running);
+	printf("held sockets:   %u (limit %u, %u per app)\n", s.held, s.max_held, s.max_held_per_app);
+	printf("                %u watching, %u triggered, %u handing back, %u lent\n", s.watching,
+	       s.triggered, s.handing_back, s.held > busy ? s.held - busy : 0);
+	printf("clients:        %u\n", s.clients);
+	printf("since start:    %llu trigger(s), %llu activation(s), %llu hand-back(s)\n",
+	       (unsigned long long)s.triggers_total, (unsigned long long)s.activations_total,
+	       (unsigned long long)s.handbacks_total);
+	return EXIT_OK;
+}
+
+/* The apps table: add a column with a line in app_columns (and its key
+ * in app_json()). */
+DEFINE_CELL(cell_id, broker_app, "%s", r->id)
+DEFINE_CELL(cell_user, broker_app, "%s", r->user)
+DEFINE_CELL(cell_state, broker_app, "%s", broker_app_state_name(r->state))
+DEFINE_CELL(cell_pid, broker_app, r->pid ? "%d" : "-", (int)r->pid)
+DEFINE_CELL(cell_held, broker_app, "%u/%u", r->held, r->max_sockets)
+DEFINE_CELL(cell_failures, broker_app, "%u", r->failures)
+DEFINE_CELL(cell_activation, broker_app, "%s", r->activation)
+DEFINE_CELL(cell_handoff, broker_app, "%s", r->handoff)
+DEFINE_CELL(cell_target, broker_app, "%s", r->target)
+
+static void cell_retry(const void *rec, uint64_t now, char *buf, size_t size)
+{
+	format_age(((const broker_app *)rec)->retry_usec, now, buf, size);
+}
+
+static const struct column app_columns[] = {
+	{ "APP", cell_id }, { "USER", cell_user }, { "STATE", cell_state }, { "PID", cell_pid },
+	{ "HELD", cell_held }, { "FAILURES", cell_failures }, { "RETRY", cell_retry },
+	{ "ACTIVATION", cell_activation }, { "HANDOFF", cell_handoff }, { "TARGET", cell_target },
+};
+
+static json_object *app_json(const void *rec)
+{
+	const broker_app *a = rec;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_text(a->id));
+	json_object_object_add(o, "user", json_text(a->user));
+	json_object_object_add(o, "uid", json_object_new_int64(a->uid));
+	json_object_object_add(o, "unit", *a->unit ? json_text(a->unit) : NULL);
+	json_object_object_add(o, "state", json_object_new_string(broker_app_state_name(a->state)));
+	json_object_object_add(o, "pid", a->pid ? json_object_new_int64(a->pid) : NULL);
+	json_object_object_add(o, "held", json_object_new_int64(a->held));
+	json_object_object_add(o, "max_sockets", json_object_new_int64(a->max_sockets));
+	json_object_object_add(o, "failures", json_object_new_int64(a->failures));
+	json_object_object_add(o, "retry", json_time(a->retry_usec));
+	json_object_object_add(o, "retry_usec", json_object_new_uint64(a->retry_usec));
+	json_object_object_add(o, "activation", json_text(a->activation));
+	json_object_object_add(o, "handoff", json_text(a->handoff));
+	json_object_object_add(o, "target", json_text(a->target));
+	json_object *caps = json_object_new_array();
+	_cleanup_free_ char *copy = strdup(a->capabilities);
+	char *save = NULL;
+	for (char *w = copy ? strtok_r(copy, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save))
+		json_object_array_add(caps, json_text(w));
+	json_object_object_add(o, "capabilities", caps);
+	return o;
+}
+
+int verb_apps(struct ctl *c, int argc, char **argv)
+{
+	int r = verb_no_arguments(c, argc, argv);
+	if (r != EXIT_OK || (r = ctl_connect(c)) != EXIT_OK)
+		return r;
+	broker_app **list;
+	int n = broker_list_apps(c->b, &list);
+	if (n < 0)
+		return ctl_fail(c, n, NULL);
+	r = records_print(c, (void *const *)list, app_columns, ARRAY_SIZE(app_columns), app_json,
+			  "No apps (brokerd has no manifests that you may see).");
+	broker_app_list_free(list);
+	return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
+}
