@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,6 +671,82 @@ START_TEST(stray)
 }
 END_TEST
 
+/* The unit_state of app in `brokerctl apps --json` (NULL for null), run
+ * with extra environment settings env ("" for none). */
+static char *unit_state_of(const char *env, const char *app)
+{
+	char out[16384];
+	ck_assert_int_eq(sd_sh(out, sizeof(out), "%s %s apps --json 2>/dev/null", env, getenv("SDTEST_BROKERCTL")), 0);
+	json_object *all = json_tokener_parse(out);
+	ck_assert_msg(all && json_object_is_type(all, json_type_array), "not a JSON array: %s", out);
+	char *state = NULL;
+	bool found = false;
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		json_object *a = json_object_array_get_idx(all, i), *id, *st;
+		if (!json_object_object_get_ex(a, "id", &id) || strcmp(json_object_get_string(id), app) != 0)
+			continue;
+		found = true;
+		if (json_object_object_get_ex(a, "unit_state", &st) && st)
+			state = strdup(json_object_get_string(st));
+	}
+	json_object_put(all);
+	ck_assert_msg(found, "%s is not in brokerctl apps", app);
+	return state;
+}
+
+static bool app_unit_active(void *ud)
+{
+	char *s = unit_state_of("", ud);
+	bool ok = s && strcmp(s, "active") == 0;
+	free(s);
+	return ok;
+}
+
+/* brokerctl apps shows each app's unit and what the manager says of it,
+ * and says so when no manager is reachable. */
+START_TEST(ctl)
+{
+	sd_setup(&(struct brokerd_opts){ 0 });
+	char extra[512];
+	snprintf(extra, sizeof(extra), "socket = %s", sd_wake_path("c1"));
+	sd_wake_app("c1", "org.test.c1", NULL);
+	sd_manifest("org.test.c1", "sdtest-app@c1.service", "method = wake-socket", extra);
+	sd_manifest("org.test.c2", "sdtest-missing.service", "method = exec", "command = /bin/true");
+	sd_manifest("org.test.c3", NULL, "method = exec", "command = /bin/true");
+	sd_start_brokerd();
+
+	char *s = unit_state_of("", "org.test.c1");
+	ck_assert_str_eq(s, "inactive");   /* only its wake socket is up */
+	free(s);
+	s = unit_state_of("", "org.test.c2");
+	ck_assert_str_eq(s, "not-found");
+	free(s);
+	ck_assert_ptr_null(unit_state_of("", "org.test.c3"));   /* no unit at all */
+
+	/* Its service runs (the unit binds registration, so the test could not
+	 * hand it a socket: it starts the service itself). */
+	SD_OK("systemctl --user start sdtest-app@c1.service");
+	ck_assert(sd_wait(app_unit_active, "org.test.c1", 10000));
+	char table[8192];
+	ck_assert_int_eq(sd_sh(table, sizeof(table), "%s apps", getenv("SDTEST_BROKERCTL")), 0);
+	char *line = strstr(table, "org.test.c1 ");
+	ck_assert(strstr(table, "UNIT-STATE") && line);
+	*strchrnul(line, '\n') = 0;
+	ck_assert_msg(strstr(line, " sdtest-app@c1.service ") && strcmp(line + strlen(line) - 7, " active") == 0,
+		      "apps table line: %s", line);
+
+	/* No manager to ask: the states are unknown, and brokerctl says why. */
+	char env[1024], err[1024];
+	snprintf(env, sizeof(env), "mkdir -p /run/elsewhere/socket-broker && ln -sf %s/socket-broker/control "
+		 "/run/elsewhere/socket-broker/control && env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=/run/elsewhere "
+		 "BROKER_SOCKET=/run/elsewhere/socket-broker/control", getenv("XDG_RUNTIME_DIR"));
+	ck_assert_ptr_null(unit_state_of(env, "org.test.c1"));
+	sd_sh(err, sizeof(err), "%s %s apps 2>&1 >/dev/null", env, getenv("SDTEST_BROKERCTL"));
+	ck_assert_msg(strstr(err, "unit states unknown: no user service manager is reachable"), "stderr: %s", err);
+	sd_no_sanitizer_reports();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("systemd");
@@ -680,6 +757,7 @@ int main(void)
 		{ "wake", wake }, { "wake_failures", wake_failures }, { "restart", restart },
 		{ "torn", torn }, { "watchdog", watchdog }, { "identity", identity },
 		{ "keepalive", keepalive }, { "scale", scale }, { "stray", stray },
+		{ "ctl", ctl },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
