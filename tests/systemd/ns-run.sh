@@ -15,6 +15,25 @@
 # Needs root (CI runs as root); elsewhere it reports a TAP skip.
 set -eu
 
+# wait_for WHAT LOG SOCKET...: poll for the sockets for up to 10 s.
+wait_for() {
+	what=$1
+	log=$2
+	shift 2
+	i=0
+	for sock in "$@"; do
+		until [ -S "$sock" ]; do
+			i=$((i + 1))
+			if [ $i -gt 400 ]; then
+				echo "Bail out! $what did not come up" >&2
+				cat "$log" >&2
+				exit 1
+			fi
+			sleep 0.025
+		done
+	done
+}
+
 setup_inside() {
 	mount -t tmpfs -o mode=755 tmpfs /run
 	mount -t tmpfs tmpfs /tmp
@@ -65,27 +84,9 @@ setup_inside() {
 
 	# journald first, so that the manager and every service log to it.
 	/lib/systemd/systemd-journald >"$SDTEST_DIR/journald.log" 2>&1 &
-	i=0
-	until [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/stdout ]; do
-		i=$((i + 1))
-		if [ $i -gt 400 ]; then
-			echo "Bail out! journald did not come up" >&2
-			cat "$SDTEST_DIR/journald.log" >&2
-			exit 1
-		fi
-		sleep 0.025
-	done
+	wait_for journald "$SDTEST_DIR/journald.log" /run/systemd/journal/socket /run/systemd/journal/stdout
 	/lib/systemd/systemd --user --unit=test.target --log-target=journal --log-level=info >"$SDTEST_DIR/manager.log" 2>&1 &
-	i=0
-	until [ -S "$XDG_RUNTIME_DIR/systemd/private" ]; do
-		i=$((i + 1))
-		if [ $i -gt 400 ]; then
-			echo "Bail out! the user manager did not come up" >&2
-			cat "$SDTEST_DIR/manager.log" >&2
-			exit 1
-		fi
-		sleep 0.025
-	done
+	wait_for "the user manager" "$SDTEST_DIR/manager.log" "$XDG_RUNTIME_DIR/systemd/private"
 	systemctl --user start dbus.socket
 
 	rc=0

@@ -16,24 +16,13 @@
 
 #include "sdtest-sum.h"
 #include "sdtest.h"
+#include "testutil.h"
 
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 	ck_assert_msg(v && *v, "%s is not set: run this under tests/systemd/ns-run.sh", name);
 	return v;
-}
-
-static void write_file(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void write_file(const char *path, const char *fmt, ...)
-{
-	FILE *f = fopen(path, "we");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	ck_assert_int_eq(fclose(f), 0);
 }
 
 int sd_sh(char *out, size_t outlen, const char *fmt, ...)
@@ -95,14 +84,14 @@ void sd_setup(const struct brokerd_opts *o)
 	/* Test-only: any uid may reach the control socket, so that the
 	 * identity test can run a client as nobody. */
 	snprintf(path, sizeof(path), "%s/brokerd.socket.d/test.conf", units);
-	write_file(path, "[Unit]\nDefaultDependencies=no\n[Socket]\nSocketMode=0666\nDirectoryMode=0755\n");
+	write_text(path, "[Unit]\nDefaultDependencies=no\n[Socket]\nSocketMode=0666\nDirectoryMode=0755\n");
 	snprintf(path, sizeof(path), "%s/brokerd.service.d/test.conf", units);
 	char gate[512] = "";
 	if (o->gate) {
 		snprintf(gate, sizeof(gate), "ExecStartPre=+/bin/sh -c 'while [ ! -e %s/hooks/gate ]; do sleep 0.02; done'\n", dir);
 		sd_open_gate();
 	}
-	write_file(path,
+	write_text(path,
 		   "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n"
 		   "[Service]\n%s%s%s"
 		   "LimitCORE=0\n"
@@ -113,16 +102,16 @@ void sd_setup(const struct brokerd_opts *o)
 		   /* LeakSanitizer stops the process's threads with ptrace at exit. */
 		   getenv("SDTEST_SANITIZE") ? "SystemCallFilter=@debug\n" : "");
 	snprintf(path, sizeof(path), "%s/socket-broker/brokerd.conf", cfg);
-	write_file(path, "[limits]\nbackoff-initial-ms = 200\nbackoff-max-ms = 1000\n%s\n",
+	write_text(path, "[limits]\nbackoff-initial-ms = 200\nbackoff-max-ms = 1000\n%s\n",
 		   o->extra_conf ? o->extra_conf : "");
 
 	snprintf(path, sizeof(path), "%s/sdtest-app@.socket", units);
-	write_file(path, "[Unit]\nDefaultDependencies=no\n[Socket]\n"
+	write_text(path, "[Unit]\nDefaultDependencies=no\n[Socket]\n"
 		   "ListenSequentialPacket=%%t/sdtest-wake/%%i\nAccept=no\nFileDescriptorName=socket-broker\n"
 		   "Service=sdtest-app@%%i.service\nSocketMode=0600\nDirectoryMode=0700\n"
 		   "TriggerLimitIntervalSec=0\n");
 	snprintf(path, sizeof(path), "%s/sdtest-app@.service", units);
-	write_file(path, "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n[Service]\n"
+	write_text(path, "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n[Service]\n"
 		   "Environment=BROKER_SOCKET=%%t/socket-broker/control\n"
 		   "EnvironmentFile=-%s/app-%%i.env\nExecStart=%s --idle-exit 120 $SDTEST_APP_ARGS\n",
 		   dir, env("SDTEST_APP"));
@@ -174,7 +163,7 @@ void sd_manifest(const char *app, const char *unit, const char *activation, cons
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/socket-broker/apps.d/%s.conf", env("XDG_CONFIG_HOME"), app);
-	write_file(path, "[app]\nid = %s\nuser = root\n%s%s%s"
+	write_text(path, "[app]\nid = %s\nuser = root\n%s%s%s"
 		   "capabilities = internetClient privateNetworkClientServer localSocket\n"
 		   "[activation]\n%s\n%s\n",
 		   app, unit ? "unit = " : "", unit ? unit : "", unit ? "\n" : "", activation, extra ? extra : "");
@@ -195,7 +184,7 @@ void sd_wake_app(const char *instance, const char *app, const char *args)
 {
 	char path[512], extra[512];
 	snprintf(path, sizeof(path), "%s/app-%s.env", env("SDTEST_DIR"), instance);
-	write_file(path, "SDTEST_APP_ARGS=%s\n", args ? args : "");
+	write_text(path, "SDTEST_APP_ARGS=%s\n", args ? args : "");
 	snprintf(extra, sizeof(extra), "socket = %s\ntimeout-ms = 3000", sd_wake_path(instance));
 	sd_manifest(app, NULL, "method = wake-socket", extra);
 	SD_OK("systemctl --user start sdtest-app@%s.socket", instance);
@@ -324,20 +313,6 @@ void sd_wait_all_watching(unsigned n)
 {
 	struct watch_wait w = { .n = n };
 	ck_assert_msg(sd_wait(all_watching, &w, 30000), "brokerd does not hold %u watched sockets", n);
-}
-
-int sd_count_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 bool sd_journal_has(const char *matches, const char *text)

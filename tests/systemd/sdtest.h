@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <check.h>
+
 #include "broker.h"
 
 /* How the test wants brokerd.service (a drop-in over the shipped unit). */
@@ -69,10 +71,40 @@ broker_info *sd_find(broker_info **list, const char *app, const char *id);
 uint64_t sd_wait_watching(const char *app, const char *id, uint64_t min_serial);
 /* Wait until brokerd holds n sockets, all watching. */
 void sd_wait_all_watching(unsigned n);
-/* How many fds brokerd (pid) has open. */
-int sd_count_fds(pid_t pid);
 /* Does the journal have a message containing text, for these matches
  * ("FIELD=value ...", may be "")? */
 bool sd_journal_has(const char *matches, const char *text);
 /* Fail if a sanitizer reported anything in the journal. */
 void sd_no_sanitizer_reports(void);
+
+/* sdtest-check.c */
+/* brokerd's fd count settles (clients it has not seen close yet) at want. */
+void expect_fds(pid_t pid, int want);
+/* brokerd's fds when it is idle: no notification or client in flight. */
+int idle_fds(pid_t pid);
+/* brokerd.service's fd store holds n fds. */
+void expect_stored(unsigned long long n);
+/* n bytes of a pattern that depends on seed. */
+void fill(void *p, size_t n, unsigned seed);
+/* The journal shows text for matches within 10 s; how often it shows text. */
+void expect_journal(const char *matches, const char *text);
+int journal_count(const char *text);
+
+/* A held socket of a test: its id, context ("context of ID") and peer. */
+struct tsock {
+	const char *id;
+	char ctx[64];
+	int peer;
+	uint64_t serial;
+};
+/* Hand n sockets to brokerd as app, each one watched before the next. */
+void hold(const char *app, struct tsock *t, int n);
+/* Exactly these n held, watched, contexts intact; returns how many kept
+ * their serial (were not transferred again), and records the new ones. */
+int check_held(const char *app, struct tsock *t, int n);
+
+/* The cases, by file; test-systemd.c registers them. */
+void sd_add_case(Suite *s, const char *name, const TTest *test);
+void sd_wake_cases(Suite *s);
+void sd_restart_cases(Suite *s);
+void sd_crash_cases(Suite *s);

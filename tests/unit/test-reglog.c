@@ -13,6 +13,7 @@
 
 #include "reglog.h"
 #include "store.h"
+#include "testutil.h"
 
 /* ---- the state a log holds, as text, to compare ---- */
 
@@ -365,9 +366,5 @@ int main(void)
 	tcase_add_test(tc, garbage_is_not_a_log);
 	tcase_add_test(tc, fdnames);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }
