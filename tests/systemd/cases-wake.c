@@ -22,7 +22,6 @@ static bool status_shows(void *ud)
 	return strstr(text, (const char *)ud) != NULL;
 }
 
-
 START_TEST(wake)
 {
 	sd_setup(&(struct brokerd_opts){ 0 });

@@ -76,8 +76,6 @@ void expect_journal(const char *matches, const char *text)
 	ck_assert_msg(sd_wait(journal_shows, &w, 10000), "no '%s' in the journal for '%s'", text, matches);
 }
 
-
-
 void hold(const char *app, struct tsock *t, int n)
 {
 	for (int i = 0; i < n; i++) {
