@@ -124,6 +124,17 @@ START_TEST(wake_failures)
 	expect_journal("APP_ID=org.test.fail", "activation failed: nothing accepted on wake socket");
 	expect_journal("APP_ID=org.test.noack", "activation failed: the app did not acknowledge 1 handed-back socket(s)");
 
+	/* Killed while all three are pending: they come back pending, and
+	 * their apps are activated (and fail) again. */
+	pid_t bpid = (pid_t)sd_prop_num("brokerd.service", "MainPID");
+	SD_OK("systemctl --user kill --signal=SIGKILL brokerd.service");
+	sd_wait_brokerd(bpid);
+	expect_journal("", "restored 3 held socket(s) from the fd store, 3 of them triggered and pending");
+	for (int i = 0; i < 3; i++) {
+		struct app_wait w = { apps[i], 1 };
+		ck_assert_msg(sd_wait(app_failing, &w, 30000), "%s: not retried after the restart", apps[i]);
+	}
+
 	/* The wake socket appears: the next retry wakes the app, data intact. */
 	SD_OK("echo SDTEST_APP_ARGS= >%s/app-late.env", getenv("SDTEST_DIR"));
 	SD_OK("systemctl --user start sdtest-app@late.socket");
