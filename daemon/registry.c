@@ -9,6 +9,7 @@
 
 #include "brokerd.h"
 #include "log.h"
+#include "notify.h"
 #include "reglog.h"
 #include "store.h"
 #include "util.h"
@@ -263,5 +264,6 @@ int daemon_reload(struct daemon *d)
 	}
 	log_info("%d app(s) from %s", n, d->cfg.apps_dir);
 	monitor_emit(d, BROKER_EVENT_RELOAD, NULL, NULL, 0, 0, 0, "%d app(s)", n);
+	notify_changed(d);   /* the app count is in STATUS= */
 	return 0;
 }

@@ -210,18 +210,25 @@ static void match_fds(struct replay *rp, int *fds, char **names, int nfds)
  * systemd 252 and a limit of 20 000 fds, 12 000 came back and 13 500 made
  * every start fail (202/FDS), brokerd never to run again.  Our own hard
  * limit is the best guess at the manager's (a user manager cannot give
- * more than it has): hold at most half of it. */
-static void limit_to_manager(struct daemon *d)
+ * more than it has): hold at most half of it.  Then say if the store is
+ * too small, where systemd tells (254 and later set $FDSTORE; 252 silently
+ * drops what does not fit). */
+static void fit_to_manager(struct daemon *d)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY || d->cfg.max_held <= rl.rlim_max / 2)
-		return;
-	unsigned cap = (unsigned)(rl.rlim_max / 2);
-	log_warning("max-held lowered from %u to %u, half the fd limit, so that the service manager "
-		    "can always pass the stored sockets back", d->cfg.max_held, cap);
-	d->cfg.max_held = cap;
-	if (d->cfg.max_held_per_app > cap)
-		d->cfg.max_held_per_app = cap;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && d->cfg.max_held > rl.rlim_max / 2) {
+		unsigned cap = (unsigned)(rl.rlim_max / 2);
+		log_warning("max-held lowered from %u to %u, half the fd limit, so that the service manager "
+			    "can always pass the stored sockets back", d->cfg.max_held, cap);
+		d->cfg.max_held = cap;
+		if (d->cfg.max_held_per_app > cap)
+			d->cfg.max_held_per_app = cap;
+	}
+	const char *fdstore = getenv("FDSTORE");
+	unsigned long room = fdstore ? strtoul(fdstore, NULL, 10) : 0;
+	if (fdstore && room <= d->cfg.max_held)
+		log_warning("FileDescriptorStoreMax=%lu is below max-held + 1 (%u): held sockets beyond it "
+			    "will not survive a restart", room, d->cfg.max_held + 1);
 }
 
 int store_restore(struct daemon *d, int *fds, char **names, int nfds)
@@ -234,7 +241,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		}
 		return 0;
 	}
-	limit_to_manager(d);
+	fit_to_manager(d);
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
