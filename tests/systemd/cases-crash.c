@@ -178,7 +178,9 @@ START_TEST(identity)
 
 	ck_assert_int_eq(unit_verdict("sdtest-ident.service"), 0);    /* the app's unit */
 	ck_assert_int_eq(unit_verdict("sdtest-other.service"), 77);   /* root, another unit */
-	ck_assert_int_eq(unit_verdict("sdtest-nobody.service"), 77);  /* the right unit, the wrong uid */
+	/* An unprivileged manager cannot run a unit as another user. */
+	if (getuid() == 0)
+		ck_assert_int_eq(unit_verdict("sdtest-nobody.service"), 77);  /* the right unit, the wrong uid */
 	expect_journal("APP_ID=org.test.ident", "runs in unit sdtest-other.service; only sdtest-ident.service may act");
 	sd_no_sanitizer_reports();
 }

@@ -212,9 +212,10 @@ START_TEST(ctl)
 
 	/* No manager to ask: the states are unknown, and brokerctl says why. */
 	char env[1024], err[1024];
-	snprintf(env, sizeof(env), "mkdir -p /run/elsewhere/socket-broker && ln -sf %s/socket-broker/control "
-		 "/run/elsewhere/socket-broker/control && env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=/run/elsewhere "
-		 "BROKER_SOCKET=/run/elsewhere/socket-broker/control", getenv("XDG_RUNTIME_DIR"));
+	const char *dir = getenv("SDTEST_DIR");
+	snprintf(env, sizeof(env), "mkdir -p %s/elsewhere/socket-broker && ln -sf %s/socket-broker/control "
+		 "%s/elsewhere/socket-broker/control && env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=%s/elsewhere "
+		 "BROKER_SOCKET=%s/elsewhere/socket-broker/control", dir, getenv("XDG_RUNTIME_DIR"), dir, dir, dir);
 	ck_assert_ptr_null(unit_state_of(env, "org.test.c1"));
 	sd_sh(err, sizeof(err), "%s %s apps 2>&1 >/dev/null", env, getenv("SDTEST_BROKERCTL"));
 	ck_assert_msg(strstr(err, "unit states unknown: no user service manager is reachable"), "stderr: %s", err);

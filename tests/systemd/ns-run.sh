@@ -7,12 +7,17 @@
 #
 #   ns-run.sh COMMAND [ARG...]
 #
-# The command runs as root outside any unit, with:
-#   XDG_RUNTIME_DIR           /run/user/0 (a tmpfs of its own)
+# The command runs as root outside any unit (or as $SDTEST_AS, see below), with:
+#   XDG_RUNTIME_DIR           /run/user/UID (a tmpfs of its own)
 #   SDTEST_DIR                scratch directory (also $HOME, $XDG_CONFIG_HOME in it)
 #   SDTEST_UNITS              the manager's only unit directory (SYSTEMD_UNIT_PATH)
 #   DBUS_SESSION_BUS_ADDRESS  the manager's bus
 # Needs root (CI runs as root); elsewhere it reports a TAP skip.
+#
+# SDTEST_AS=USER runs the manager and the command as USER instead, the way a
+# user manager runs on a real machine: unprivileged, in a delegated cgroup
+# named user@UID.service, so that its services sit under it and
+# sd_pid_get_user_unit() names them.  The command may read the journal.
 set -eu
 
 # wait_for WHAT LOG SOCKET...: poll for the sockets for up to 10 s.
@@ -44,7 +49,9 @@ setup_inside() {
 	printf '[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToWall=no\nForwardToConsole=no\n' \
 		>/run/journald.conf
 	mount --bind /run/journald.conf /etc/systemd/journald.conf
+	cgroot=/sys/fs/cgroup
 	if [ "$SDTEST_CGMODE" = hybrid ]; then
+		cgroot="/sys/fs/cgroup/systemd /sys/fs/cgroup/unified"
 		mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
 		mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
 		mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
@@ -53,7 +60,18 @@ setup_inside() {
 		mount -t cgroup2 cgroup2 /sys/fs/cgroup
 	fi
 
-	export XDG_RUNTIME_DIR=/run/user/0
+	# What PID 1 provides on a real machine: unprivileged managers need it
+	# for their services' mount namespaces.
+	mkdir -p /run/systemd/unit-root
+	uid=0
+	gid=0
+	run_as=""
+	if [ -n "${SDTEST_AS:-}" ]; then
+		uid=$(id -u "$SDTEST_AS")
+		gid=$(id -g "$SDTEST_AS")
+		run_as="setpriv --reuid=$uid --regid=$gid --groups=$(getent group systemd-journal | cut -d: -f3)"
+	fi
+	export XDG_RUNTIME_DIR=/run/user/$uid
 	export SDTEST_DIR=/run/sdtest
 	export SDTEST_UNITS=$SDTEST_DIR/units
 	export SYSTEMD_UNIT_PATH=$SDTEST_UNITS
@@ -62,6 +80,7 @@ setup_inside() {
 	export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus
 	mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 	mkdir -p "$SDTEST_UNITS" "$HOME" "$XDG_CONFIG_HOME"
+	chown -R "$uid:$gid" "$XDG_RUNTIME_DIR" "$SDTEST_DIR"
 
 	cat >"$SDTEST_UNITS/dbus.socket" <<-EOF
 	[Unit]
@@ -82,15 +101,28 @@ setup_inside() {
 	After=dbus.socket
 	EOF
 
+	# The journal readable by the group systemd-journal, as on a real
+	# machine (the command gets that group when it runs as $SDTEST_AS).
+	mkdir -p /run/log/journal
+	chgrp systemd-journal /run/log/journal
+	chmod 2750 /run/log/journal
 	# journald first, so that the manager and every service log to it.
 	/lib/systemd/systemd-journald >"$SDTEST_DIR/journald.log" 2>&1 &
 	wait_for journald "$SDTEST_DIR/journald.log" /run/systemd/journal/socket /run/systemd/journal/stdout
-	/lib/systemd/systemd --user --unit=test.target --log-target=journal --log-level=info >"$SDTEST_DIR/manager.log" 2>&1 &
+	# The manager in a cgroup subtree of its own, delegated to its user.
+	cg=/user@$uid.service
+	for r in $cgroot; do
+		mkdir "$r$cg"
+		chown -R "$uid:$gid" "$r$cg"
+	done
+	sh -c 'for r in $1; do echo $$ >"$r$2/cgroup.procs"; done; shift 2; exec "$@"' sh "$cgroot" "$cg" \
+		$run_as /lib/systemd/systemd --user --unit=test.target --log-target=journal --log-level=info \
+		>"$SDTEST_DIR/manager.log" 2>&1 &
 	wait_for "the user manager" "$SDTEST_DIR/manager.log" "$XDG_RUNTIME_DIR/systemd/private"
-	systemctl --user start dbus.socket
+	$run_as systemctl --user start dbus.socket
 
 	rc=0
-	"$@" || rc=$?
+	$run_as "$@" || rc=$?
 	if [ $rc != 0 ]; then
 		echo "# ---- the journal ----" >&2
 		journalctl --no-pager -o short-monotonic 2>&1 | tail -200 >&2 || true

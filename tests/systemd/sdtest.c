@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +104,10 @@ void sd_setup(const struct brokerd_opts *o)
 		   /* LeakSanitizer stops the process's threads with ptrace at exit. */
 		   getenv("SDTEST_SANITIZE") ? "SystemCallFilter=@debug\n" : "");
 	snprintf(path, sizeof(path), "%s/socket-broker/brokerd.conf", cfg);
-	write_text(path, "[limits]\nbackoff-initial-ms = 200\nbackoff-max-ms = 1000\n%s\n",
-		   o->extra_conf ? o->extra_conf : "");
+	/* Unprivileged (SDTEST_AS), the test is admin through its group. */
+	struct group *g = getuid() ? getgrgid(getgid()) : NULL;
+	write_text(path, "[broker]\n%s%s\n[limits]\nbackoff-initial-ms = 200\nbackoff-max-ms = 1000\n%s\n",
+		   g ? "admin-group = " : "", g ? g->gr_name : "", o->extra_conf ? o->extra_conf : "");
 
 	snprintf(path, sizeof(path), "%s/sdtest-app@.socket", units);
 	write_text(path, "[Unit]\nDefaultDependencies=no\n[Socket]\n"
@@ -163,10 +167,13 @@ void sd_manifest(const char *app, const char *unit, const char *activation, cons
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/socket-broker/apps.d/%s.conf", env("XDG_CONFIG_HOME"), app);
-	write_text(path, "[app]\nid = %s\nuser = root\n%s%s%s"
+	struct passwd *pw = getpwuid(getuid());   /* the user the tests run as */
+	ck_assert_ptr_nonnull(pw);
+	write_text(path, "[app]\nid = %s\nuser = %s\n%s%s%s"
 		   "capabilities = internetClient privateNetworkClientServer localSocket\n"
 		   "[activation]\n%s\n%s\n",
-		   app, unit ? "unit = " : "", unit ? unit : "", unit ? "\n" : "", activation, extra ? extra : "");
+		   app, pw->pw_name, unit ? "unit = " : "", unit ? unit : "", unit ? "\n" : "", activation,
+		   extra ? extra : "");
 	char state[64];
 	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
 	if (strcmp(state, "active") == 0)
