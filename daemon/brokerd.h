@@ -126,11 +126,11 @@ struct held *held_find(struct app *a, const char *id);
 /* Take fd (consumed on success and on failure) and hold it for app under id. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
-/* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 /* Hold fd again as the restored entry e describes (consumed on success and
  * on failure); the caller watches it or queues it. */
 int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
 		 struct held **ret);
+/* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);
 /* Re-read apps.d: new manifests apply, apps that lost theirs keep their
