@@ -15,6 +15,8 @@
 
 struct app;
 struct actconn;
+struct reglog_entry;
+struct store;
 
 /* One held socket.  Allocated once with its id and context inline. */
 struct held {
@@ -104,6 +106,12 @@ struct daemon {
 	ev_signal sigterm, sigint, sighup;
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
+	struct store *store;         /* store.c: fd store and registry log; NULL = none */
+	bool notify;                 /* notify.c: under a service manager */
+	ev_timer watchdog;
+	ev_timer status_timer;       /* STATUS= goes out at most once a second */
+	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
+	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
 	/* Separate, because a request's fields point into rbuf while its
 	 * replies are encoded into wbuf. */
@@ -119,6 +127,10 @@ struct held *held_find(struct app *a, const char *id);
 /* Take fd (consumed on success and on failure) and hold it for app under id. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
+/* Hold fd again as the restored entry e describes (consumed on success and
+ * on failure); the caller watches it or queues it. */
+int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
+		 struct held **ret);
 /* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);

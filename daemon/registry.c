@@ -4,10 +4,13 @@
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "brokerd.h"
 #include "log.h"
+#include "notify.h"
+#include "reglog.h"
 #include "store.h"
 #include "util.h"
 
@@ -101,6 +104,8 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 	h->family = (uint16_t)family;
 	h->sotype = (uint8_t)sotype;
 	h->state = BROKER_STATE_WATCHING;
+	if (keepalive_sec && kind != BROKER_KIND_LISTENER)   /* stored with the rest */
+		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
 	ev_io_init(&h->io, NULL, fd, EV_READ);
 	ev_init(&h->keepalive, NULL);
 
@@ -129,6 +134,58 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 	held_watch(d, h);
 	if (ret)
 		*ret = h;
+	return 0;
+}
+
+int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
+		 struct held **ret)
+{
+	_cleanup_close_ int owned = fd;
+	int sotype;
+	socklen_t len = sizeof(sotype);
+	/* Only what the metadata says it is; a socket that errored meanwhile
+	 * is still held, so that the app hears of it. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &sotype, &len) < 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	if (sotype != e->sotype || bp_check_id(e->id, BROKER_ID_MAX) < 0)
+		return -EBADMSG;
+	struct held *h = calloc(1, sizeof(*h) + e->id_len + 1 + e->ctx_len);
+	if (!h)
+		return -ENOMEM;
+	memcpy(h->data, e->id, e->id_len);
+	if (e->ctx_len)
+		memcpy(h->data + e->id_len + 1, e->ctx, e->ctx_len);
+	h->id_len = e->id_len;
+	h->ctx_len = e->ctx_len;
+	h->app = a;
+	h->serial = e->serial;
+	h->held_since = e->held_since;
+	h->last_trigger = e->last_trigger;
+	h->deadline = e->deadline;
+	h->keepalive_sec = e->keepalive_sec;
+	h->owner = e->owner;
+	h->kind = e->kind;
+	h->family = e->family;
+	h->sotype = e->sotype;
+	h->state = e->state;
+	h->reason = e->reason;
+	ev_io_init(&h->io, NULL, TAKE_FD(owned), EV_READ);
+	ev_init(&h->keepalive, NULL);
+
+	struct held *old = held_find(a, held_id(h));
+	if (old) {
+		log_full(LOG_WARNING, a->id, held_id(h), 0, "stored twice; the later transfer wins");
+		held_remove(d, old);
+	}
+	if (!tsearch(h, &a->index, held_cmp)) {
+		close(held_fd(h));
+		free(h);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&d->all, h, all);
+	a->nheld++;
+	d->nheld++;
+	*ret = h;
 	return 0;
 }
 
@@ -207,5 +264,6 @@ int daemon_reload(struct daemon *d)
 	}
 	log_info("%d app(s) from %s", n, d->cfg.apps_dir);
 	monitor_emit(d, BROKER_EVENT_RELOAD, NULL, NULL, 0, 0, 0, "%d app(s)", n);
+	notify_changed(d);   /* the app count is in STATUS= */
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "caps.h"
 #include "control.h"
+#include "identity.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -42,6 +43,12 @@ static int own_app(struct client *c, struct app **ret, char *why, size_t len)
 	if (!client_may_act(c, c->app)) {
 		snprintf(why, len, "uid %u may no longer act as %s: its manifest changed or went away",
 			 c->uid, c->app->id);
+		return -EPERM;
+	}
+	const char *unit = c->app->m ? c->app->m->unit : NULL;
+	if (unit && (!c->unit || strcmp(c->unit, unit) != 0)) {
+		snprintf(why, len, "pid %d may no longer act as %s: its manifest now names unit %s",
+			 (int)c->pid, c->app->id, unit);
 		return -EPERM;
 	}
 	*ret = c->app;
@@ -102,6 +109,17 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	if (c->app && c->app != a) {
 		snprintf(why, len, "this connection is registered as %s already", c->app->id);
 		return -EALREADY;
+	}
+	/* A unit binds root too: only that unit's processes are the app. */
+	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
+		if (c->unit)
+			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
+				 c->unit, a->m->unit);
+		else
+			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
+				 peer_unit_error(c->unit_error), a->m->unit);
+		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
+		return -EPERM;
 	}
 	c->app = a;
 	return reply_ok(d, c, m->seq);

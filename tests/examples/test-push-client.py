@@ -79,17 +79,19 @@ def fds():
     return len(os.listdir(f"/proc/{brokerd.pid}/fd"))
 
 
-def settled_fds():
-    """brokerd's fd count once it stops changing: the brokerctl that just
-    asked for the status has gone, but brokerd may not have closed its end."""
-    seen = []
-    wait_for(lambda: seen.append(fds()) or (len(seen) >= 10 and len(set(seen[-10:])) == 1))
-    return seen[-1]
+def idle_fds():
+    """brokerd's count once it has seen the last brokerctl go (it closes
+    that connection a moment after brokerctl exits)."""
+    prev = -1
+    while (n := fds()) != prev:
+        prev = n
+        time.sleep(0.1)
+    return n
 
 
 try:
     ok(wait_for(lambda: ctl("status").returncode == 0), "brokerd answers")
-    baseline = settled_fds()
+    baseline = idle_fds()
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 

@@ -336,6 +336,30 @@ START_TEST(root_after_the_manifest_is_gone)
 }
 END_TEST
 
+/* A reload that binds the app to a unit takes the right away from a
+ * registered client outside it (root included). */
+START_TEST(manifest_gains_a_unit)
+{
+	struct hb b;
+	begin(&b, NULL);
+	broker *c = open_checked(&b);
+	ck_assert_int_eq(broker_register(c, ROOT_APP), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, "a", sv[1], NULL, 0, 0), 0);
+	sec_app(&b, ROOT_APP ".conf", "[app]\nid = " ROOT_APP "\nuser = 0\nunit = only-this.service\n"
+		"capabilities = localSocket\n[activation]\ncommand = /bin/true\n");
+	ck_assert_int_eq(broker_reload(c), 0);
+	ck_assert_int_eq(broker_claim(c, "a", NULL), -EPERM);
+	ck_assert_msg(strstr(broker_last_message(c), "may no longer act as " ROOT_APP
+			     ": its manifest now names unit only-this.service"), "%s", broker_last_message(c));
+	ck_assert_int_eq(broker_drop(c, ROOT_APP, "a"), 0);   /* an admin still may */
+	close(sv[0]);
+	broker_close(c);
+	sec_end(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("isolation");
@@ -346,6 +370,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, admin_group);
 	tcase_add_test(tc, manifest_changes_hands);
 	tcase_add_test(tc, root_after_the_manifest_is_gone);
+	tcase_add_test(tc, manifest_gains_a_unit);
 	suite_add_tcase(s, tc);
 	return s;
 }
