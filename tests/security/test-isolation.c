@@ -308,17 +308,26 @@ START_TEST(manifest_changes_hands)
 }
 END_TEST
 
+/* A root client registered as ROOT_APP that holds id; *peer is its other end. */
+static broker *root_registered_holding(const struct hb *b, const char *id, int *peer)
+{
+	broker *c = open_checked(b);
+	ck_assert_int_eq(broker_register(c, ROOT_APP), 0);
+	int sv[2];
+	sec_pair(SOCK_STREAM, sv);
+	ck_assert_int_eq(broker_transfer(c, id, sv[1], NULL, 0, 0), 0);
+	*peer = sv[0];
+	return c;
+}
+
 /* Root keeps acting as an app whose manifest a reload took away: it may
  * claim what the app holds, but hand over nothing new. */
 START_TEST(root_after_the_manifest_is_gone)
 {
 	struct hb b;
 	begin(&b, NULL);
-	broker *c = open_checked(&b);
-	ck_assert_int_eq(broker_register(c, ROOT_APP), 0);
-	int sv[2];
-	sec_pair(SOCK_STREAM, sv);
-	ck_assert_int_eq(broker_transfer(c, "kept", sv[1], NULL, 0, 0), 0);
+	int peer;
+	broker *c = root_registered_holding(&b, "kept", &peer);
 	ck_assert_int_eq(unlink(hb_path(&b, "apps.d/" ROOT_APP ".conf")), 0);
 	ck_assert_int_eq(broker_reload(c), 0);
 	int sv2[2];
@@ -330,7 +339,7 @@ START_TEST(root_after_the_manifest_is_gone)
 	int fd = broker_claim(c, "kept", NULL);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	close(sv[0]);
+	close(peer);
 	broker_close(c);
 	sec_end(&b);
 }
@@ -342,11 +351,8 @@ START_TEST(manifest_gains_a_unit)
 {
 	struct hb b;
 	begin(&b, NULL);
-	broker *c = open_checked(&b);
-	ck_assert_int_eq(broker_register(c, ROOT_APP), 0);
-	int sv[2];
-	sec_pair(SOCK_STREAM, sv);
-	ck_assert_int_eq(broker_transfer(c, "a", sv[1], NULL, 0, 0), 0);
+	int peer;
+	broker *c = root_registered_holding(&b, "a", &peer);
 	sec_app(&b, ROOT_APP ".conf", "[app]\nid = " ROOT_APP "\nuser = 0\nunit = only-this.service\n"
 		"capabilities = localSocket\n[activation]\ncommand = /bin/true\n");
 	ck_assert_int_eq(broker_reload(c), 0);
@@ -354,7 +360,7 @@ START_TEST(manifest_gains_a_unit)
 	ck_assert_msg(strstr(broker_last_message(c), "may no longer act as " ROOT_APP
 			     ": its manifest now names unit only-this.service"), "%s", broker_last_message(c));
 	ck_assert_int_eq(broker_drop(c, ROOT_APP, "a"), 0);   /* an admin still may */
-	close(sv[0]);
+	close(peer);
 	broker_close(c);
 	sec_end(&b);
 }
