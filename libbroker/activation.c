@@ -140,8 +140,13 @@ int broker_activation_open_fd(int fd, broker_activation **ret)
 	}
 	int r;
 	if (listening) {
+		/* systemd passes the wake socket blocking; poll_once() must not
+		 * wait in accept() when nothing is queued. */
+		int flags = fcntl(fd, F_GETFL);
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-		r = epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+		r = flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+		if (r == 0 && epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			r = -errno;
 		if (r == 0)
 			a->listen_fd = fd;
 	} else {
