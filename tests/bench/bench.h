@@ -125,8 +125,9 @@ int run_report(void);
 /* s6.c: the s6-fdholder peer of the hand-off scenario.  s6_peer_start()
  * returns -EOPNOTSUPP when built without libs6.  s6_peer_round() does n
  * store + retrieve-and-delete pairs of *fd (which then names the socket
- * as it came back) and returns the mean microseconds per pair. */
+ * as it came back), over one connection or a new one per operation, and
+ * returns the mean microseconds per pair. */
 struct s6peer;
 int s6_peer_start(struct s6peer **ret);
-double s6_peer_round(struct s6peer *p, int *fd, unsigned n);
+double s6_peer_round(struct s6peer *p, int *fd, unsigned n, bool conn_per_op);
 void s6_peer_stop(struct s6peer *p);

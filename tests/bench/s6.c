@@ -23,6 +23,7 @@
 
 struct s6peer {
 	char dir[64];
+	char sock[96];
 	pid_t pid;
 	s6_fdholder_t a;
 	bool connected;
@@ -67,9 +68,9 @@ int s6_peer_start(struct s6peer **ret)
 	if (!mkdtemp(p->dir))
 		die("mkdtemp: %m");
 	make_rules(p->dir);
-	char rules[128], sock[128];
+	char rules[128];
 	snprintf(rules, sizeof(rules), "%s/rules", p->dir);
-	snprintf(sock, sizeof(sock), "%s/s", p->dir);
+	snprintf(p->sock, sizeof(p->sock), "%s/s", p->dir);
 
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0)
@@ -83,7 +84,7 @@ int s6_peer_start(struct s6peer **ret)
 		if (getppid() != parent)
 			_exit(1);
 		dup2(ready[1], STDOUT_FILENO);
-		execlp("s6-fdholder-daemon", "s6-fdholder-daemon", "-1", "-v", "0", "-i", rules, sock,
+		execlp("s6-fdholder-daemon", "s6-fdholder-daemon", "-1", "-v", "0", "-i", rules, p->sock,
 		       (char *)NULL);
 		_exit(127);
 	}
@@ -98,7 +99,7 @@ int s6_peer_start(struct s6peer **ret)
 	tain deadline;
 	tain_now_set_stopwatch_g();
 	tain_add_g(&deadline, &tain_infinite_relative);
-	if (!s6_fdholder_start_g(&p->a, sock, &deadline)) {
+	if (!s6_fdholder_start_g(&p->a, p->sock, &deadline)) {
 		int r = -errno;
 		s6_peer_stop(p);
 		return r;
@@ -108,7 +109,28 @@ int s6_peer_start(struct s6peer **ret)
 	return 0;
 }
 
-double s6_peer_round(struct s6peer *p, int *fdp, unsigned n)
+/* A connection per operation, as s6-fdholder-store and -retrieve do. */
+static int store_alone(struct s6peer *p, int fd, const tain *limit, const tain *deadline)
+{
+	s6_fdholder_t a = S6_FDHOLDER_ZERO;
+	if (!s6_fdholder_start_g(&a, p->sock, deadline))
+		die("s6 connect: %m");
+	int ok = s6_fdholder_store_g(&a, fd, "bench", limit, deadline);
+	s6_fdholder_end(&a);
+	return ok;
+}
+
+static int retrieve_alone(struct s6peer *p, const tain *deadline)
+{
+	s6_fdholder_t a = S6_FDHOLDER_ZERO;
+	if (!s6_fdholder_start_g(&a, p->sock, deadline))
+		die("s6 connect: %m");
+	int fd = s6_fdholder_retrieve_delete_g(&a, "bench", deadline);
+	s6_fdholder_end(&a);
+	return fd;
+}
+
+double s6_peer_round(struct s6peer *p, int *fdp, unsigned n, bool conn_per_op)
 {
 	int fd = *fdp;
 	tain deadline, limit;
@@ -117,10 +139,13 @@ double s6_peer_round(struct s6peer *p, int *fdp, unsigned n)
 	tain_add_g(&limit, &tain_infinite_relative);
 	uint64_t t0 = mono_ns();
 	for (unsigned i = 0; i < n; i++) {
-		if (!s6_fdholder_store_g(&p->a, fd, "bench", &limit, &deadline))
+		int ok = conn_per_op ? store_alone(p, fd, &limit, &deadline)
+				     : s6_fdholder_store_g(&p->a, fd, "bench", &limit, &deadline);
+		if (!ok)
 			die("s6 store: %m");
 		close(fd);
-		fd = s6_fdholder_retrieve_delete_g(&p->a, "bench", &deadline);
+		fd = conn_per_op ? retrieve_alone(p, &deadline)
+				 : s6_fdholder_retrieve_delete_g(&p->a, "bench", &deadline);
 		if (fd < 0)
 			die("s6 retrieve: %m");
 	}
@@ -159,11 +184,12 @@ int s6_peer_start(struct s6peer **ret)
 	return -EOPNOTSUPP;
 }
 
-double s6_peer_round(struct s6peer *p, int *fdp, unsigned n)
+double s6_peer_round(struct s6peer *p, int *fdp, unsigned n, bool conn_per_op)
 {
 	(void)p;
 	(void)fdp;
 	(void)n;
+	(void)conn_per_op;
 	return -1;
 }
 
