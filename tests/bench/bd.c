@@ -149,7 +149,7 @@ broker *bd_connect(struct bd *d, const char *app_id)
 	return b;
 }
 
-static bool app_idle(broker *b, const char *app_id)
+static bool app_idle(broker *b, const char *app_id, bool any_state)
 {
 	broker_app **apps;
 	int n = broker_list_apps(b, &apps);
@@ -158,7 +158,7 @@ static bool app_idle(broker *b, const char *app_id)
 	bool idle = false;
 	for (int i = 0; i < n; i++)
 		if (strcmp(apps[i]->id, app_id) == 0)
-			idle = apps[i]->state == BROKER_APP_IDLE && apps[i]->pid == 0;
+			idle = (any_state || apps[i]->state == BROKER_APP_IDLE) && apps[i]->pid == 0;
 	broker_app_list_free(apps);
 	return idle;
 }
@@ -166,11 +166,22 @@ static bool app_idle(broker *b, const char *app_id)
 void bd_wait_idle(broker *b, const char *app_id, int timeout_ms)
 {
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
-	while (!app_idle(b, app_id)) {
+	while (!app_idle(b, app_id, false)) {
 		if (mono_ns() > deadline)
 			die("app %s still active after %d ms", app_id, timeout_ms);
 		sleep_ms(1);
 	}
+}
+
+bool bd_wait_exited(broker *b, const char *app_id, int timeout_ms)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	while (!app_idle(b, app_id, true)) {
+		if (mono_ns() > deadline)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
 }
 
 void bd_hold(broker *b, int listener, uint16_t port, const char *prefix, unsigned first,

@@ -102,8 +102,10 @@ void bd_stop(struct bd *d);
 void bd_cleanup(struct bd *d);
 /* A libbroker connection, registered as app_id unless NULL. */
 broker *bd_connect(struct bd *d, const char *app_id);
-/* Wait until app_id has no instance running and nothing pending. */
+/* Wait until app_id is idle with no instance running; dies on timeout. */
 void bd_wait_idle(broker *b, const char *app_id, int timeout_ms);
+/* Wait until app_id has no instance running (in any state); false on timeout. */
+bool bd_wait_exited(broker *b, const char *app_id, int timeout_ms);
 /* Hold n more loopback TCP sockets for the connection's app, ids
  * prefix%05u from first; the bench keeps the client ends in clients[]. */
 void bd_hold(broker *b, int listener, uint16_t port, const char *prefix, unsigned first,
