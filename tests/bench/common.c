@@ -40,11 +40,31 @@ void die(const char *fmt, ...)
 	exit(1);
 }
 
+/* A CSV field, quoted when it holds a comma or a quote. */
+static void csv_field(const char *s, char sep)
+{
+	if (!strpbrk(s, ",\"")) {
+		fprintf(B.csv, "%s%c", s, sep);
+		return;
+	}
+	fputc('"', B.csv);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', B.csv);
+		fputc(*s, B.csv);
+	}
+	fprintf(B.csv, "\"%c", sep);
+}
+
 void result(const char *scenario, const char *subject, const char *metric,
 	    double value, const char *unit, const char *target)
 {
-	fprintf(B.csv, "%s,%s,%s,%.6g,%s,%s\n", scenario, subject, metric, value, unit,
-		target ? target : "");
+	csv_field(scenario, ',');
+	csv_field(subject, ',');
+	csv_field(metric, ',');
+	fprintf(B.csv, "%.6g,", value);
+	csv_field(unit, ',');
+	csv_field(target ? target : "", '\n');
 	fflush(B.csv);
 	note("  %-10s %-28s %-22s %12.6g %-8s %s", scenario, subject, metric, value, unit,
 	     target ? target : "");

@@ -28,6 +28,38 @@ static void format_value(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.3f", v);
 }
 
+/* Split one CSV line in place into at most n fields (quotes as RFC 4180). */
+static int csv_split(char *line, char **col, int n)
+{
+	int k = 0;
+	char *p = line;
+	while (k < n) {
+		char *w = p;
+		col[k++] = w;
+		if (*p == '"') {
+			for (p++; *p; p++) {
+				if (*p == '"' && p[1] == '"')
+					*w++ = *p++;
+				else if (*p == '"')
+					break;
+				else
+					*w++ = *p;
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p && *p != ',')
+				*w++ = *p++;
+		}
+		bool more = *p == ',';
+		*w = 0;
+		if (!more)
+			break;
+		p++;
+	}
+	return k;
+}
+
 int run_report(void)
 {
 	FILE *f = fopen(out_path("results.csv"), "re");
@@ -44,15 +76,8 @@ int run_report(void)
 	unsigned met = 0, missed = 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = 0;
-		char *col[6] = { 0 };
-		char *p = line;
-		for (int i = 0; i < 6; i++) {
-			col[i] = p;
-			p = p ? strchr(p, ',') : NULL;
-			if (p)
-				*p++ = 0;
-		}
-		if (!col[5] || strcmp(col[0], "scenario") == 0)
+		char *col[6];
+		if (csv_split(line, col, 6) != 6 || strcmp(col[0], "scenario") == 0)
 			continue;
 		double v = strtod(col[3], NULL);
 		const char *vd = verdict(v, col[5]);
