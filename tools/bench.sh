@@ -21,14 +21,13 @@ out=${1:-bench-out/$(date +%Y%m%d-%H%M%S)}
 case "$out" in /*) ;; *) out=$top/$out ;; esac
 
 sh tools/deps.sh
-if [ ! -f build-bench/build.ninja ]; then
-	meson setup build-bench --buildtype=release -Dtests=false -Dbenchmarks=true \
-		>build-bench.setup.log 2>&1 || { cat build-bench.setup.log; exit 1; }
-fi
-ninja -C build-bench >build-bench.ninja.log 2>&1 || { tail -40 build-bench.ninja.log; exit 1; }
-
 mkdir -p "$out"
 rm -f "$out/results.csv"
+if [ ! -f build-bench/build.ninja ]; then
+	meson setup build-bench --buildtype=release -Dtests=false -Dbenchmarks=true \
+		>"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+fi
+ninja -C build-bench >>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 {
 	echo "kernel: $(uname -srm)"
 	echo "cpus: $(nproc) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
