@@ -99,6 +99,18 @@ static void quiet(unsigned n, unsigned window_s)
 	sleep_ms(window_s * 1000);
 	struct strace_counts sc = strace_stop(s, out_path("idle-strace.txt"));
 
+	/* A socket claimed back is the app's: its traffic is none of
+	 * brokerd's business and must not wake it. */
+	int claimed = broker_claim(b, "i00005", NULL);
+	if (claimed < 0)
+		die("claim: %s", broker_strerror(claimed));
+	s = strace_start(d.pid, out_path("idle-claimed-strace.txt"));
+	if (write(clients[5], "x", 1) != 1)
+		die("write: %m");
+	sleep_ms(1000);
+	struct strace_counts cl = strace_stop(s, out_path("idle-claimed-strace.txt"));
+	close(claimed);
+
 	char subject[64];
 	snprintf(subject, sizeof(subject), "%u held, no keep-alive", n);
 	result("idle", subject, "wakeups (ctxt switches)", (double)(v1 - v0 + i1 - i0), "count", "== 0");
@@ -106,6 +118,7 @@ static void quiet(unsigned n, unsigned window_s)
 	if (sc.calls >= 0) {
 		result("idle", subject, "syscalls (strace)", (double)sc.calls, "count", "== 0");
 		result("idle", subject, "epoll_wait (strace)", (double)sc.wakeups, "count", "== 0");
+		result("idle", subject, "syscalls on a claimed socket's data", (double)cl.calls, "count", "== 0");
 	}
 	for (unsigned i = 0; i < n; i++)
 		close(clients[i]);
