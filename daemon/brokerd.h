@@ -16,17 +16,20 @@
 struct app;
 struct actconn;
 
-/* One held socket.  Allocated once with its id and context inline. */
+/* One held socket.  Allocated once with its id and context inline.
+ * brokerd watches held sockets in an epoll set of its own (watch.c), not
+ * with libev io watchers, so that it can take a socket out of the set
+ * before letting go of it. */
 struct held {
-	ev_io io;                    /* io.fd is brokerd's copy of the socket */
-	ev_timer keepalive;          /* started only when keepalive_sec > 0 */
 	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
 	TAILQ_ENTRY(held) queue;     /* app's pending queue, or its conn's in-flight list */
+	ev_timer keepalive;          /* started only when keepalive_sec > 0 */
 	struct app *app;
 	uint64_t serial;             /* unique per transfer; also the fd store name */
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
+	int fd;                      /* brokerd's copy of the socket */
 	uint32_t keepalive_sec;
 	uid_t owner;
 	uint32_t ctx_len;
@@ -35,14 +38,24 @@ struct held {
 	uint8_t reason;              /* last reason, enum broker_reason */
 	uint8_t sotype;
 	uint8_t spurious;            /* readiness that peeking could not explain */
+	uint8_t poll;                /* enum held_poll: where fd is in the epoll set */
 	uint16_t family;
 	uint16_t id_len;
 	char data[];                 /* id, NUL, context */
 };
 
+static inline size_t held_timer_size(uint32_t keepalive_sec)
+{
+	(void)keepalive_sec;
+	return 0;
+}
+static inline ev_timer *held_timer(struct held *h)
+{
+	return h->keepalive_sec ? &h->keepalive : NULL;
+}
 static inline const char *held_id(const struct held *h) { return h->data; }
 static inline const void *held_ctx(const struct held *h) { return h->data + h->id_len + 1; }
-static inline int held_fd(const struct held *h) { return h->io.fd; }
+static inline int held_fd(const struct held *h) { return h->fd; }
 
 TAILQ_HEAD(held_list, held);
 
@@ -103,6 +116,8 @@ struct daemon {
 	ev_signal sigterm, sigint, sighup;
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
+	int held_ep;                 /* watch.c: epoll set of the held sockets, */
+	ev_io held_io;               /* open while this watcher of it is active */
 	uint64_t triggers_total, activations_total, handbacks_total;
 	/* Separate, because a request's fields point into rbuf while its
 	 * replies are encoded into wbuf. */
@@ -115,6 +130,9 @@ struct app *app_find(struct daemon *d, const char *id);
 struct app *app_get(struct daemon *d, const char *id);       /* find or create */
 void app_maybe_free(struct daemon *d, struct app *a);        /* if no manifest and no sockets */
 struct held *held_find(struct app *a, const char *id);
+/* A zeroed held with its id and context in place. */
+struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
+			uint32_t keepalive_sec);
 /* Take fd (consumed on success and on failure) and hold it for app under id. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
@@ -123,10 +141,13 @@ void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);
 
 /* watch.c */
+int held_watch_init(struct daemon *d);                       /* the epoll set; 0 or -errno */
+void held_watch_done(struct daemon *d);
 int socket_describe(int fd, int *ret_kind, int *ret_family, int *ret_sotype);
 int socket_classify(int fd, int kind);
 void held_watch(struct daemon *d, struct held *h);
 void held_unwatch(struct daemon *d, struct held *h);
+void held_forget(struct daemon *d, struct held *h);          /* unwatch, and out of the epoll set */
 void held_trigger(struct daemon *d, struct held *h, int reason);
 int sockaddr_text(int fd, bool peer, char *buf, size_t size);
 

@@ -222,8 +222,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ev_set_userdata(d.loop, &d);
+	int r = held_watch_init(&d);
+	if (r < 0) {
+		log_error("cannot create the epoll set for held sockets: %s", strerror(-r));
+		return 1;
+	}
 
-	int r = daemon_reload(&d);
+	r = daemon_reload(&d);
 	if (r == 0)
 		r = take_listen_fds(&d);
 	if (r == 0)
@@ -262,6 +267,7 @@ int main(int argc, char **argv)
 		app_maybe_free(&d, a);
 	}
 	config_free(&d.cfg);
+	held_watch_done(&d);
 	ev_loop_destroy(d.loop);
 	log_info("stopped");
 	return 0;

@@ -64,12 +64,29 @@ void app_maybe_free(struct daemon *d, struct app *a)
 
 struct held *held_find(struct app *a, const char *id)
 {
-	/* A stack key with the id inline: held_cmp only reads data[]. */
+	/* A stack key with the id inline: held_cmp only reads the id. */
 	size_t n = strlen(id);
 	struct held *key = alloca(sizeof(*key) + n + 1);
 	memcpy(key->data, id, n + 1);
 	void **node = tfind(key, &a->index, held_cmp);
 	return node ? *node : NULL;
+}
+
+struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
+			uint32_t keepalive_sec)
+{
+	size_t timer = held_timer_size(keepalive_sec);
+	struct held *h = calloc(1, sizeof(*h) + timer + id_len + 1 + ctx_len);
+	if (!h)
+		return NULL;
+	h->keepalive_sec = keepalive_sec;
+	h->id_len = (uint16_t)id_len;
+	h->ctx_len = ctx_len;
+	memcpy(h->data + timer, id, id_len);
+	if (ctx_len)
+		memcpy(h->data + timer + id_len + 1, ctx, ctx_len);
+	ev_init(&h->keepalive, NULL);
+	return h;
 }
 
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
@@ -82,27 +99,20 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 		return r;
 	}
 	size_t id_len = strlen(id);
-	struct held *h = calloc(1, sizeof(*h) + id_len + 1 + ctx_len);
+	struct held *h = held_alloc(id, id_len, ctx, ctx_len, keepalive_sec);
 	if (!h) {
 		close(fd);
 		return -ENOMEM;
 	}
-	memcpy(h->data, id, id_len + 1);
-	if (ctx_len)
-		memcpy(h->data + id_len + 1, ctx, ctx_len);
-	h->id_len = (uint16_t)id_len;
-	h->ctx_len = ctx_len;
+	h->fd = fd;
 	h->app = a;
 	h->serial = ++d->next_serial;
 	h->held_since = now_usec(CLOCK_REALTIME);
-	h->keepalive_sec = keepalive_sec;
 	h->owner = owner;
 	h->kind = (uint8_t)kind;
 	h->family = (uint16_t)family;
 	h->sotype = (uint8_t)sotype;
 	h->state = BROKER_STATE_WATCHING;
-	ev_io_init(&h->io, NULL, fd, EV_READ);
-	ev_init(&h->keepalive, NULL);
 
 	/* Durable first (fd store, metadata), then visible. */
 	r = store_put(d, h);
@@ -135,7 +145,7 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 void held_remove(struct daemon *d, struct held *h)
 {
 	struct app *a = h->app;
-	held_unwatch(d, h);
+	held_forget(d, h);
 	app_withdraw(d, h);
 	if (!d->stopping)
 		store_del(d, h);

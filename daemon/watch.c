@@ -6,8 +6,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "brokerd.h"
 #include "log.h"
@@ -71,19 +73,92 @@ int socket_classify(int fd, int kind)
 /* Readiness that peeking cannot explain this many times in a row is taken
  * as a broken socket rather than spun on. */
 #define SPURIOUS_MAX 3
+/* Events taken from the held set per wakeup. */
+#define EVENTS_MAX 128
 
-static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Held sockets live in an epoll set of brokerd's own, one-shot: an event
+ * disarms its socket, as a trigger must.  libev's io watchers would not
+ * do: libev never removes an fd from its epoll set, and a socket that
+ * brokerd closed while the app still has it stays there, so the app's
+ * traffic on it woke brokerd, which then rebuilt its whole epoll set (one
+ * epoll_ctl per held socket).  Here a socket that is still armed leaves the
+ * set before brokerd lets go of it; a disarmed one never reports again.
+ */
+enum held_poll {
+	POLL_NONE = 0,               /* not in the set */
+	POLL_ARMED,                  /* in the set, waiting for an event */
+	POLL_FIRED,                  /* in the set, disarmed by its one event */
+};
+
+static void held_arm(struct daemon *d, struct held *h)
 {
-	(void)revents;
-	struct held *h = container_of(w, struct held, io);
-	struct daemon *d = ev_userdata(loop);
-	int reason = socket_classify(w->fd, h->kind);
+	if (h->poll == POLL_ARMED)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = h };
+	int r = held_watch_init(d);
+	if (r == 0) {
+		r = epoll_ctl(d->held_ep, h->poll == POLL_FIRED ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, h->fd, &ev);
+		/* This very socket, under this fd number, was held before
+		 * and is still in the set, disarmed. */
+		if (r < 0 && errno == EEXIST)
+			r = epoll_ctl(d->held_ep, EPOLL_CTL_MOD, h->fd, &ev);
+		r = r < 0 ? -errno : 0;
+	}
+	if (r < 0)
+		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot watch the socket: %s", strerror(-r));
+	else
+		h->poll = POLL_ARMED;
+}
+
+static void held_ready(struct daemon *d, struct held *h)
+{
+	if (h->state != BROKER_STATE_WATCHING)
+		return;   /* triggered, lent or handed back meanwhile: now disarmed */
+	int reason = socket_classify(h->fd, h->kind);
 	if (reason == BROKER_REASON_NONE) {
-		if (++h->spurious < SPURIOUS_MAX)
+		if (++h->spurious < SPURIOUS_MAX) {
+			held_arm(d, h);   /* again */
 			return;
+		}
 		reason = BROKER_REASON_SOCKET_CLOSED;
 	}
 	held_trigger(d, h, reason);
+}
+
+static void on_held_events(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct daemon *d = ev_userdata(loop);
+	struct epoll_event ev[EVENTS_MAX];
+	int n = epoll_wait(w->fd, ev, EVENTS_MAX, 0);
+	/* Disarmed first: handling one event never frees another's socket,
+	 * but it may watch a spurious one again. */
+	for (int i = 0; i < n; i++)
+		((struct held *)ev[i].data.ptr)->poll = POLL_FIRED;
+	for (int i = 0; i < n; i++)
+		held_ready(d, ev[i].data.ptr);
+}
+
+int held_watch_init(struct daemon *d)
+{
+	if (ev_is_active(&d->held_io))
+		return 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	d->held_ep = ep;
+	ev_io_init(&d->held_io, on_held_events, ep, EV_READ);
+	ev_io_start(d->loop, &d->held_io);
+	return 0;
+}
+
+void held_watch_done(struct daemon *d)
+{
+	if (!ev_is_active(&d->held_io))
+		return;
+	ev_io_stop(d->loop, &d->held_io);
+	close(d->held_ep);
 }
 
 static void on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
@@ -93,26 +168,44 @@ static void on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
 	held_trigger(ev_userdata(loop), h, BROKER_REASON_KEEPALIVE_EXPIRED);
 }
 
+static void keepalive_start(struct daemon *d, struct held *h, ev_timer *t)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (!h->deadline)
+		h->deadline = now + (uint64_t)h->keepalive_sec * 1000000u;
+	double after = h->deadline > now ? (double)(h->deadline - now) / 1e6 : 0.;
+	ev_timer_init(t, on_keepalive, after, 0.);
+	ev_timer_start(d->loop, t);
+}
+
 void held_watch(struct daemon *d, struct held *h)
 {
 	h->state = BROKER_STATE_WATCHING;
 	h->spurious = 0;
-	ev_set_cb(&h->io, on_io);
-	ev_io_start(d->loop, &h->io);
-	if (h->keepalive_sec && h->kind != BROKER_KIND_LISTENER) {
-		uint64_t now = now_usec(CLOCK_MONOTONIC);
-		if (!h->deadline)
-			h->deadline = now + (uint64_t)h->keepalive_sec * 1000000u;
-		double after = h->deadline > now ? (double)(h->deadline - now) / 1e6 : 0.;
-		ev_timer_init(&h->keepalive, on_keepalive, after, 0.);
-		ev_timer_start(d->loop, &h->keepalive);
-	}
+	held_arm(d, h);
+	ev_timer *t = held_timer(h);
+	if (t && h->kind != BROKER_KIND_LISTENER)
+		keepalive_start(d, h, t);
 }
 
+/* Stop watching h.  An armed socket stays armed: an event that comes
+ * meanwhile finds it no longer WATCHING and only disarms it, which costs
+ * less than a syscall per trigger. */
 void held_unwatch(struct daemon *d, struct held *h)
 {
-	ev_io_stop(d->loop, &h->io);
-	ev_timer_stop(d->loop, &h->keepalive);
+	ev_timer *t = held_timer(h);
+	if (t)
+		ev_timer_stop(d->loop, t);
+}
+
+/* Out of the set, before brokerd closes its copy of a socket that may
+ * live on elsewhere (when brokerd stops, the set goes with it). */
+void held_forget(struct daemon *d, struct held *h)
+{
+	held_unwatch(d, h);
+	if (h->poll == POLL_ARMED && !d->stopping)
+		epoll_ctl(d->held_ep, EPOLL_CTL_DEL, h->fd, NULL);
+	h->poll = POLL_NONE;
 }
 
 void held_trigger(struct daemon *d, struct held *h, int reason)
