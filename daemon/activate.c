@@ -183,7 +183,8 @@ static void conn_requeue(struct daemon *d, struct actconn *c)
 static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 {
 	struct app *a = c->app;
-	bool lost = c->ninflight > 0 || !c->hello;
+	bool hello = c->hello;
+	bool lost = c->ninflight > 0 || !hello;
 	conn_requeue(d, c);
 	ev_io_stop(d->loop, &c->io);
 	close(c->io.fd);
@@ -194,7 +195,7 @@ static void conn_close(struct daemon *d, struct actconn *c, const char *why)
 	/* A failure is an activation that made no progress: no hello, or
 	 * sockets left unacknowledged with none acknowledged at all. */
 	if (why || (lost && a->acked == 0)) {
-		app_failed(d, a, -ETIMEDOUT, why ? why : !c->hello ? "the app exited before opening its activation"
+		app_failed(d, a, -ETIMEDOUT, why ? why : !hello ? "the app exited before opening its activation"
 							  : "the app closed its activation without acknowledging");
 		return;
 	}
@@ -242,6 +243,13 @@ static bool conn_flush(struct daemon *d, struct actconn *c)
 		if (r == -EAGAIN) {
 			conn_want_write(d, c, true);
 			return true;
+		}
+		if (r == -EPIPE || r == -ECONNRESET) {
+			/* The app closed its activation after its last batch and
+			 * we had not read the end yet: an ordinary end, and the
+			 * next start takes what is pending. */
+			conn_close(d, c, NULL);
+			return false;
 		}
 		if (r < 0) {
 			char why[128];
@@ -322,6 +330,10 @@ static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 			return false;
 		}
 		c->hello = true;
+		/* Always answer with a batch end, even an empty one (what woke
+		 * the app may have been claimed meanwhile): the app must not
+		 * wait for handbacks that will not come. */
+		c->batch_open = true;
 		set_state(d, a, BROKER_APP_RUNNING);
 		log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m->u.act_hello.pid);
 		return conn_flush(d, c);

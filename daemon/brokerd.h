@@ -44,6 +44,19 @@ struct held {
 	char data[];                 /* id, NUL, context */
 };
 
+/* Where a held socket is in brokerd's epoll set (watch.c). */
+enum held_poll {
+	POLL_NONE = 0,               /* not in the set */
+	POLL_ARMED,                  /* in the set, waiting for an event */
+	POLL_FIRED,                  /* in the set, disarmed by its one event */
+};
+
+/* Is brokerd waiting for activity on h? */
+static inline bool held_watched(const struct held *h)
+{
+	return h->state == BROKER_STATE_WATCHING && h->poll == POLL_ARMED;
+}
+
 static inline size_t held_timer_size(uint32_t keepalive_sec)
 {
 	(void)keepalive_sec;
@@ -139,6 +152,14 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 /* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);
+/* Re-read apps.d: new manifests apply, apps that lost theirs keep their
+ * sockets until claimed or dropped.  On error the old manifests stay. */
+int daemon_reload(struct daemon *d);
+/* brokerd is stopping: stop every app, close brokerd's copies of the held
+ * sockets (the fd store keeps them), free every app. */
+void registry_shutdown(struct daemon *d);
+/* Log a manifest that was skipped (manifests_load_dir's reporter). */
+void report_manifest(const char *path, const char *message);
 
 /* watch.c */
 int held_watch_init(struct daemon *d);                       /* the epoll set; 0 or -errno */
@@ -179,6 +200,3 @@ void clients_forget_app(struct daemon *d, struct app *a);   /* a is going away *
 void monitor_emit(struct daemon *d, int event, const struct app *a, const struct held *h,
 		  int reason, int error, pid_t pid, const char *fmt, ...)
 	__attribute__((format(printf, 8, 9)));
-
-/* main.c */
-int daemon_reload(struct daemon *d);

@@ -40,6 +40,17 @@ int parse_bool(const char *s, bool *ret)
 	return -EINVAL;
 }
 
+void ini_setup(void)
+{
+#ifdef HAVE_INI_RUNTIME_OPTIONS
+	/* Debian's libinih takes these at run time: a line buffer on the
+	 * heap that grows up to ini_max_line instead of 200 bytes on the stack. */
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = 16384;
+#endif
+}
+
 static int set_str(char **field, const char *value)
 {
 	char *copy = strdup(value);
@@ -188,6 +199,7 @@ int config_load(struct config *c, const char *path, bool must_exist, char *err, 
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
+	ini_setup();
 	int r = ini_parse_file(f, handler, &ps);
 	fclose(f);
 	r = finish_parse(r, path, &ps);
@@ -200,6 +212,7 @@ int config_load_string(struct config *c, const char *text, char *err, size_t err
 {
 	struct parse_state ps = { c, err, errlen };
 	err[0] = 0;
+	ini_setup();
 	return finish_parse(ini_parse_string(text, handler, &ps), "(string)", &ps);
 }
 

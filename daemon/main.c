@@ -16,43 +16,6 @@
 #include "store.h"
 #include "util.h"
 
-static void report_manifest(const char *path, const char *message)
-{
-	(void)path;
-	log_error("manifest skipped: %s", message);
-}
-
-int daemon_reload(struct daemon *d)
-{
-	struct manifest **list;
-	int n = manifests_load_dir(d->cfg.apps_dir, true, report_manifest, &list);
-	if (n < 0) {
-		log_error("cannot read %s: %s; keeping the manifests in force", d->cfg.apps_dir, strerror(-n));
-		return n;
-	}
-	/* Apps that lost their manifest keep their sockets until claimed or dropped. */
-	struct app *a, *next;
-	TAILQ_FOREACH(a, &d->apps, link)
-		a->m = manifest_free(a->m);
-	for (int i = 0; i < n; i++) {
-		a = app_get(d, list[i]->id);
-		if (!a) {
-			manifest_free(list[i]);
-			continue;
-		}
-		a->m = list[i];
-	}
-	free(list);   /* the manifests now belong to their apps */
-	TAILQ_FOREACH_SAFE(a, &d->apps, link, next) {
-		if (a->npending)
-			app_kick(d, a);
-		app_maybe_free(d, a);
-	}
-	log_info("%d app(s) from %s", n, d->cfg.apps_dir);
-	monitor_emit(d, BROKER_EVENT_RELOAD, NULL, NULL, 0, 0, 0, "%d app(s)", n);
-	return 0;
-}
-
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
@@ -229,10 +192,16 @@ int main(int argc, char **argv)
 	}
 
 	r = daemon_reload(&d);
-	if (r == 0)
-		r = take_listen_fds(&d);
-	if (r == 0)
-		r = control_open(&d);
+	if (r < 0) {
+		log_error("cannot start: manifests in %s: %s", d.cfg.apps_dir, strerror(-r));
+		return 1;
+	}
+	r = take_listen_fds(&d);
+	if (r < 0) {
+		log_error("cannot start: restoring held sockets: %s", strerror(-r));
+		return 1;
+	}
+	r = control_open(&d);
 	if (r < 0) {
 		log_error("cannot start: control socket %s: %s", d.cfg.socket_path, strerror(-r));
 		return 1;
@@ -253,21 +222,8 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	control_close(&d);
 	clients_close_all(&d);
-	/* Closing brokerd's copies is not letting go: under systemd the fd
-	 * store keeps them for the next start. */
-	d.stopping = true;
-	struct app *a, *next;
-	TAILQ_FOREACH(a, &d.apps, link)
-		app_shutdown(&d, a);
-	struct held *h;
-	while ((h = TAILQ_FIRST(&d.all)))
-		held_remove(&d, h);
-	TAILQ_FOREACH_SAFE(a, &d.apps, link, next) {
-		a->m = manifest_free(a->m);
-		app_maybe_free(&d, a);
-	}
+	registry_shutdown(&d);
 	config_free(&d.cfg);
-	held_watch_done(&d);
 	ev_loop_destroy(d.loop);
 	log_info("stopped");
 	return 0;

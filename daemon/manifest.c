@@ -69,7 +69,7 @@ static int parse_caps(const char *value, unsigned *ret)
 	return r;
 }
 
-/* Split on blanks; no quoting, no expansion (docs/manifest.5 says so). */
+/* Split on blanks; no quoting, no expansion (socket-broker-manifest(5) says so). */
 static int split_argv(const char *command, char ***ret)
 {
 	size_t n = 0, cap = 4;
@@ -276,6 +276,7 @@ int manifest_parse_string(const char *text, const char *name, bool lookup_user,
 	err[0] = 0;
 	if (!p.m)
 		return -ENOMEM;
+	ini_setup();
 	return finish(ini_parse_string(text, handler, &p), &p, name, ret);
 }
 
@@ -293,6 +294,7 @@ int manifest_parse_file(const char *path, bool lookup_user, struct manifest **re
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
+	ini_setup();
 	int r = ini_parse_file(f, handler, &p);
 	fclose(f);
 	return finish(r, &p, path, ret);

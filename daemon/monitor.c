@@ -35,6 +35,6 @@ void monitor_emit(struct daemon *d, int event, const struct app *a, const struct
 		return;
 	struct client *c, *next;
 	TAILQ_FOREACH_SAFE(c, &d->clients, link, next)
-		if (c->monitor && (!a || client_may_act(c, a)) && !client_queue_event(d, c, buf, (size_t)len))
+		if (c->monitor && (!a || c->admin || client_may_act(c, a)) && !client_queue_event(d, c, buf, (size_t)len))
 			client_free(d, c, "monitor fell behind");
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The registry: apps by id, and each app's held sockets by id. */
+/* The registry: apps by id, and each app's held sockets by id; reload. */
 #include <errno.h>
 #include <search.h>
 #include <stdlib.h>
@@ -164,4 +164,59 @@ unsigned held_count_state(struct daemon *d, int state)
 	TAILQ_FOREACH(h, &d->all, all)
 		n += h->state == state;
 	return n;
+}
+
+void registry_shutdown(struct daemon *d)
+{
+	/* Closing brokerd's copies is not letting go: under systemd the fd
+	 * store keeps them for the next start. */
+	d->stopping = true;
+	struct app *a, *next;
+	TAILQ_FOREACH(a, &d->apps, link)
+		app_shutdown(d, a);
+	struct held *h;
+	while ((h = TAILQ_FIRST(&d->all)))
+		held_remove(d, h);
+	TAILQ_FOREACH_SAFE(a, &d->apps, link, next) {
+		a->m = manifest_free(a->m);
+		app_maybe_free(d, a);
+	}
+	held_watch_done(d);
+}
+
+void report_manifest(const char *path, const char *message)
+{
+	(void)path;
+	log_error("manifest skipped: %s", message);
+}
+
+int daemon_reload(struct daemon *d)
+{
+	struct manifest **list;
+	int n = manifests_load_dir(d->cfg.apps_dir, true, report_manifest, &list);
+	if (n < 0) {
+		log_error("cannot read %s: %s; keeping the manifests in force", d->cfg.apps_dir, strerror(-n));
+		return n;
+	}
+	/* Apps that lost their manifest keep their sockets until claimed or dropped. */
+	struct app *a, *next;
+	TAILQ_FOREACH(a, &d->apps, link)
+		a->m = manifest_free(a->m);
+	for (int i = 0; i < n; i++) {
+		a = app_get(d, list[i]->id);
+		if (!a) {
+			manifest_free(list[i]);
+			continue;
+		}
+		a->m = list[i];
+	}
+	free(list);   /* the manifests now belong to their apps */
+	TAILQ_FOREACH_SAFE(a, &d->apps, link, next) {
+		if (a->npending)
+			app_kick(d, a);
+		app_maybe_free(d, a);
+	}
+	log_info("%d app(s) from %s", n, d->cfg.apps_dir);
+	monitor_emit(d, BROKER_EVENT_RELOAD, NULL, NULL, 0, 0, 0, "%d app(s)", n);
+	return 0;
 }

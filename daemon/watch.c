@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -61,9 +62,16 @@ int socket_classify(int fd, int kind)
 	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0)
 		return BROKER_REASON_SOCKET_ACTIVITY;
-	if (n == 0)   /* a datagram may be empty; a stream at 0 is at EOF */
-		return kind == BROKER_KIND_DATAGRAM ? BROKER_REASON_SOCKET_ACTIVITY
-						    : BROKER_REASON_SOCKET_CLOSED;
+	if (n == 0) {
+		/* A datagram may be empty, and so may a SOCK_SEQPACKET record:
+		 * only a hang-up says that a stream's peer is gone. */
+		if (kind == BROKER_KIND_DATAGRAM)
+			return BROKER_REASON_SOCKET_ACTIVITY;
+		struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+		if (poll(&p, 1, 0) == 1 && !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return BROKER_REASON_SOCKET_ACTIVITY;
+		return BROKER_REASON_SOCKET_CLOSED;
+	}
 	if (errno == EAGAIN || errno == EINTR)
 		return BROKER_REASON_NONE;
 	/* ECONNRESET, ETIMEDOUT, ECONNREFUSED (ICMP on UDP), ...: the socket errored. */
@@ -85,12 +93,6 @@ int socket_classify(int fd, int kind)
  * epoll_ctl per held socket).  Here a socket that is still armed leaves the
  * set before brokerd lets go of it; a disarmed one never reports again.
  */
-enum held_poll {
-	POLL_NONE = 0,               /* not in the set */
-	POLL_ARMED,                  /* in the set, waiting for an event */
-	POLL_FIRED,                  /* in the set, disarmed by its one event */
-};
-
 static void held_arm(struct daemon *d, struct held *h)
 {
 	if (h->poll == POLL_ARMED)

@@ -4,11 +4,21 @@
  *
  * Started by hand, it connects to its server, hands the connection to
  * brokerd and exits.  Started by brokerd, it takes the connection back,
- * prints what arrived, answers, and hands it over again.
+ * prints what arrived, answers, and hands it over again.  If the server
+ * hung up, it reconnects once from the context it saved and hands the new
+ * connection over under the same id (as the original platform's sample does).
  *
- *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT
+ * With --tls it connects with TLS instead (--ca for a CA file other than the
+ * system trust store, --client-cert/--client-key for a client certificate
+ * from PEM files or a PKCS#11 URI).  A TLS stream cannot be handed to
+ * brokerd, so it then serves the connection itself: see push-tls.c, which
+ * also explains why libbroker-tls is loaded only then.
+ *
+ *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]
+ *               [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -18,10 +28,13 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "push-tls.h"
 
 struct opts {
 	const char *app, *id, *control, *server;
 	unsigned keepalive;
+	bool tls;
+	struct push_tls_opts tls_opts;
 };
 
 static int dial(const char *server)
@@ -57,7 +70,7 @@ static int dial(const char *server)
 /* Hand fd to brokerd; on failure we still own it and say why. */
 static int hand_over(const struct opts *o, const char *id, int fd, const char *context)
 {
-	broker *b;
+	broker *b = NULL;   /* broker_open() writes it only on success */
 	int r = broker_open(o->control, &b);
 	if (r == 0)
 		r = broker_register(b, o->app);
@@ -73,6 +86,25 @@ static int hand_over(const struct opts *o, const char *id, int fd, const char *c
 	}
 	broker_close(b);
 	return r;
+}
+
+/* The server hung up: like the original sample, reconnect from the saved
+ * context and hand the new connection over under the same id.  One try;
+ * if the server is gone, say so and stop. */
+static void reconnect(const struct opts *o, const char *id, int fd, const char *context)
+{
+	printf("push-client: the server closed the connection\n");
+	close(fd);
+	if (strncmp(context, "server=", 7) != 0)
+		return;
+	int nfd = dial(context + 7);
+	if (nfd < 0) {
+		printf("push-client: cannot reconnect to %s; giving up until started again\n", context + 7);
+		return;
+	}
+	printf("push-client: reconnected to %s\n", context + 7);
+	send(nfd, "hello again from push-client\n", 29, MSG_NOSIGNAL);
+	hand_over(o, id, nfd, context);
 }
 
 /* One socket brokerd handed back: serve it, then hand it over again. */
@@ -96,8 +128,7 @@ static void serve(const struct opts *o, broker_handback *h, int fd)
 			break;
 		}
 		if (n == 0) {
-			printf("push-client: the server closed the connection\n");
-			close(fd);
+			reconnect(o, h->id, fd, context);
 			return;
 		}
 		break;
@@ -106,8 +137,7 @@ static void serve(const struct opts *o, broker_handback *h, int fd)
 		send(fd, "keep-alive\n", 11, MSG_NOSIGNAL);
 		break;
 	case BROKER_REASON_SOCKET_CLOSED:
-		printf("push-client: the server closed the connection\n");
-		close(fd);
+		reconnect(o, h->id, fd, context);
 		return;
 	default:
 		break;
@@ -142,6 +172,10 @@ int main(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "tls", no_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "client-cert", required_argument, NULL, 'C' },
+		{ "client-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -153,8 +187,13 @@ int main(int argc, char **argv)
 		case 'i': o.id = optarg; break;
 		case 'k': o.keepalive = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': o.control = optarg; break;
+		case 't': o.tls = true; break;
+		case 'A': o.tls_opts.ca = optarg; break;
+		case 'C': o.tls_opts.client_cert = optarg; break;
+		case 'K': o.tls_opts.client_key = optarg; break;
 		case 'h':
-			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH] HOST:PORT\n");
+			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]\n"
+			       "                   [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n");
 			return 0;
 		default:
 			return 2;
@@ -162,6 +201,10 @@ int main(int argc, char **argv)
 	}
 	if (!o.app)
 		o.app = "org.example.push";
+	if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key)) {
+		fprintf(stderr, "push-client: --ca, --client-cert and --client-key need --tls\n");
+		return 2;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	int r = woken(&o);
@@ -176,6 +219,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.server = argv[optind];
+	if (o.tls) {
+		o.tls_opts.server = o.server;
+		o.tls_opts.keepalive = o.keepalive;
+		return push_tls_run(&o.tls_opts);
+	}
 	int fd = dial(o.server);
 	if (fd < 0)
 		return 1;

@@ -132,12 +132,14 @@ int broker_register(broker *b, const char *app_id);
  * already held is replaced: brokerd closes its old copy.
  * fd ownership: on success fd has been closed (only after brokerd has
  * acknowledged holding it).  On failure fd is untouched and still the
- * caller's.  Errors: -EDESTADDRREQ (not registered), -ENOTSOCK, -EINVAL
- * (bad id, keep-alive on a listener), -ENAMETOOLONG, -E2BIG (context),
+ * caller's.  Errors: -EDESTADDRREQ (not registered), -ENOENT (the app's
+ * manifest is gone), -ENOTSOCK, -EINVAL (bad id, keep-alive on a listener
+ * or above brokerd's limit), -ENAMETOOLONG, -E2BIG (context),
  * -ENOTCONN (neither connected nor listening), -EAFNOSUPPORT /
- * -EACCES (no capability covers the socket), -EDQUOT / -ENOSPC (app or
- * global limit), -EBADFD (the socket carries an active userspace TLS
- * session; see broker_fd_guard()). */
+ * -EPROTOTYPE (a family or type brokerd does not hold), -EACCES (no
+ * capability covers the socket), -EDQUOT / -ENOSPC (app or global limit),
+ * -EBADFD (the socket carries an active userspace TLS session; see
+ * broker_fd_guard()). */
 int broker_transfer(broker *b, const char *id, int fd,
 		    const void *context, size_t context_len, uint32_t keepalive_sec);
 
@@ -178,7 +180,8 @@ int broker_show(broker *b, const char *app_id, const char *id, broker_info **ret
 /* Take a held socket back.  On success returns the fd (now the caller's,
  * O_CLOEXEC, blocking mode as it was transferred) and, if ret_info is not
  * NULL, its info.  brokerd stops watching it and forgets it.
- * Errors: -EDESTADDRREQ, -ENOENT, -EBUSY (being handed back right now). */
+ * Errors: -EDESTADDRREQ, -ENOENT, -EBUSY (being handed back right now, or
+ * lent to a listen-fds/inetd program). */
 int broker_claim(broker *b, const char *id, broker_info **ret_info);
 
 /* Broker-wide counters. */
@@ -220,7 +223,8 @@ int broker_reload(broker *b);
 
 /* Live events.  After broker_monitor() succeeds the connection carries only
  * events: wait for broker_get_fd() to be readable, then call
- * broker_next_event() until it returns 0.  timeout_ms < 0 blocks. */
+ * broker_next_event() until it returns 0.  timeout_ms < 0 blocks.
+ * broker_monitor() fails with -EUSERS when brokerd has its limit of monitors. */
 typedef struct broker_event {
 	enum broker_event_type type;
 	enum broker_reason reason;

@@ -171,7 +171,10 @@ int broker_register(broker *b, const char *app_id)
 	if (!b || !app_id)
 		return -EINVAL;
 	struct bp_field f = str_field(app_id);
-	return expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
+	int r = expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
+	if (r == 0)
+		b->registered = true;
+	return r;
 }
 
 int broker_transfer(broker *b, const char *id, int fd,

@@ -13,6 +13,7 @@ struct broker {
 	uint32_t seq;
 	uid_t uid;
 	bool admin;
+	bool registered;       /* broker_register() succeeded */
 	bool monitoring;
 	char message[256];     /* brokerd's text from the last BP_ERROR */
 	struct bp_msg reply;   /* the last message received; fields point into buf */

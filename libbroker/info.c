@@ -122,7 +122,9 @@ int broker_list(broker *b, const char *app_id, broker_info ***ret_list)
 	if (!b || !ret_list)
 		return -EINVAL;
 	struct bp_list l = { 0 };
-	if ((!app_id || !*app_id) && b->admin)
+	/* broker.h: "" is the registered app; only an admin that has not
+	 * registered gets every app's sockets. */
+	if ((!app_id || !*app_id) && b->admin && !b->registered)
 		l.flags |= BP_LIST_ALL;
 	struct bp_field f = { app_id ? app_id : "", app_id ? strlen(app_id) : 0 };
 	int r = bc_request(b, BP_LIST, &l, sizeof(l), &f, 1, NULL, 0);

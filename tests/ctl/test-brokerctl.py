@@ -209,7 +209,7 @@ def test_no_brokerd(env):
     s.bind(f"{env.dir}/dead")
     s.close()
     r = env.ctl("list", socket_path=f"{env.dir}/dead")
-    tap.ok(r.returncode == 1 and one_error_line(r, "list") and "not listening" in r.stderr,
+    tap.ok(r.returncode == 1 and one_error_line(r, "list") and "nobody is listening" in r.stderr,
            "a dead control socket: exit 1", r)
 
 

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The user story of issue 2 with the real examples/push-client: it connects
+to its server, hands the socket to brokerd and exits; each message from the
+server wakes it, it reads exactly those bytes and answers on the same
+connection; when the server hangs up it reconnects from its saved context.
+Prints TAP.  Environment (set by meson): BROKERD, BROKERCTL, PUSH_CLIENT."""
+import json
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BROKERD, BROKERCTL, PUSH = (os.environ[k] for k in ("BROKERD", "BROKERCTL", "PUSH_CLIENT"))
+n = failed = 0
+
+
+def ok(cond, desc, diag=""):
+    global n, failed
+    n += 1
+    print(f"{'ok' if cond else 'not ok'} {n} - {desc}")
+    if not cond:
+        failed += 1
+        for line in str(diag).splitlines():
+            print(f"# {line}")
+    sys.stdout.flush()
+    return cond
+
+
+def wait_for(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not (v := cond()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return v
+
+
+def recv_exactly(conn, want, timeout=10.0):
+    conn.settimeout(timeout)
+    got = b""
+    try:
+        while len(got) < len(want):
+            chunk = conn.recv(len(want) - len(got))
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    return got
+
+
+d = tempfile.mkdtemp(prefix="test-push-client-")
+control = f"{d}/control"
+os.mkdir(f"{d}/apps.d")
+with open(f"{d}/brokerd.conf", "w") as f:
+    f.write(f"[broker]\nsocket = {control}\napps-dir = {d}/apps.d\n")
+with open(f"{d}/apps.d/push.conf", "w") as f:
+    f.write(f"[app]\nid = org.example.push\nuser = {pwd.getpwuid(os.getuid()).pw_name}\n"
+            "capabilities = privateNetworkClientServer\n"
+            f"[activation]\nmethod = exec\ncommand = {PUSH}\n")
+log = open(f"{d}/brokerd.log", "w+")
+brokerd = subprocess.Popen([BROKERD, "--config", f"{d}/brokerd.conf"], stderr=log, stdout=log)
+env = dict(os.environ, BROKER_SOCKET=control)
+
+
+def ctl(*args):
+    return subprocess.run([BROKERCTL, *args], env=env, capture_output=True, text=True)
+
+
+def held():
+    r = ctl("--json", "list", "org.example.push")
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def fds():
+    return len(os.listdir(f"/proc/{brokerd.pid}/fd"))
+
+
+try:
+    ok(wait_for(lambda: ctl("status").returncode == 0), "brokerd answers")
+    baseline = fds()
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    r = subprocess.run([PUSH, f"127.0.0.1:{port}"], env=env, capture_output=True, text=True, timeout=30)
+    ok(r.returncode == 0 and "handed to brokerd" in r.stdout, "push-client hands its socket over and exits", r)
+    conn, _ = server.accept()
+    ok(recv_exactly(conn, b"hello from push-client\n") == b"hello from push-client\n", "the server got the greeting")
+    socks = held()
+    ok(socks and len(socks) == 1 and socks[0]["id"] == "push" and socks[0]["kind"] == "stream"
+       and socks[0]["state"] == "watching" and socks[0]["context"] == f"server=127.0.0.1:{port}",
+       "brokerctl list shows it held, watching, with its context", socks)
+    serial = socks[0]["serial"] if socks else None
+
+    for msg in (b"message-one\n", b"second message, longer\n"):
+        conn.sendall(msg)
+        want = f"ack {len(msg)}\n".encode()
+        ok(recv_exactly(conn, want) == want, f"woken by {msg!r}: the app read exactly those bytes and answered")
+        socks = wait_for(lambda: (s := held()) and s[0]["state"] == "watching" and s[0]["serial"] != serial and s)
+        ok(bool(socks), "handed over again after answering (a new transfer, watching)", socks)
+        serial = socks[0]["serial"] if socks else serial
+
+    conn.close()
+    server.settimeout(10)
+    conn2, _ = server.accept()
+    ok(recv_exactly(conn2, b"hello again from push-client\n") == b"hello again from push-client\n",
+       "after the server hung up, the app reconnected from its saved context")
+    socks = wait_for(lambda: (s := held()) and s[0]["serial"] != serial and s)
+    ok(socks and socks[0]["context"] == f"server=127.0.0.1:{port}", "the new connection is held under the same id", socks)
+    conn2.close()
+    server.close()
+    # the woken app finds the server gone for good and stops
+    ok(wait_for(lambda: held() == []), "socket-closed with the server gone: nothing left held")
+    ok(wait_for(lambda: fds() == baseline), "brokerd's fd count is back where it started", f"{fds()} vs {baseline}")
+finally:
+    brokerd.send_signal(signal.SIGTERM)
+    rc = brokerd.wait(timeout=10)
+    ok(rc == 0, "brokerd stops cleanly on SIGTERM", rc)
+    if failed:
+        log.seek(0)
+        for line in log.read().splitlines():
+            print(f"# brokerd: {line}")
+    subprocess.run(["rm", "-rf", d])
+print(f"1..{n}")
+sys.exit(1 if failed else 0)
