@@ -16,21 +16,22 @@
 struct app;
 struct actconn;
 
-/* One held socket.  Allocated once with its id and context inline.
+/* One held socket.  Allocated once, with its id and context inline and,
+ * only for a socket with a keep-alive, its timer in front of them:
+ *	data[] = [ev_timer if keepalive_sec] id NUL context
  * brokerd watches held sockets in an epoll set of its own (watch.c), not
  * with libev io watchers, so that it can take a socket out of the set
  * before letting go of it. */
 struct held {
 	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
 	TAILQ_ENTRY(held) queue;     /* app's pending queue, or its conn's in-flight list */
-	ev_timer keepalive;          /* started only when keepalive_sec > 0 */
 	struct app *app;
 	uint64_t serial;             /* unique per transfer; also the fd store name */
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
 	int fd;                      /* brokerd's copy of the socket */
-	uint32_t keepalive_sec;
+	uint32_t keepalive_sec;      /* fixed for the life of the struct: it places data[] */
 	uid_t owner;
 	uint32_t ctx_len;
 	uint8_t kind;                /* enum broker_kind */
@@ -41,7 +42,7 @@ struct held {
 	uint8_t poll;                /* enum held_poll: where fd is in the epoll set */
 	uint16_t family;
 	uint16_t id_len;
-	char data[];                 /* id, NUL, context */
+	_Alignas(8) char data[];
 };
 
 /* Where a held socket is in brokerd's epoll set (watch.c). */
@@ -59,15 +60,15 @@ static inline bool held_watched(const struct held *h)
 
 static inline size_t held_timer_size(uint32_t keepalive_sec)
 {
-	(void)keepalive_sec;
-	return 0;
+	return keepalive_sec ? sizeof(ev_timer) : 0;
 }
+/* The keep-alive timer, or NULL for a socket without one. */
 static inline ev_timer *held_timer(struct held *h)
 {
-	return h->keepalive_sec ? &h->keepalive : NULL;
+	return h->keepalive_sec ? (ev_timer *)(void *)h->data : NULL;
 }
-static inline const char *held_id(const struct held *h) { return h->data; }
-static inline const void *held_ctx(const struct held *h) { return h->data + h->id_len + 1; }
+static inline const char *held_id(const struct held *h) { return h->data + held_timer_size(h->keepalive_sec); }
+static inline const void *held_ctx(const struct held *h) { return held_id(h) + h->id_len + 1; }
 static inline int held_fd(const struct held *h) { return h->fd; }
 
 TAILQ_HEAD(held_list, held);
@@ -143,7 +144,7 @@ struct app *app_find(struct daemon *d, const char *id);
 struct app *app_get(struct daemon *d, const char *id);       /* find or create */
 void app_maybe_free(struct daemon *d, struct app *a);        /* if no manifest and no sockets */
 struct held *held_find(struct app *a, const char *id);
-/* A zeroed held with its id and context in place. */
+/* A zeroed held with its id, context and (keepalive_sec > 0) timer in place. */
 struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
 			uint32_t keepalive_sec);
 /* Take fd (consumed on success and on failure) and hold it for app under id. */

@@ -67,6 +67,7 @@ struct held *held_find(struct app *a, const char *id)
 	/* A stack key with the id inline: held_cmp only reads the id. */
 	size_t n = strlen(id);
 	struct held *key = alloca(sizeof(*key) + n + 1);
+	key->keepalive_sec = 0;
 	memcpy(key->data, id, n + 1);
 	void **node = tfind(key, &a->index, held_cmp);
 	return node ? *node : NULL;
@@ -85,7 +86,8 @@ struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t
 	memcpy(h->data + timer, id, id_len);
 	if (ctx_len)
 		memcpy(h->data + timer + id_len + 1, ctx, ctx_len);
-	ev_init(&h->keepalive, NULL);
+	if (timer)
+		ev_init(held_timer(h), NULL);
 	return h;
 }
 

@@ -166,7 +166,7 @@ void held_watch_done(struct daemon *d)
 static void on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
-	struct held *h = container_of(w, struct held, keepalive);
+	struct held *h = container_of((void *)w, struct held, data);
 	held_trigger(ev_userdata(loop), h, BROKER_REASON_KEEPALIVE_EXPIRED);
 }
 
