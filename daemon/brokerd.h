@@ -150,6 +150,15 @@ struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t
 /* Take fd (consumed on success and on failure) and hold it for app under id. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
+/* What socket_describe() said about a socket. */
+struct sock_desc {
+	int kind, family, sotype;
+};
+/* The same, for a caller that has described fd already (a transfer does,
+ * to check it): the socket is not asked again. */
+int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
+		       const struct sock_desc *desc, const void *ctx, uint32_t ctx_len,
+		       uint32_t keepalive_sec, uid_t owner, struct held **ret);
 /* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);

@@ -94,12 +94,19 @@ struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret)
 {
-	int kind, family, sotype;
-	int r = socket_describe(fd, &kind, &family, &sotype);
+	struct sock_desc desc;
+	int r = socket_describe(fd, &desc.kind, &desc.family, &desc.sotype);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
+	return held_add_described(d, a, id, fd, &desc, ctx, ctx_len, keepalive_sec, owner, ret);
+}
+
+int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
+		       const struct sock_desc *desc, const void *ctx, uint32_t ctx_len,
+		       uint32_t keepalive_sec, uid_t owner, struct held **ret)
+{
 	size_t id_len = strlen(id);
 	struct held *h = held_alloc(id, id_len, ctx, ctx_len, keepalive_sec);
 	if (!h) {
@@ -111,13 +118,13 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 	h->serial = ++d->next_serial;
 	h->held_since = now_usec(CLOCK_REALTIME);
 	h->owner = owner;
-	h->kind = (uint8_t)kind;
-	h->family = (uint16_t)family;
-	h->sotype = (uint8_t)sotype;
+	h->kind = (uint8_t)desc->kind;
+	h->family = (uint16_t)desc->family;
+	h->sotype = (uint8_t)desc->sotype;
 	h->state = BROKER_STATE_WATCHING;
 
 	/* Durable first (fd store, metadata), then visible. */
-	r = store_put(d, h);
+	int r = store_put(d, h);
 	if (r < 0) {
 		close(fd);
 		free(h);
