@@ -17,34 +17,48 @@
 #include "store.h"
 #include "util.h"
 
+static bool family_ok(int family)
+{
+	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
+}
+
 int socket_describe(int fd, int *ret_kind, int *ret_family, int *ret_sotype)
 {
-	int family = 0, type = 0, listening = 0;
+	int type = 0, family = 0, listening = 0;
 	socklen_t len = sizeof(int);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
-		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
-	len = sizeof(int);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-		return -errno;
-	len = sizeof(int);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
-		return -errno;
-	if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	/* A connected stream, what transfers mostly bring, in one more call:
+	 * the peer's address tells the family too. */
+	bool stream = type == SOCK_STREAM || type == SOCK_SEQPACKET;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int peer = stream ? getpeername(fd, (struct sockaddr *)&ss, &sl) : -1;
+	int peer_errno = peer < 0 ? errno : 0;
+	if (peer == 0 && sl >= sizeof(ss.ss_family)) {
+		family = ss.ss_family;
+	} else {
+		len = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
+			return -errno;
+	}
+	if (!family_ok(family))
 		return -EAFNOSUPPORT;
-	if (type != SOCK_STREAM && type != SOCK_SEQPACKET && type != SOCK_DGRAM)
+	if (!stream && type != SOCK_DGRAM)
 		return -EPROTOTYPE;
 
 	int kind;
 	if (type == SOCK_DGRAM) {
 		kind = BROKER_KIND_DATAGRAM;
-	} else if (listening) {
-		kind = BROKER_KIND_LISTENER;
-	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-			return errno == ENOTCONN ? -ENOTCONN : -errno;
+	} else if (peer == 0) {
 		kind = BROKER_KIND_STREAM;
+	} else {
+		len = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+			return -errno;
+		if (!listening)
+			return peer_errno == ENOTCONN ? -ENOTCONN : -peer_errno;
+		kind = BROKER_KIND_LISTENER;
 	}
 	*ret_kind = kind;
 	*ret_family = family;
