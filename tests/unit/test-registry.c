@@ -3,6 +3,7 @@
  * loop; one-shot watching and the keep-alive timer; reload of apps.d. */
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -258,6 +259,39 @@ START_TEST(watch_triggers_once)
 }
 END_TEST
 
+/* A socket brokerd lets go of while someone else keeps it (a claim, an
+ * acknowledged hand-back) leaves brokerd's epoll set: its traffic from
+ * then on is not brokerd's business and must not wake it. */
+START_TEST(let_go_socket_leaves_the_set)
+{
+	int sv[2];
+	pair(sv);
+	struct app *a = app_get(&d, "app");
+	int kept = dup(sv[0]);   /* the app's copy */
+	ck_assert_int_ge(kept, 0);
+	struct held *h = add(a, "armed", sv[0], NULL, 0);
+	ck_assert(held_watched(h));
+	held_remove(&d, h);
+	send(sv[1], "ping", 4, MSG_NOSIGNAL);
+	struct epoll_event ev;
+	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
+	spin();
+
+	/* Triggered first (its one-shot event spent), then let go: still silent. */
+	int kept2 = dup(kept);
+	h = add(a, "fired", kept, NULL, 0);
+	run_until_triggered(h);   /* "ping" is waiting */
+	held_remove(&d, h);
+	send(sv[1], "pong", 4, MSG_NOSIGNAL);
+	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
+	spin();
+	char got[16];
+	ck_assert_int_eq(recv(kept2, got, sizeof(got), MSG_DONTWAIT), 8);   /* nothing read */
+	close(kept2);
+	close(sv[1]);
+}
+END_TEST
+
 START_TEST(watch_sees_close)
 {
 	int sv[2];
@@ -390,6 +424,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, add_failures_consume_fd);
 	tcase_add_test(tc, watch_triggers_once);
 	tcase_add_test(tc, watch_sees_close);
+	tcase_add_test(tc, let_go_socket_leaves_the_set);
 	tcase_add_test(tc, keepalive_timer);
 	tcase_add_test(tc, listener_has_no_keepalive_timer);
 	suite_add_tcase(s, tc);
