@@ -9,6 +9,8 @@
 # machine.txt, *.dat (samples), *.png (plots), callgrind-*.txt (profiles).
 # Not a test: nothing here fails on a missed target.  --quick is a smoke run
 # (fewer samples and sockets); its figures are not the ones to publish.
+# BENCH_BROKERD=PATH measures another brokerd build (say, main's) with the
+# same benchmark, apps and peers: that is how before/after figures are made.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -34,6 +36,7 @@ ninja -C build-bench >>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exi
 	echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
 	echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "brokerd: ${BENCH_BROKERD:-this tree's}"
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 } >"$out/machine.txt"
 

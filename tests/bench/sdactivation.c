@@ -108,7 +108,7 @@ void run_sd_activation(int argc, char **argv)
 		die("sd-activation PORT WAKE-SOCKET");
 	uint16_t native_port = (uint16_t)atoi(argv[0]);
 	const char *wake = argv[1];
-	unsigned n = B.quick ? 15 : 100, warm = 3;
+	unsigned n = B.quick ? 15 : 200, warm = 3;
 	note("systemd activation: %u samples each", n);
 	int r = sd_bus_open_user(&bus);
 	if (r < 0)
