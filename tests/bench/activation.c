@@ -13,9 +13,6 @@
  * Samples alternate between the three; every instance has exited before
  * the next sample starts.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -36,22 +33,6 @@ static const char *const files[NA] = { "activation-floor.dat", "activation-broke
 
 #define APP_ID "bench.act"
 
-/* Wait for the answer byte, then for the app to close its end. */
-static void expect_answer(int c)
-{
-	char ch;
-	if (!wait_readable(c, 10000) || read(c, &ch, 1) != 1 || ch != 'A')
-		die("no answer from the app");
-}
-
-static void expect_eof(int c)
-{
-	char ch;
-	if (!wait_readable(c, 10000) || read(c, &ch, 1) != 0)
-		die("the app did not close the connection");
-	close(c);
-}
-
 static double once_floor(int listener, uint16_t port)
 {
 	int c, s;
@@ -68,55 +49,36 @@ static double once_floor(int listener, uint16_t port)
 	wait_readable(s, 10000);
 	if (posix_spawn(&pid, bench_app, &fa, NULL, argv, environ) != 0)
 		die("posix_spawn %s: %m", bench_app);
-	expect_answer(c);
+	expect_answer(c, __func__);
 	uint64_t t1 = mono_ns();
 
 	close(s);
 	posix_spawn_file_actions_destroy(&fa);
 	waitpid(pid, NULL, 0);
-	expect_eof(c);
+	expect_close(c, __func__);
 	return (double)(t1 - t0) / 1e3;
 }
 
 static double once_brokerd(broker *b, int listener, uint16_t port)
 {
-	int c, s;
-	tcp_pair(listener, port, &c, &s);
-	int r = broker_transfer(b, "act", s, NULL, 0, 0);
-	if (r < 0)
-		die("transfer: %s (%s)", broker_strerror(r), broker_last_message(b));
-
-	uint64_t t0 = mono_ns();
-	if (write(c, "x", 1) != 1)
-		die("write: %m");
-	expect_answer(c);
-	uint64_t t1 = mono_ns();
-
-	expect_eof(c);
+	int c;
+	double us = bd_exchange(b, listener, port, "act", &c);
+	expect_close(c, __func__);
 	bd_wait_idle(b, APP_ID, 10000);
-	return (double)(t1 - t0) / 1e3;
+	return us;
 }
 
 static double once_ssa(uint16_t port)
 {
-	struct sockaddr_in sa = {
-		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	int one = 1;
 	uint64_t t0 = mono_ns();
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int c = tcp_connect(port);
 	if (c < 0)
-		die("socket: %m");
-	if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(c);
 		return -1;
-	}
-	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (write(c, "x", 1) != 1)
 		die("write: %m");
-	expect_answer(c);
+	expect_answer(c, __func__);
 	uint64_t t1 = mono_ns();
-	expect_eof(c);
+	expect_close(c, __func__);
 	return (double)(t1 - t0) / 1e3;
 }
 

@@ -2,7 +2,6 @@
 /* One brokerd under test: its own directory, configuration and apps. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,20 +120,11 @@ void bd_stop(struct bd *d)
 	d->pid = 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void bd_cleanup(struct bd *d)
 {
 	bd_stop(d);
 	if (d->dir[0])
-		nftw(d->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(d->dir);
 	d->dir[0] = 0;
 }
 
@@ -184,17 +174,49 @@ bool bd_wait_exited(broker *b, const char *app_id, int timeout_ms)
 	return true;
 }
 
-void bd_hold(broker *b, int listener, uint16_t port, const char *prefix, unsigned first,
-	     unsigned n, uint32_t keepalive_sec, int *clients)
+void held_set_init(struct held_set *s, unsigned cap)
 {
-	for (unsigned i = 0; i < n; i++) {
-		int c, s;
+	*s = (struct held_set){ .clients = calloc(cap, sizeof(int)) };
+	s->listener = tcp_listener(&s->port);
+	if (!s->clients)
+		die("out of memory");
+}
+
+void held_set_add(struct held_set *s, broker *b, const char *prefix, unsigned n, uint32_t keepalive_sec)
+{
+	for (unsigned i = 0; i < n; i++, s->n++) {
+		int c, fd;
 		char id[64];
-		tcp_pair(listener, port, &c, &s);
-		snprintf(id, sizeof(id), "%s%05u", prefix, first + i);
-		int r = broker_transfer(b, id, s, NULL, 0, keepalive_sec);
+		tcp_pair(s->listener, s->port, &c, &fd);
+		snprintf(id, sizeof(id), "%s%05u", prefix, s->n);
+		int r = broker_transfer(b, id, fd, NULL, 0, keepalive_sec);
 		if (r < 0)
 			die("transfer %s: %s (%s)", id, broker_strerror(r), broker_last_message(b));
-		clients[i] = c;
+		s->clients[s->n] = c;
 	}
+}
+
+void held_set_close(struct held_set *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->clients[i] >= 0)
+			close(s->clients[i]);
+	free(s->clients);
+	close(s->listener);
+	*s = (struct held_set){ 0 };
+}
+
+double bd_exchange(broker *b, int listener, uint16_t port, const char *id, int *ret_peer)
+{
+	int c, s;
+	tcp_pair(listener, port, &c, &s);
+	int r = broker_transfer(b, id, s, NULL, 0, 0);
+	if (r < 0)
+		die("transfer: %s (%s)", broker_strerror(r), broker_last_message(b));
+	uint64_t t0 = mono_ns();
+	if (write(c, "x", 1) != 1)
+		die("write: %m");
+	expect_answer(c, id);
+	*ret_peer = c;
+	return (double)(mono_ns() - t0) / 1e3;
 }

@@ -63,6 +63,8 @@ long proc_status(pid_t pid, const char *key);
 long proc_cpu_ticks(pid_t pid);
 /* A /proc/meminfo value in kB, -1 if absent. */
 long meminfo_kb(const char *key);
+/* Remove dir and everything under it. */
+void rm_tree(const char *dir);
 /* Run argv (NULL-terminated) and wait; returns its exit status or -1. */
 int run_wait(char *const argv[]);
 
@@ -77,6 +79,12 @@ void tcp_pair(int listener, uint16_t port, int *client, int *server);
 uint16_t free_port(void);
 /* Block until fd is readable or timeout_ms passes; false on timeout. */
 bool wait_readable(int fd, int timeout_ms);
+/* A new connection to 127.0.0.1:port (TCP_NODELAY), or -1 if refused. */
+int tcp_connect(uint16_t port);
+/* The app's one-byte answer 'A' on c, then its close; dies otherwise
+ * (who: for the message). */
+void expect_answer(int c, const char *who);
+void expect_close(int c, const char *who);
 
 /* ---- one brokerd ----------------------------------------------------- */
 
@@ -106,10 +114,22 @@ broker *bd_connect(struct bd *d, const char *app_id);
 void bd_wait_idle(broker *b, const char *app_id, int timeout_ms);
 /* Wait until app_id has no instance running (in any state); false on timeout. */
 bool bd_wait_exited(broker *b, const char *app_id, int timeout_ms);
-/* Hold n more loopback TCP sockets for the connection's app, ids
- * prefix%05u from first; the bench keeps the client ends in clients[]. */
-void bd_hold(broker *b, int listener, uint16_t port, const char *prefix, unsigned first,
-	     unsigned n, uint32_t keepalive_sec, int *clients);
+/* Hold a new loopback connection for b's app as id, then time a byte sent
+ * by the peer until the app's answer (microseconds); the peer's end, for
+ * what comes after, in *ret_peer. */
+double bd_exchange(broker *b, int listener, uint16_t port, const char *id, int *ret_peer);
+
+/* Loopback TCP sockets held in brokerd, their client ends kept here. */
+struct held_set {
+	int listener;
+	uint16_t port;
+	int *clients;           /* one per socket held, in order */
+	unsigned n;
+};
+void held_set_init(struct held_set *s, unsigned cap);
+/* n more, for b's app, ids prefix%05u numbered on from s->n. */
+void held_set_add(struct held_set *s, broker *b, const char *prefix, unsigned n, uint32_t keepalive_sec);
+void held_set_close(struct held_set *s);   /* the client ends and the listener */
 
 /* Paths of the programs under test. */
 extern const char *bench_brokerd, *bench_app;

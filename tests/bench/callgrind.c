@@ -80,18 +80,16 @@ static unsigned long long measure(bool handback, unsigned n, const char *keep_pr
 		close(fd);
 		close(c);
 	} else {
-		int *clients = calloc(n, sizeof(int));
-		if (!clients)
-			die("out of memory");
-		bd_hold(b, listener, port, "h", 0, n, 0, clients);
+		struct held_set set;
+		held_set_init(&set, n);
+		held_set_add(&set, b, "h", n, 0);
 		for (unsigned i = 0; i < n; i++) {
 			char ch;
-			if (write(clients[i], "x", 1) != 1 || !wait_readable(clients[i], 60000) ||
-			    read(clients[i], &ch, 1) != 1)
+			if (write(set.clients[i], "x", 1) != 1 || !wait_readable(set.clients[i], 60000) ||
+			    read(set.clients[i], &ch, 1) != 1)
 				die("hand-back %u under callgrind: no answer", i);
-			close(clients[i]);
 		}
-		free(clients);
+		held_set_close(&set);
 		bd_wait_idle(b, APP_ID, 60000);
 	}
 	close(listener);

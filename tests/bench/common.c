@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,13 +21,18 @@
 
 struct bench B;
 
+static void vsay(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "broker-bench: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void note(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("broker-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay("", fmt, ap);
 	va_end(ap);
 }
 
@@ -33,9 +40,7 @@ void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("broker-bench: fatal: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay("fatal: ", fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -152,10 +157,10 @@ unsigned long raise_nofile(void)
 	return rl.rlim_cur;
 }
 
-long proc_status(pid_t pid, const char *key)
+/* The number after "key:" in a file of such lines, or -1. */
+static long key_value(const char *path, const char *key)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char line[256];
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -168,6 +173,13 @@ long proc_status(pid_t pid, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+long proc_status(pid_t pid, const char *key)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return key_value(path, key);
 }
 
 long proc_cpu_ticks(pid_t pid)
@@ -194,19 +206,21 @@ long proc_cpu_ticks(pid_t pid)
 
 long meminfo_kb(const char *key)
 {
-	char line[256];
-	FILE *f = fopen("/proc/meminfo", "re");
-	if (!f)
-		return -1;
-	size_t klen = strlen(key);
-	long v = -1;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			v = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
+	return key_value("/proc/meminfo", key);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int run_wait(char *const argv[])
@@ -252,6 +266,38 @@ void tcp_pair(int listener, uint16_t port, int *client, int *server)
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*client = c;
 	*server = s;
+}
+
+int tcp_connect(uint16_t port)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		die("socket: %m");
+	if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(c);
+		return -1;
+	}
+	int one = 1;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return c;
+}
+
+void expect_answer(int c, const char *who)
+{
+	char ch;
+	if (!wait_readable(c, 20000) || read(c, &ch, 1) != 1 || ch != 'A')
+		die("%s: no answer from the app", who);
+}
+
+void expect_close(int c, const char *who)
+{
+	char ch;
+	if (!wait_readable(c, 20000) || read(c, &ch, 1) != 0)
+		die("%s: the app did not close the connection", who);
+	close(c);
 }
 
 uint16_t free_port(void)

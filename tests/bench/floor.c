@@ -102,33 +102,37 @@ static _Noreturn void holder(int s)
 	}
 }
 
-static pid_t fork_child(void)
+/* Run body in a child process at the other end of a SOCK_SEQPACKET pair;
+ * our end in *ret_sock.  The child's pid, or -errno. */
+static pid_t start_peer(void (*body)(int), int *ret_sock)
 {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
 	pid_t parent = getpid();
 	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		close(sv[0]);
+		body(sv[1]);
 	}
+	close(sv[1]);
+	*ret_sock = sv[0];
 	return pid;
 }
 
 int floor_start(struct floor *f)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	f->pid = fork_child();
-	if (f->pid < 0)
-		return -errno;
-	if (f->pid == 0) {
-		close(sv[0]);
-		holder(sv[1]);
-	}
-	close(sv[1]);
-	f->sock = sv[0];
-	return 0;
+	f->pid = start_peer(holder, &f->sock);
+	return f->pid < 0 ? f->pid : 0;
 }
 
 int floor_handoff(struct floor *f, int fd)
@@ -167,18 +171,10 @@ static _Noreturn void receiver(int s)
 
 double floor_pipelined(int fd, unsigned n)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	pid_t pid = fork_child();
+	int s;
+	pid_t pid = start_peer(receiver, &s);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		close(sv[0]);
-		receiver(sv[1]);
-	}
-	close(sv[1]);
-	int s = sv[0];
 	unsigned sent = 0, acked = 0;
 	uint64_t t0 = mono_ns();
 	while (acked < n) {

@@ -72,40 +72,56 @@ static struct strace_counts strace_stop(pid_t s, const char *file)
 	return n;
 }
 
+/* brokerd holding n sockets for one app. */
+struct idle {
+	struct bd d;
+	broker *b;
+	struct held_set set;
+};
+
+static void idle_start(struct idle *t, const char *limits, const char *app_id, const char *activation)
+{
+	bd_init(&t->d, limits);
+	bd_app(&t->d, app_id, activation);
+	bd_start(&t->d, NULL, 10000);
+	t->b = bd_connect(&t->d, app_id);
+}
+
+static void idle_end(struct idle *t)
+{
+	held_set_close(&t->set);
+	broker_close(t->b);
+	bd_cleanup(&t->d);
+}
+
 static void quiet(unsigned n, unsigned window_s)
 {
-	struct bd d;
-	bd_init(&d, NULL);
-	bd_app(&d, "bench.idle", "method = exec\ncommand = /bin/false");
-	bd_start(&d, NULL, 10000);
-	broker *b = bd_connect(&d, "bench.idle");
-	uint16_t port;
-	int listener = tcp_listener(&port);
-	int *clients = calloc(n, sizeof(int));
-	if (!clients)
-		die("out of memory");
-	bd_hold(b, listener, port, "i", 0, n, 0, clients);
+	struct idle t;
+	idle_start(&t, NULL, "bench.idle", "method = exec\ncommand = /bin/false");
+	held_set_init(&t.set, n);
+	held_set_add(&t.set, t.b, "i", n, 0);
 	sleep_ms(500);
+	struct bd *d = &t.d;
 
-	long v0 = proc_status(d.pid, "voluntary_ctxt_switches");
-	long i0 = proc_status(d.pid, "nonvoluntary_ctxt_switches");
-	long c0 = proc_cpu_ticks(d.pid);
+	long v0 = proc_status(d->pid, "voluntary_ctxt_switches");
+	long i0 = proc_status(d->pid, "nonvoluntary_ctxt_switches");
+	long c0 = proc_cpu_ticks(d->pid);
 	sleep_ms(window_s * 1000);
-	long v1 = proc_status(d.pid, "voluntary_ctxt_switches");
-	long i1 = proc_status(d.pid, "nonvoluntary_ctxt_switches");
-	long c1 = proc_cpu_ticks(d.pid);
+	long v1 = proc_status(d->pid, "voluntary_ctxt_switches");
+	long i1 = proc_status(d->pid, "nonvoluntary_ctxt_switches");
+	long c1 = proc_cpu_ticks(d->pid);
 
-	pid_t s = strace_start(d.pid, out_path("idle-strace.txt"));
+	pid_t s = strace_start(d->pid, out_path("idle-strace.txt"));
 	sleep_ms(window_s * 1000);
 	struct strace_counts sc = strace_stop(s, out_path("idle-strace.txt"));
 
 	/* A socket claimed back is the app's: its traffic is none of
 	 * brokerd's business and must not wake it. */
-	int claimed = broker_claim(b, "i00005", NULL);
+	int claimed = broker_claim(t.b, "i00005", NULL);
 	if (claimed < 0)
 		die("claim: %s", broker_strerror(claimed));
-	s = strace_start(d.pid, out_path("idle-claimed-strace.txt"));
-	if (write(clients[5], "x", 1) != 1)
+	s = strace_start(d->pid, out_path("idle-claimed-strace.txt"));
+	if (write(t.set.clients[5], "x", 1) != 1)
 		die("write: %m");
 	sleep_ms(3000);   /* strace slows a rebuild of the epoll set down a lot */
 	struct strace_counts cl = strace_stop(s, out_path("idle-claimed-strace.txt"));
@@ -120,38 +136,25 @@ static void quiet(unsigned n, unsigned window_s)
 		result("idle", subject, "epoll_wait (strace)", (double)sc.wakeups, "count", "== 0");
 		result("idle", subject, "syscalls on a claimed socket's data", (double)cl.calls, "count", "== 0");
 	}
-	for (unsigned i = 0; i < n; i++)
-		close(clients[i]);
-	free(clients);
-	close(listener);
-	broker_close(b);
-	bd_cleanup(&d);
+	idle_end(&t);
 }
 
 static void keepalive(unsigned n, unsigned window_s, unsigned keepalive_s)
 {
-	struct bd d;
-	bd_init(&d, "backoff-initial-ms = 3600000\nbackoff-max-ms = 3600000");
-	char act[256];
-	snprintf(act, sizeof(act), "method = wake-socket\nsocket = %s/absent.sock", d.dir);
-	bd_app(&d, "bench.ka", act);
-	bd_start(&d, NULL, 10000);
-	broker *b = bd_connect(&d, "bench.ka");
-	uint16_t port;
-	int listener = tcp_listener(&port);
-	int *clients = calloc(n, sizeof(int));
-	if (!clients)
-		die("out of memory");
+	struct idle t;
+	idle_start(&t, "backoff-initial-ms = 3600000\nbackoff-max-ms = 3600000", "bench.ka",
+		   "method = wake-socket\nsocket = /nonexistent/broker-bench-absent.sock");
+	held_set_init(&t.set, n);
 	uint64_t t0 = mono_ns();
-	bd_hold(b, listener, port, "k", 0, n, keepalive_s, clients);
+	held_set_add(&t.set, t.b, "k", n, keepalive_s);
 	double spread = (double)(mono_ns() - t0) / 1e9;
 
 	broker_status st0, st1;
-	broker_get_status(b, &st0);
-	pid_t s = strace_start(d.pid, out_path("idle-keepalive-strace.txt"));
+	broker_get_status(t.b, &st0);
+	pid_t s = strace_start(t.d.pid, out_path("idle-keepalive-strace.txt"));
 	sleep_ms(window_s * 1000);
 	struct strace_counts sc = strace_stop(s, out_path("idle-keepalive-strace.txt"));
-	broker_get_status(b, &st1);
+	broker_get_status(t.b, &st1);
 
 	char subject[64];
 	snprintf(subject, sizeof(subject), "%u held, keep-alive %u s", n, keepalive_s);
@@ -168,12 +171,7 @@ static void keepalive(unsigned n, unsigned window_s, unsigned keepalive_s)
 		       (double)(st1.triggers_total - st0.triggers_total) / (sc.wakeups ? sc.wakeups : 1),
 		       "count", ">= 100");
 	}
-	for (unsigned i = 0; i < n; i++)
-		close(clients[i]);
-	free(clients);
-	close(listener);
-	broker_close(b);
-	bd_cleanup(&d);
+	idle_end(&t);
 }
 
 void run_idle(void)

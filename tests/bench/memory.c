@@ -36,11 +36,8 @@ void run_memory(void)
 	bd_app(&d, "bench.mem", "method = exec\ncommand = /bin/false");
 	bd_start(&d, NULL, 10000);
 	broker *b = bd_connect(&d, "bench.mem");
-	uint16_t port;
-	int listener = tcp_listener(&port);
-	int *clients = calloc(max, sizeof(int));
-	if (!clients)
-		die("out of memory");
+	struct held_set set;
+	held_set_init(&set, max);
 
 	FILE *dat = fopen(out_path("memory.dat"), "we");
 	if (!dat)
@@ -48,10 +45,9 @@ void run_memory(void)
 	fprintf(dat, "# held rss_kib slab_growth_kib\n");
 	double x[4], rss[4], slab[4];
 	long slab0 = meminfo_kb("Slab");
-	unsigned held = 0;
 	for (unsigned i = 0; i < nlevels; i++) {
-		bd_hold(b, listener, port, "m", held, levels[i] - held, 0, clients + held);
-		held = levels[i];
+		held_set_add(&set, b, "m", levels[i] - set.n, 0);
+		unsigned held = set.n;
 		sleep_ms(300);   /* let the kernel's deferred frees settle */
 		x[i] = held;
 		rss[i] = (double)proc_status(d.pid, "VmRSS") * 1024;
@@ -66,10 +62,7 @@ void run_memory(void)
 	result("memory", "brokerd", "RSS growth 0..max", (rss[nlevels - 1] - rss[0]) / max, "B/socket", NULL);
 	result("memory", "kernel slab (both ends)", "slope", slope(x, slab, nlevels), "B/conn", NULL);
 
-	for (unsigned i = 0; i < held; i++)
-		close(clients[i]);
-	free(clients);
-	close(listener);
+	held_set_close(&set);
 	broker_close(b);
 	bd_cleanup(&d);
 }

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,15 +152,6 @@ double s6_peer_round(struct s6peer *p, int *fdp, unsigned n, bool conn_per_op)
 	return (double)(mono_ns() - t0) / 1e3 / n;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void s6_peer_stop(struct s6peer *p)
 {
 	if (!p)
@@ -172,7 +162,7 @@ void s6_peer_stop(struct s6peer *p)
 		kill(p->pid, SIGTERM);
 		waitpid(p->pid, NULL, 0);
 	}
-	nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(p->dir);
 	free(p);
 }
 

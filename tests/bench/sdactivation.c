@@ -11,12 +11,8 @@
  * Same manager, same app binary, samples alternating; each service is
  * inactive again (asked over D-Bus) before the next sample.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -49,57 +45,35 @@ static void wait_inactive(const char *unit)
 	free(path);
 }
 
-static void answer_then_eof(int c, const char *what)
+/* After the answer: the app closes, its service goes, brokerd is idle. */
+static void settle(int c, const char *unit, broker *b)
 {
-	char ch;
-	if (!wait_readable(c, 20000) || read(c, &ch, 1) != 1 || ch != 'A')
-		die("%s: no answer from the app", what);
+	expect_close(c, unit);
+	wait_inactive(unit);
+	if (b)
+		bd_wait_idle(b, WAKE_APP, 20000);
 }
 
 static double once_native(uint16_t port)
 {
-	struct sockaddr_in sa = {
-		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	int one = 1;
 	uint64_t t0 = mono_ns();
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	int c = tcp_connect(port);
+	if (c < 0)
 		die("connect to the native .socket on port %u: %m", port);
-	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (write(c, "x", 1) != 1)
 		die("write: %m");
-	answer_then_eof(c, __func__);
+	expect_answer(c, "native");
 	uint64_t t1 = mono_ns();
-	char ch;
-	wait_readable(c, 20000);
-	if (read(c, &ch, 1) != 0)
-		die("native: the app did not close");
-	close(c);
-	wait_inactive("bench-native.service");
+	settle(c, "bench-native.service", NULL);
 	return (double)(t1 - t0) / 1e3;
 }
 
 static double once_wake(broker *b, int listener, uint16_t port)
 {
-	int c, s;
-	tcp_pair(listener, port, &c, &s);
-	int r = broker_transfer(b, "wake", s, NULL, 0, 0);
-	if (r < 0)
-		die("transfer: %s (%s)", broker_strerror(r), broker_last_message(b));
-	uint64_t t0 = mono_ns();
-	if (write(c, "x", 1) != 1)
-		die("write: %m");
-	answer_then_eof(c, __func__);
-	uint64_t t1 = mono_ns();
-	char ch;
-	wait_readable(c, 20000);
-	if (read(c, &ch, 1) != 0)
-		die("wake: the app did not close");
-	close(c);
-	wait_inactive("bench-wake.service");
-	bd_wait_idle(b, WAKE_APP, 20000);
-	return (double)(t1 - t0) / 1e3;
+	int c;
+	double us = bd_exchange(b, listener, port, "wake", &c);
+	settle(c, "bench-wake.service", b);
+	return us;
 }
 
 void run_sd_activation(int argc, char **argv)

@@ -30,16 +30,14 @@ void run_storm(void)
 		bd_app(&d, id[i], act);
 	}
 	bd_start(&d, NULL, 10000);
-	uint16_t port;
-	int listener = tcp_listener(&port);
-	int *clients = calloc(total, sizeof(int));
-	if (!clients)
-		die("out of memory");
+	struct held_set set;
+	held_set_init(&set, total);
 	for (unsigned i = 0; i < NAPPS; i++) {
 		broker *b = bd_connect(&d, id[i]);
-		bd_hold(b, listener, port, "s", 0, per, 0, clients + i * per);
+		held_set_add(&set, b, "s", per, 0);
 		broker_close(b);
 	}
+	int *clients = set.clients;
 	broker *st = bd_connect(&d, NULL);
 	broker_status s0, s;
 	if (broker_get_status(st, &s0) < 0)
@@ -68,7 +66,7 @@ void run_storm(void)
 
 	/* The floor, median of three, with one real TCP socket as the fd. */
 	int c, srv;
-	tcp_pair(listener, port, &c, &srv);
+	tcp_pair(set.listener, set.port, &c, &srv);
 	struct samples fl = { 0 };
 	for (int i = 0; i < 3; i++) {
 		double ms = floor_pipelined(srv, total);
@@ -89,10 +87,7 @@ void run_storm(void)
 	result("storm", "pipelined floor", "all acked", floor_ms, "ms", NULL);
 	result("storm", "brokerd / pipelined floor", "time ratio", storm_ms / floor_ms, "x", NULL);
 
-	for (unsigned i = 0; i < total; i++)
-		close(clients[i]);
-	free(clients);
-	close(listener);
+	held_set_close(&set);
 	broker_close(st);
 	bd_cleanup(&d);
 }
