@@ -23,6 +23,7 @@
 
 #include "brokerd.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -48,6 +49,7 @@ static void set_state(struct daemon *d, struct app *a, enum broker_app_state s)
 		d->nstarting++;
 	}
 	a->state = s;
+	notify_changed(d);
 }
 
 static void timer_restart(struct daemon *d, struct app *a, double seconds)
@@ -91,8 +93,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	/* Started or running, and no hello or no ack in time. */
-	char why[160];
-	if (a->conn && !a->conn->hello)
+	char why[320];
+	if (a->conn && !a->conn->hello && a->m && a->m->activation == ACTIVATION_WAKE_SOCKET)
+		snprintf(why, sizeof(why), "nothing accepted on wake socket %.200s within %u ms "
+			 "(is the app's service failing to start?)", a->m->wake_socket, app_timeout_ms(d, a));
+	else if (a->conn && !a->conn->hello)
 		snprintf(why, sizeof(why), "the app did not open its activation within %u ms",
 			 app_timeout_ms(d, a));
 	else if (a->conn)

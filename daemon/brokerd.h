@@ -15,6 +15,8 @@
 
 struct app;
 struct actconn;
+struct reglog_entry;
+struct store;
 
 /* One held socket.  Allocated once, with its id and context inline and,
  * only for a socket with a keep-alive, its timer in front of them:
@@ -132,6 +134,12 @@ struct daemon {
 	bool stopping;               /* shutting down: keep the fd store as it is */
 	int held_ep;                 /* watch.c: epoll set of the held sockets, */
 	ev_io held_io;               /* open while this watcher of it is active */
+	struct store *store;         /* store.c: fd store and registry log; NULL = none */
+	bool notify;                 /* notify.c: under a service manager */
+	ev_timer watchdog;
+	ev_timer status_timer;       /* STATUS= goes out at most once a second */
+	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
+	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
 	/* Separate, because a request's fields point into rbuf while its
 	 * replies are encoded into wbuf. */
@@ -159,6 +167,10 @@ struct sock_desc {
 int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 		       const struct sock_desc *desc, const void *ctx, uint32_t ctx_len,
 		       uint32_t keepalive_sec, uid_t owner, struct held **ret);
+/* Hold fd again as the restored entry e describes (consumed on success and
+ * on failure); the caller watches it or queues it. */
+int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
+		 struct held **ret);
 /* Forget h: stop its watchers, take it off every list, close brokerd's copy. */
 void held_remove(struct daemon *d, struct held *h);
 unsigned held_count_state(struct daemon *d, int state);

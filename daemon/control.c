@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The control socket: accept, authenticate, read requests, write replies. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "identity.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
@@ -20,7 +22,7 @@
 
 static void on_client(struct ev_loop *loop, ev_io *w, int revents);
 
-static void client_set_events(struct daemon *d, struct client *c)
+void client_set_events(struct daemon *d, struct client *c)
 {
 	/* While a reply waits to go out, read nothing more from this client:
 	 * it cannot make brokerd buffer more than one reply stream. */
@@ -107,6 +109,7 @@ void client_free(struct daemon *d, struct client *c, const char *why)
 	ev_io_stop(d->loop, &c->io);
 	ev_timer_stop(d->loop, &c->timer);
 	close(c->io.fd);
+	free(c->unit);
 	struct outmsg *o;
 	while ((o = STAILQ_FIRST(&c->out))) {
 		STAILQ_REMOVE_HEAD(&c->out, link);
@@ -204,6 +207,16 @@ static unsigned clients_of_uid(struct daemon *d, uid_t uid)
 	return n;
 }
 
+/* Only then is a client's unit worth looking up at accept time. */
+static bool units_in_use(struct daemon *d)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link)
+		if (a->m && a->m->unit)
+			return true;
+	return false;
+}
+
 static bool peer_in_group(int fd, gid_t primary, gid_t want)
 {
 	if (primary == want)
@@ -261,6 +274,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
+		if (units_in_use(d))
+			c->unit_error = peer_unit(fd, cred.pid, &c->unit);
 		c->admin = cred.uid == 0 ||
 			   (d->cfg.admin_group && peer_in_group(fd, cred.gid, d->cfg.admin_gid));
 		STAILQ_INIT(&c->out);
@@ -323,6 +338,11 @@ int control_open(struct daemon *d)
 		if (fd < 0)
 			return fd;
 		d->control_fd = fd;
+	} else {
+		/* systemd passes its sockets blocking; on_accept() drains until EAGAIN. */
+		int flags = fcntl(d->control_fd, F_GETFL);
+		if (flags < 0 || fcntl(d->control_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+			return -errno;
 	}
 	ev_io_init(&d->control_io, on_accept, d->control_fd, EV_READ);
 	ev_io_start(d->loop, &d->control_io);

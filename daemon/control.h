@@ -29,6 +29,8 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	char *unit;                  /* its systemd unit, if a manifest names units */
+	int unit_error;              /* why unit is NULL: peer_unit()'s error */
 	bool hello;
 	bool admin;
 	bool monitor;
@@ -44,6 +46,9 @@ int client_reply(struct daemon *d, struct client *c, unsigned type, uint32_t seq
 		 const void *fixed, size_t fixed_size, const struct bp_field *fields, unsigned n);
 int client_error(struct daemon *d, struct client *c, uint32_t seq, int error, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Watch c for what it waits for now: writability while a reply is queued
+ * or a reply stream is paused (c->resume), else requests. */
+void client_set_events(struct daemon *d, struct client *c);
 /* Queue an already encoded event for a monitor; false if it fell behind. */
 bool client_queue_event(struct daemon *d, struct client *c, const void *buf, size_t len);
 void client_free(struct daemon *d, struct client *c, const char *why);

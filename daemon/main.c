@@ -13,7 +13,9 @@
 #include "brokerd.h"
 #include "control.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
+#include "testhook.h"
 #include "util.h"
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -48,8 +50,10 @@ static int take_listen_fds(struct daemon *d)
 	}
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
+		/* A held listener may be an AF_UNIX SEQPACKET one too: only a
+		 * name the store does not give can be the control socket. */
 		bool control = d->control_fd < 0 && (strcmp(names[i], "control") == 0 ||
-			       sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0);
+			       (!store_owns_name(names[i]) && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0));
 		if (control) {
 			d->control_fd = fd;
 			free(names[i]);
@@ -191,6 +195,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	testhook_setup(&d);
 	r = daemon_reload(&d);
 	if (r < 0) {
 		log_error("cannot start: manifests in %s: %s", d.cfg.apps_dir, strerror(-r));
@@ -216,13 +221,14 @@ int main(int argc, char **argv)
 
 	log_info("ready: control socket %s, %u app(s), limit %u held socket(s)",
 		 d.cfg.socket_path, d.napps, d.cfg.max_held);
-	sd_notify(0, "READY=1");
+	notify_ready(&d);
 	ev_run(d.loop, 0);
 
-	sd_notify(0, "STOPPING=1");
+	notify_stopping(&d);
 	control_close(&d);
 	clients_close_all(&d);
 	registry_shutdown(&d);
+	store_free(&d);
 	config_free(&d.cfg);
 	ev_loop_destroy(d.loop);
 	log_info("stopped");

@@ -4,10 +4,13 @@
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "brokerd.h"
 #include "log.h"
+#include "notify.h"
+#include "reglog.h"
 #include "store.h"
 #include "util.h"
 
@@ -122,6 +125,8 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 	h->family = (uint16_t)desc->family;
 	h->sotype = (uint8_t)desc->sotype;
 	h->state = BROKER_STATE_WATCHING;
+	if (keepalive_sec && desc->kind != BROKER_KIND_LISTENER)   /* stored with the rest */
+		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
 
 	/* Durable first (fd store, metadata), then visible. */
 	int r = store_put(d, h);
@@ -148,6 +153,51 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 	held_watch(d, h);
 	if (ret)
 		*ret = h;
+	return 0;
+}
+
+int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
+		 struct held **ret)
+{
+	_cleanup_close_ int owned = fd;
+	int sotype;
+	socklen_t len = sizeof(sotype);
+	/* Only what the metadata says it is; a socket that errored meanwhile
+	 * is still held, so that the app hears of it. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &sotype, &len) < 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	if (sotype != e->sotype || bp_check_id(e->id, BROKER_ID_MAX) < 0)
+		return -EBADMSG;
+	struct held *h = held_alloc(e->id, e->id_len, e->ctx, e->ctx_len, e->keepalive_sec);
+	if (!h)
+		return -ENOMEM;
+	h->fd = TAKE_FD(owned);
+	h->app = a;
+	h->serial = e->serial;
+	h->held_since = e->held_since;
+	h->last_trigger = e->last_trigger;
+	h->deadline = e->deadline;
+	h->owner = e->owner;
+	h->kind = e->kind;
+	h->family = e->family;
+	h->sotype = e->sotype;
+	h->state = e->state;
+	h->reason = e->reason;
+
+	struct held *old = held_find(a, held_id(h));
+	if (old) {
+		log_full(LOG_WARNING, a->id, held_id(h), 0, "stored twice; the later transfer wins");
+		held_remove(d, old);
+	}
+	if (!tsearch(h, &a->index, held_cmp)) {
+		close(held_fd(h));
+		free(h);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&d->all, h, all);
+	a->nheld++;
+	d->nheld++;
+	*ret = h;
 	return 0;
 }
 
@@ -227,5 +277,6 @@ int daemon_reload(struct daemon *d)
 	}
 	log_info("%d app(s) from %s", n, d->cfg.apps_dir);
 	monitor_emit(d, BROKER_EVENT_RELOAD, NULL, NULL, 0, 0, 0, "%d app(s)", n);
+	notify_changed(d);   /* the app count is in STATUS= */
 	return 0;
 }

@@ -1,20 +1,46 @@
 /* SPDX-License-Identifier: MIT */
-/* Durability: held sockets in systemd's fd store, metadata in a memfd.
- * Without systemd (no $NOTIFY_SOCKET) every call is a no-op that succeeds. */
+/*
+ * Durability: every held socket in systemd's fd store (FDSTORE=1, FDPOLL=0,
+ * named by its serial), the registry's metadata in a memfd log stored next
+ * to them (reglog.h).  Without systemd (no $NOTIFY_SOCKET) every call is a
+ * no-op that succeeds.
+ */
 #pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct daemon;
 struct held;
 
-/* Called once at start, after the control socket is set up: take back
- * held sockets from LISTEN_FDS and their metadata. */
+/* Called once at start, after the manifests are loaded: take fds (the
+ * array's fds are consumed) and rebuild the held sockets they and the
+ * metadata describe; re-arm watches, keep-alive deadlines and pending
+ * triggers.  Fds without metadata are logged, closed and removed from the
+ * fd store.  Returns 0 or a negative errno (out of memory). */
 int store_restore(struct daemon *d, int *fds, char **names, int nfds);
 
-/* A new held socket: store its fd and its metadata before it is acknowledged. */
+/* Is name one that store_restore() takes (a held socket's or the registry's)? */
+bool store_owns_name(const char *name);
+
+/* A new held socket: its metadata and its fd are stored before it is
+ * acknowledged.  On failure nothing is stored. */
 int store_put(struct daemon *d, struct held *h);
 
 /* h's state, reason or deadline changed. */
 void store_update(struct daemon *d, struct held *h);
 
-/* h is gone (handed back, claimed, dropped, replaced). */
+/* h is gone (handed back, claimed, dropped, replaced).  Not called while
+ * brokerd stops: the next start takes everything back. */
 void store_del(struct daemon *d, struct held *h);
+
+/* Release the store's memory (the fd store itself stays as it is). */
+void store_free(struct daemon *d);
+
+/* The fd store name for a serial: base64url digits, at most 11 characters.
+ * Short names matter: systemd passes them all in one LISTEN_FDNAMES
+ * environment string, which the kernel caps at 128 KiB. */
+void store_fdname(uint64_t serial, char buf[static 12]);
+int store_serial_from_fdname(const char *name, uint64_t *ret);
+
+#define STORE_REGISTRY_NAME "registry.v1"

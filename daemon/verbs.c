@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "control.h"
+#include "identity.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -87,6 +88,17 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		return -EALREADY;
 	if (!client_may_act(c, a)) {
 		snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
+		return -EPERM;
+	}
+	/* A unit binds root too: only that unit's processes are the app. */
+	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
+		if (c->unit)
+			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
+				 c->unit, a->m->unit);
+		else
+			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
+				 peer_unit_error(c->unit_error), a->m->unit);
+		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
 		return -EPERM;
 	}
 	c->app = a;
@@ -278,6 +290,7 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 		/* Not now: the socket stays held until the client can take it. */
 		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
 		snprintf(c->resume.id, sizeof(c->resume.id), "%s", id);
+		client_set_events(d, c);
 		return 0;
 	}
 	if (r < 0)
@@ -314,6 +327,7 @@ static int start_stream(struct daemon *d, struct client *c, unsigned type, uint3
 	int r = verb_resume(d, c);
 	if (r == -EAGAIN) {
 		/* flush() goes on when the client reads */
+		client_set_events(d, c);
 		return 0;
 	}
 	return r < 0 ? SEND_FAILED : 0;

@@ -104,6 +104,20 @@ struct column {
 int records_print(const struct ctl *c, void *const *list, const struct column *cols, unsigned ncols,
 		  json_object *(*to_json)(const void *rec), const char *none);
 
+/* units.c: the service manager's view of the units manifests name. */
+struct units {
+	struct sd_bus *bus;   /* NULL when no manager is reachable */
+	int error;            /* why not */
+	bool user;            /* the user manager, else the system manager */
+};
+/* Connect to the manager that runs the brokerd at control (socket path).
+ * Returns 0, or a negative errno (kept in u->error): no manager reachable. */
+int units_open(struct units *u, const char *control);
+/* The unit's ActiveState ("active", "failed", ...), or its LoadState when
+ * it is not loaded ("not-found", ...).  Returns 0 or a negative errno. */
+int units_state(struct units *u, const char *unit, char *buf, size_t size);
+void units_close(struct units *u);
+
 /* Verbs, each in the file that suits it. */
 int verb_status(struct ctl *c, int argc, char **argv);
 int verb_apps(struct ctl *c, int argc, char **argv);

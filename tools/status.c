@@ -2,6 +2,7 @@
 /* brokerctl status and apps. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "brokerctl.h"
@@ -61,37 +62,51 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* A row of the apps table: the app, and its unit's state as the service
+ * manager sees it ("" when the manifest names no unit). */
+struct app_row {
+	const broker_app *a;
+	char unit_state[32];
+};
+
 /* The apps table: add a column with a line in app_columns (and its key
  * in app_json()). */
-DEFINE_CELL(cell_id, broker_app, "%s", r->id)
-DEFINE_CELL(cell_user, broker_app, "%s", r->user)
-DEFINE_CELL(cell_state, broker_app, "%s", broker_app_state_name(r->state))
-DEFINE_CELL(cell_pid, broker_app, r->pid ? "%d" : "-", (int)r->pid)
-DEFINE_CELL(cell_held, broker_app, "%u/%u", r->held, r->max_sockets)
-DEFINE_CELL(cell_failures, broker_app, "%u", r->failures)
-DEFINE_CELL(cell_activation, broker_app, "%s", r->activation)
-DEFINE_CELL(cell_handoff, broker_app, "%s", r->handoff)
-DEFINE_CELL(cell_target, broker_app, "%s", r->target)
+DEFINE_CELL(cell_id, struct app_row, "%s", r->a->id)
+DEFINE_CELL(cell_user, struct app_row, "%s", r->a->user)
+DEFINE_CELL(cell_state, struct app_row, "%s", broker_app_state_name(r->a->state))
+DEFINE_CELL(cell_pid, struct app_row, r->a->pid ? "%d" : "-", (int)r->a->pid)
+DEFINE_CELL(cell_held, struct app_row, "%u/%u", r->a->held, r->a->max_sockets)
+DEFINE_CELL(cell_failures, struct app_row, "%u", r->a->failures)
+DEFINE_CELL(cell_activation, struct app_row, "%s", r->a->activation)
+DEFINE_CELL(cell_handoff, struct app_row, "%s", r->a->handoff)
+DEFINE_CELL(cell_target, struct app_row, "%s", r->a->target)
+DEFINE_CELL(cell_unit, struct app_row, "%s", r->a->unit)
+DEFINE_CELL(cell_unit_state, struct app_row, "%s", r->unit_state)
 
 static void cell_retry(const void *rec, uint64_t now, char *buf, size_t size)
 {
-	format_age(((const broker_app *)rec)->retry_usec, now, buf, size);
+	format_age(((const struct app_row *)rec)->a->retry_usec, now, buf, size);
 }
 
 static const struct column app_columns[] = {
 	{ "APP", cell_id }, { "USER", cell_user }, { "STATE", cell_state }, { "PID", cell_pid },
 	{ "HELD", cell_held }, { "FAILURES", cell_failures }, { "RETRY", cell_retry },
 	{ "ACTIVATION", cell_activation }, { "HANDOFF", cell_handoff }, { "TARGET", cell_target },
+	{ "UNIT", cell_unit }, { "UNIT-STATE", cell_unit_state },
 };
 
 static json_object *app_json(const void *rec)
 {
-	const broker_app *a = rec;
+	const struct app_row *row = rec;
+	const broker_app *a = row->a;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_text(a->id));
 	json_object_object_add(o, "user", json_text(a->user));
 	json_object_object_add(o, "uid", json_object_new_int64(a->uid));
 	json_object_object_add(o, "unit", *a->unit ? json_text(a->unit) : NULL);
+	/* null where there is no unit, or no manager to ask */
+	bool known = *row->unit_state && strcmp(row->unit_state, "?") != 0;
+	json_object_object_add(o, "unit_state", known ? json_text(row->unit_state) : NULL);
 	json_object_object_add(o, "state", json_object_new_string(broker_app_state_name(a->state)));
 	json_object_object_add(o, "pid", a->pid ? json_object_new_int64(a->pid) : NULL);
 	json_object_object_add(o, "held", json_object_new_int64(a->held));
@@ -111,6 +126,37 @@ static json_object *app_json(const void *rec)
 	return o;
 }
 
+/* Ask the service manager about the units the manifests name, if any. */
+static void fill_unit_states(struct ctl *c, struct app_row *rows, int n)
+{
+	int with_unit = 0;
+	for (int i = 0; i < n; i++)
+		with_unit += *rows[i].a->unit != 0;
+	if (!with_unit)
+		return;
+	struct units u;
+	const char *control = c->socket ? c->socket : broker_default_socket();
+	if (units_open(&u, control) < 0) {
+		fprintf(stderr, "brokerctl: unit states unknown: no %s service manager is reachable (%s)\n",
+			u.user ? "user" : "system", strerror(-u.error));
+		for (int i = 0; i < n; i++)
+			if (*rows[i].a->unit)
+				snprintf(rows[i].unit_state, sizeof(rows[i].unit_state), "?");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!*rows[i].a->unit)
+			continue;
+		int r = units_state(&u, rows[i].a->unit, rows[i].unit_state, sizeof(rows[i].unit_state));
+		if (r < 0) {
+			fprintf(stderr, "brokerctl: %s: cannot ask the service manager: %s\n", rows[i].a->unit,
+				strerror(-r));
+			snprintf(rows[i].unit_state, sizeof(rows[i].unit_state), "?");
+		}
+	}
+	units_close(&u);
+}
+
 int verb_apps(struct ctl *c, int argc, char **argv)
 {
 	int r = verb_no_arguments(c, argc, argv);
@@ -120,8 +166,23 @@ int verb_apps(struct ctl *c, int argc, char **argv)
 	int n = broker_list_apps(c->b, &list);
 	if (n < 0)
 		return ctl_fail(c, n, NULL);
-	r = records_print(c, (void *const *)list, app_columns, ARRAY_SIZE(app_columns), app_json,
+	struct app_row *rows = calloc((size_t)n + 1, sizeof(*rows));
+	void **ptrs = calloc((size_t)n + 1, sizeof(*ptrs));
+	if (!rows || !ptrs) {
+		free(rows);
+		free(ptrs);
+		broker_app_list_free(list);
+		return ctl_fail(c, -ENOMEM, NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		rows[i].a = list[i];
+		ptrs[i] = &rows[i];
+	}
+	fill_unit_states(c, rows, n);
+	r = records_print(c, ptrs, app_columns, ARRAY_SIZE(app_columns), app_json,
 			  "No apps (brokerd has no manifests that you may see).");
+	free(ptrs);
+	free(rows);
 	broker_app_list_free(list);
 	return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
 }

@@ -99,7 +99,8 @@ START_TEST(list_and_claim)
 	hb_expect_recv(fd, "to app");
 	hb_send(fd, "to peer", 7);
 	hb_expect_recv(peer, "to peer");
-	ck_assert(hb_file_contains(b.log, APP "/conn: claimed back"));
+	/* brokerd logs the claim just after it sent the socket */
+	ck_assert(HB_WAIT(hb_file_contains(b.log, APP "/conn: claimed back"), HB_WAIT_MS));
 	ck_assert_int_eq(broker_claim(c, "conn", NULL), -ENOENT);
 	ck_assert_int_eq(broker_list(c, NULL, &list), 1);
 	ck_assert_str_eq(list[0]->id, "dgram");

@@ -79,9 +79,19 @@ def fds():
     return len(os.listdir(f"/proc/{brokerd.pid}/fd"))
 
 
+def idle_fds():
+    """brokerd's count once it has seen the last brokerctl go (it closes
+    that connection a moment after brokerctl exits)."""
+    prev = -1
+    while (n := fds()) != prev:
+        prev = n
+        time.sleep(0.1)
+    return n
+
+
 try:
     ok(wait_for(lambda: ctl("status").returncode == 0), "brokerd answers")
-    baseline = fds()
+    baseline = idle_fds()
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 

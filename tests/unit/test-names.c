@@ -14,8 +14,9 @@ static const char *srcdir;
 
 /* Codes that appear in the sources but never leave the module that uses
  * them: the INI readers' internal results, turned into -EINVAL and a
- * sentence naming file, line and key before anyone sees them. */
-static const char *const internal_only[] = { "EEXIST", "ERANGE" };
+ * sentence naming file, line and key before anyone sees them; the unit
+ * lookups' results, turned into -EPERM and a sentence naming the unit. */
+static const char *const internal_only[] = { "EEXIST", "ERANGE", "ESRCH", "ENODATA", "ENXIO" };
 
 static int errno_from_name(const char *name)
 {

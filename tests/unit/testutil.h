@@ -6,23 +6,32 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Open fds of this process, as /proc/self/fd lists them. */
-static inline int count_fds(void)
+/* Open fds of process pid, as /proc/PID/fd lists them. */
+static inline int count_fds_of(pid_t pid)
 {
-	DIR *d = opendir("/proc/self/fd");
-	ck_assert_ptr_nonnull(d);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	ck_assert_msg(d != NULL, "cannot list %s", path);
 	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
 		n += e->d_name[0] != '.';
 	closedir(d);
-	return n - 1;   /* the directory's own fd */
+	return n;
+}
+
+/* Open fds of this process. */
+static inline int count_fds(void)
+{
+	return count_fds_of(getpid()) - 1;   /* the directory's own fd */
 }
 
 static inline bool fd_is_open(int fd)
@@ -99,6 +108,18 @@ static inline void temp_dir_teardown(void)
 {
 	remove_tree(TEMP_DIR);
 	TEMP_DIR = NULL;
+}
+
+/* Write a file from a format. */
+static inline void __attribute__((format(printf, 2, 3))) write_text(const char *path, const char *fmt, ...)
+{
+	FILE *f = fopen(path, "we");
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(fclose(f), 0);
 }
 
 /* Write text to TEMP_DIR/name. */

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Checks shared by the systemd suite's cases: fd counts, the fd store, the
+ * journal, and small sets of held sockets. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sdtest.h"
+#include "testutil.h"
+
+struct fd_wait {
+	pid_t pid;
+	int want, got;
+};
+
+static bool fds_are(void *ud)
+{
+	struct fd_wait *w = ud;
+	w->got = count_fds_of(w->pid);
+	return w->got == w->want;
+}
+
+/* brokerd's fd count settles (clients it has not seen close yet) at want. */
+void expect_fds(pid_t pid, int want)
+{
+	struct fd_wait w = { pid, want, 0 };
+	ck_assert_msg(sd_wait(fds_are, &w, 10000), "brokerd has %d fds open, expected %d", w.got, want);
+}
+
+/* brokerd's fds when it is idle: no notification or client in flight. */
+int idle_fds(pid_t pid)
+{
+	int prev = -1;
+	for (int i = 0; i < 100; i++) {
+		int n = count_fds_of(pid);
+		if (n == prev)
+			return n;
+		prev = n;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	ck_abort_msg("brokerd's fd count does not settle");
+}
+
+void expect_stored(unsigned long long n)
+{
+	ck_assert_uint_eq(sd_prop_num("brokerd.service", "NFileDescriptorStore"), n);
+}
+
+void fill(void *p, size_t n, unsigned seed)
+{
+	unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)((i * 31 + seed * 7) ^ (i >> 5));
+}
+
+struct journal_wait {
+	const char *matches, *text;
+};
+
+static bool journal_shows(void *ud)
+{
+	struct journal_wait *w = ud;
+	return sd_journal_has(w->matches, w->text);
+}
+
+void expect_journal(const char *matches, const char *text)
+{
+	struct journal_wait w = { matches, text };
+	ck_assert_msg(sd_wait(journal_shows, &w, 10000), "no '%s' in the journal for '%s'", text, matches);
+}
+
+void hold(const char *app, struct tsock *t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int sv[2];
+		sd_tcp_pair(sv);
+		snprintf(t[i].ctx, sizeof(t[i].ctx), "context of %s", t[i].id);
+		ck_assert_int_eq(sd_transfer(app, t[i].id, sv[0], t[i].ctx, strlen(t[i].ctx), 0), 0);
+		t[i].peer = sv[1];
+		t[i].serial = sd_wait_watching(app, t[i].id, 0);
+	}
+}
+
+/* Exactly these held, watched, contexts intact; returns how many kept their serial. */
+int check_held(const char *app, struct tsock *t, int n)
+{
+	sd_wait_all_watching((unsigned)n);
+	broker_info **list = sd_list();
+	int same = 0;
+	for (int i = 0; i < n; i++) {
+		broker_info *in = sd_find(list, app, t[i].id);
+		ck_assert_msg(in != NULL, "%s/%s is not held", app, t[i].id);
+		ck_assert_uint_eq(in->context_len, strlen(t[i].ctx));
+		ck_assert(memcmp(in->context, t[i].ctx, in->context_len) == 0);
+		same += in->serial == t[i].serial;
+		t[i].serial = in->serial;
+	}
+	broker_info_list_free(list);
+	return same;
+}
+
+int journal_count(const char *text)
+{
+	char out[32];
+	sd_sh(out, sizeof(out), "journalctl --no-pager -o cat | grep -cF -- '%s'", text);
+	return atoi(out);
+}

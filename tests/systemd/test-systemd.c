@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * brokerd under a real systemd user manager (tests/systemd/ns-run.sh):
+ * wake-socket activation, its failures, restart and SIGKILL with the fd
+ * store, torn metadata writes, the watchdog, identity by unit.  Each test
+ * case runs in a namespace of its own (meson selects it with CK_RUN_CASE).
+ */
+#include <check.h>
+
+#include "sdtest.h"
+#include "testutil.h"
+
+void sd_add_case(Suite *s, const char *name, const TTest *test)
+{
+	TCase *tc = tcase_create(name);
+	tcase_set_timeout(tc, 150);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+}
+
+int main(void)
+{
+	Suite *s = suite_create("systemd");
+	sd_wake_cases(s);
+	sd_restart_cases(s);
+	sd_crash_cases(s);
+	return run_suite(s);
+}
