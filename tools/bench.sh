@@ -3,8 +3,9 @@
 # same run, so that every figure is a ratio a noisy machine cannot fake.
 #   tools/bench.sh [--quick] [OUTDIR]        (OUTDIR: bench-out/DATE-TIME)
 # Builds a release build in build-bench/, runs every scenario of
-# tests/bench (broker-bench), the systemd one inside a private PID and mount
-# namespace with a real user manager (root only; never a system manager),
+# tests/bench (broker-bench), the systemd one inside the systemd suite's
+# namespace harness with a real user manager (root only; never a system
+# manager),
 # then prints the table and leaves in OUTDIR: results.csv, summary.md,
 # machine.txt, *.dat (samples), *.png (plots), callgrind-*.txt (profiles).
 # Not a test: nothing here fails on a missed target.  --quick is a smoke run
@@ -44,9 +45,9 @@ bench=$top/build-bench/tests/bench/broker-bench
 "$bench" --out "$out" $quick handoff activation memory idle storm callgrind
 
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -x /lib/systemd/systemd ]; then
-	unshare --pid --fork --mount --mount-proc \
-		sh tests/bench/systemd-ns.sh "$top/build-bench" "$out" $quick ||
-		echo "broker-bench: the systemd scenario failed; see $out/systemd-user.log" >&2
+	sh tests/systemd/ns-run.sh sh "$top/tests/bench/systemd-bench.sh" "$top/build-bench" "$out" $quick \
+		>"$out/systemd.log" 2>&1 || echo "broker-bench: the systemd scenario failed; see $out/systemd.log" >&2
+	grep '^broker-bench:' "$out/systemd.log" >&2 || true
 else
 	echo "broker-bench: systemd scenario skipped (needs root, unshare and /lib/systemd/systemd)" >&2
 fi

@@ -3,7 +3,7 @@
  * broker-bench [--out DIR] [--quick] SCENARIO...
  *
  * Scenarios: handoff activation memory idle storm callgrind (or "all" for
- * these), sd-activation (inside the namespace tools/bench.sh sets up), and
+ * these), sd-activation (run by tests/bench/systemd-bench.sh), and
  * report (table and summary.md from DIR/results.csv).
  */
 #include <getopt.h>
@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: broker-bench [--out DIR] [--quick] SCENARIO...\n"
 		"Scenarios: handoff activation memory idle storm callgrind all\n"
-		"           sd-activation PORT WAKE-SOCKET (inside tools/bench.sh's namespace)\n"
+		"           sd-activation PORT WAKE-SOCKET (from tests/bench/systemd-bench.sh)\n"
 		"           report\n"
 		"           free-port (print a free TCP port on 127.0.0.1)\n"
 		"Results go to DIR (default bench-out): results.csv, *.dat, summary.md.\n");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Activation latency through systemd, run inside the private namespace that
- * tests/bench/systemd-ns.sh sets up (a real user manager and dbus-daemon):
+ * Activation latency through systemd, run by tests/bench/systemd-bench.sh
+ * inside the systemd suite's namespace (a real user manager and dbus-daemon):
  *   native  a .socket unit (Accept=no) listening on 127.0.0.1:PORT starts
  *           bench-app listen3, which accepts the peer and answers (the
  *           peer's clock starts before connect());
