@@ -315,42 +315,24 @@ static void conn_ack(struct daemon *d, struct actconn *c, uint64_t serial)
 		ev_timer_stop(d->loop, &a->timer);
 }
 
-static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+/* Messages read per wakeup before other connections get their turn. */
+#define CONN_READ_MAX 256
+
+/* Handle one message from the app; false if c had to be closed. */
+static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 {
-	struct daemon *d = ev_userdata(loop);
-	struct actconn *c = container_of(w, struct actconn, io);
 	struct app *a = c->app;
-
-	if ((revents & EV_WRITE) && !conn_flush(d, c))
-		return;
-	if (!(revents & EV_READ))
-		return;
-
-	struct bp_msg m;
-	int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
-	if (r == -EAGAIN)
-		return;
-	/* An app that goes with messages unread (it crashed, or exited
-	 * without reading them) resets the connection: it ended, it did not
-	 * break the protocol. */
-	if (r == 0 || r == -ECONNRESET) {
-		conn_close(d, c, NULL);
-		return;
-	}
-	if (r < 0 || (m.type != BP_ACT_HELLO && m.type != BP_HANDBACK_ACK) ||
-	    (m.type == BP_ACT_HELLO) == c->hello) {
-		if (r > 0)
-			bp_msg_close_fds(&m);
+	if ((m->type != BP_ACT_HELLO && m->type != BP_HANDBACK_ACK) || (m->type == BP_ACT_HELLO) == c->hello) {
+		bp_msg_close_fds(m);
 		char why[128];
-		snprintf(why, sizeof(why), "the app broke the activation protocol (%s)",
-			 r < 0 ? strerror(-r) : bp_type_name(m.type));
+		snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", bp_type_name(m->type));
 		conn_close(d, c, why);
-		return;
+		return false;
 	}
-	if (m.type == BP_ACT_HELLO) {
-		if (m.u.act_hello.version != BP_VERSION) {
+	if (m->type == BP_ACT_HELLO) {
+		if (m->u.act_hello.version != BP_VERSION) {
 			conn_close(d, c, "the app's libbroker speaks another protocol version");
-			return;
+			return false;
 		}
 		c->hello = true;
 		/* Always answer with a batch end, even an empty one (what woke
@@ -358,11 +340,49 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 		 * wait for handbacks that will not come. */
 		c->batch_open = true;
 		set_state(d, a, BROKER_APP_RUNNING);
-		log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m.u.act_hello.pid);
-		conn_flush(d, c);
-		return;
+		log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m->u.act_hello.pid);
+		return conn_flush(d, c);
 	}
-	conn_ack(d, c, m.u.handback_ack.serial);
+	conn_ack(d, c, m->u.handback_ack.serial);
+	return true;
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = ev_userdata(loop);
+	struct actconn *c = container_of(w, struct actconn, io);
+
+	if ((revents & EV_WRITE) && !conn_flush(d, c))
+		return;
+	if (!(revents & EV_READ))
+		return;
+
+	/* Everything queued, not one message per wakeup: a storm's acks come
+	 * back faster than that. */
+	for (unsigned i = 0; i < CONN_READ_MAX; i++) {
+		struct bp_msg m;
+		int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
+		if (r == -EAGAIN)
+			return;
+		/* An app that exits with messages unread (a batch end, say)
+		 * resets the connection.  The reset is reported first, but the
+		 * acks it sent before are still queued behind it: read them, or
+		 * their sockets would be handed back a second time. */
+		if (r == -ECONNRESET)
+			continue;
+		if (r == 0) {
+			conn_close(d, c, NULL);
+			return;
+		}
+		if (r < 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", strerror(-r));
+			conn_close(d, c, why);
+			return;
+		}
+		if (!conn_message(d, c, &m))
+			return;
+	}
 }
 
 /* Start the app: exec its command, or connect to its wake socket. */

@@ -18,10 +18,13 @@ struct actconn;
 struct reglog_entry;
 struct store;
 
-/* One held socket.  Allocated once with its id and context inline. */
+/* One held socket.  Allocated once, with its id and context inline and,
+ * only for a socket with a keep-alive, its timer in front of them:
+ *	data[] = [ev_timer if keepalive_sec] id NUL context
+ * brokerd watches held sockets in an epoll set of its own (watch.c), not
+ * with libev io watchers, so that it can take a socket out of the set
+ * before letting go of it. */
 struct held {
-	ev_io io;                    /* io.fd is brokerd's copy of the socket */
-	ev_timer keepalive;          /* started only when keepalive_sec > 0 */
 	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
 	TAILQ_ENTRY(held) queue;     /* app's pending queue, or its conn's in-flight list */
 	struct app *app;
@@ -29,7 +32,8 @@ struct held {
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
-	uint32_t keepalive_sec;
+	int fd;                      /* brokerd's copy of the socket */
+	uint32_t keepalive_sec;      /* fixed for the life of the struct: it places data[] */
 	uid_t owner;
 	uint32_t ctx_len;
 	uint8_t kind;                /* enum broker_kind */
@@ -37,14 +41,37 @@ struct held {
 	uint8_t reason;              /* last reason, enum broker_reason */
 	uint8_t sotype;
 	uint8_t spurious;            /* readiness that peeking could not explain */
+	uint8_t poll;                /* enum held_poll: where fd is in the epoll set */
 	uint16_t family;
 	uint16_t id_len;
-	char data[];                 /* id, NUL, context */
+	_Alignas(8) char data[];
 };
 
-static inline const char *held_id(const struct held *h) { return h->data; }
-static inline const void *held_ctx(const struct held *h) { return h->data + h->id_len + 1; }
-static inline int held_fd(const struct held *h) { return h->io.fd; }
+/* Where a held socket is in brokerd's epoll set (watch.c). */
+enum held_poll {
+	POLL_NONE = 0,               /* not in the set */
+	POLL_ARMED,                  /* in the set, waiting for an event */
+	POLL_FIRED,                  /* in the set, disarmed by its one event */
+};
+
+/* Is brokerd waiting for activity on h? */
+static inline bool held_watched(const struct held *h)
+{
+	return h->state == BROKER_STATE_WATCHING && h->poll == POLL_ARMED;
+}
+
+static inline size_t held_timer_size(uint32_t keepalive_sec)
+{
+	return keepalive_sec ? sizeof(ev_timer) : 0;
+}
+/* The keep-alive timer, or NULL for a socket without one. */
+static inline ev_timer *held_timer(struct held *h)
+{
+	return h->keepalive_sec ? (ev_timer *)(void *)h->data : NULL;
+}
+static inline const char *held_id(const struct held *h) { return h->data + held_timer_size(h->keepalive_sec); }
+static inline const void *held_ctx(const struct held *h) { return held_id(h) + h->id_len + 1; }
+static inline int held_fd(const struct held *h) { return h->fd; }
 
 TAILQ_HEAD(held_list, held);
 
@@ -106,6 +133,8 @@ struct daemon {
 	ev_signal sigterm, sigint, sighup;
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
+	int held_ep;                 /* watch.c: epoll set of the held sockets, */
+	ev_io held_io;               /* open while this watcher of it is active */
 	struct store *store;         /* store.c: fd store and registry log; NULL = none */
 	bool notify;                 /* notify.c: under a service manager */
 	ev_timer watchdog;
@@ -124,9 +153,21 @@ struct app *app_find(struct daemon *d, const char *id);
 struct app *app_get(struct daemon *d, const char *id);       /* find or create */
 void app_maybe_free(struct daemon *d, struct app *a);        /* if no manifest and no sockets */
 struct held *held_find(struct app *a, const char *id);
+/* A zeroed held with its id, context and (keepalive_sec > 0) timer in place. */
+struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
+			uint32_t keepalive_sec);
 /* Take fd (consumed on success and on failure) and hold it for app under id. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
+/* What socket_describe() said about a socket. */
+struct sock_desc {
+	int kind, family, sotype;
+};
+/* The same, for a caller that has described fd already (a transfer does,
+ * to check it): the socket is not asked again. */
+int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
+		       const struct sock_desc *desc, const void *ctx, uint32_t ctx_len,
+		       uint32_t keepalive_sec, uid_t owner, struct held **ret);
 /* Hold fd again as the restored entry e describes (consumed on success and
  * on failure); the caller watches it or queues it. */
 int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
@@ -144,10 +185,13 @@ void registry_shutdown(struct daemon *d);
 void report_manifest(const char *path, const char *message);
 
 /* watch.c */
+int held_watch_init(struct daemon *d);                       /* the epoll set; 0 or -errno */
+void held_watch_done(struct daemon *d);
 int socket_describe(int fd, int *ret_kind, int *ret_family, int *ret_sotype);
 int socket_classify(int fd, int kind);
 void held_watch(struct daemon *d, struct held *h);
 void held_unwatch(struct daemon *d, struct held *h);
+void held_forget(struct daemon *d, struct held *h);          /* unwatch, and out of the epoll set */
 void held_trigger(struct daemon *d, struct held *h, int reason);
 int sockaddr_text(int fd, bool peer, char *buf, size_t size);
 

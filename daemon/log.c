@@ -62,37 +62,59 @@ static bool to_journal(int prio, const char *app_id, const char *sock_id, int re
 	return sd_journal_sendv(iov, n) >= 0;
 }
 
+/* Append s to buf at *n, within cap (always leaving room for a NUL). */
+static void put(char *buf, size_t cap, size_t *n, const char *s)
+{
+	size_t len = strnlen(s, cap - 1 - *n);
+	memcpy(buf + *n, s, len);
+	*n += len;
+}
+
 void log_full(int prio, const char *app_id, const char *sock_id, int reason, const char *fmt, ...)
 {
 	if (prio >= LOG_DEBUG && !verbose)
 		return;
 	int saved = errno;
-	char text[1024];
+	/* Every held socket's events are logged: the message is put together
+	 * once, in one buffer, behind room for whichever head it gets
+	 * ("MESSAGE=" for the journal, "<N>" or "brokerd: " on stderr). */
+	enum { HEAD = 16, TEXT_MAX = 1023 };
+	char line[HEAD + 1700];
+	size_t n = HEAD, cap = sizeof(line) - 1;   /* the last byte for '\n' */
+	if (app_id) {
+		put(line, cap, &n, app_id);
+		if (sock_id) {
+			put(line, cap, &n, "/");
+			put(line, cap, &n, sock_id);
+		}
+		put(line, cap, &n, ": ");
+	}
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	int len = vsnprintf(line + n, TEXT_MAX + 1, fmt, ap);
 	va_end(ap);
-
-	char where[600] = "";
-	if (app_id && sock_id)
-		snprintf(where, sizeof(where), "%s/%s: ", app_id, sock_id);
-	else if (app_id)
-		snprintf(where, sizeof(where), "%s: ", app_id);
-	char why[64] = "";
-	if (reason)
-		snprintf(why, sizeof(why), " [%s]", broker_reason_name(reason));
+	n += len < 0 ? 0 : (size_t)len > TEXT_MAX ? TEXT_MAX : (size_t)len;
+	if (reason) {
+		put(line, cap, &n, " [");
+		put(line, cap, &n, broker_reason_name(reason));
+		put(line, cap, &n, "]");
+	}
+	line[n] = 0;
 
 	if (journal) {
-		char message[1700];
-		snprintf(message, sizeof(message), "MESSAGE=%s%s%s", where, text, why);
+		char *message = line + HEAD - 8;
+		memcpy(message, "MESSAGE=", 8);
 		if (to_journal(prio, app_id, sock_id, reason, message)) {
 			errno = saved;
 			return;
 		}
 	}
-	if (prefix)
-		fprintf(stderr, "<%d>%s%s%s\n", prio, where, text, why);
-	else
-		fprintf(stderr, "brokerd: %s%s%s\n", where, text, why);
+	char head[HEAD];
+	int hl = prefix ? snprintf(head, sizeof(head), "<%d>", prio) : snprintf(head, sizeof(head), "brokerd: ");
+	char *start = line + HEAD - hl;
+	memcpy(start, head, (size_t)hl);
+	line[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, start, (size_t)(line + n - start));
+	(void)w;
 	errno = saved;
 }

@@ -189,9 +189,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ev_set_userdata(d.loop, &d);
+	int r = held_watch_init(&d);
+	if (r < 0) {
+		log_error("cannot create the epoll set for held sockets: %s", strerror(-r));
+		return 1;
+	}
 
 	testhook_setup(&d);
-	int r = daemon_reload(&d);
+	r = daemon_reload(&d);
 	if (r < 0) {
 		log_error("cannot start: manifests in %s: %s", d.cfg.apps_dir, strerror(-r));
 		return 1;

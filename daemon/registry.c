@@ -67,50 +67,69 @@ void app_maybe_free(struct daemon *d, struct app *a)
 
 struct held *held_find(struct app *a, const char *id)
 {
-	/* A stack key with the id inline: held_cmp only reads data[]. */
+	/* A stack key with the id inline: held_cmp only reads the id. */
 	size_t n = strlen(id);
 	struct held *key = alloca(sizeof(*key) + n + 1);
+	key->keepalive_sec = 0;
 	memcpy(key->data, id, n + 1);
 	void **node = tfind(key, &a->index, held_cmp);
 	return node ? *node : NULL;
 }
 
+struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
+			uint32_t keepalive_sec)
+{
+	size_t timer = held_timer_size(keepalive_sec);
+	struct held *h = calloc(1, sizeof(*h) + timer + id_len + 1 + ctx_len);
+	if (!h)
+		return NULL;
+	h->keepalive_sec = keepalive_sec;
+	h->id_len = (uint16_t)id_len;
+	h->ctx_len = ctx_len;
+	memcpy(h->data + timer, id, id_len);
+	if (ctx_len)
+		memcpy(h->data + timer + id_len + 1, ctx, ctx_len);
+	if (timer)
+		ev_init(held_timer(h), NULL);
+	return h;
+}
+
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret)
 {
-	int kind, family, sotype;
-	int r = socket_describe(fd, &kind, &family, &sotype);
+	struct sock_desc desc;
+	int r = socket_describe(fd, &desc.kind, &desc.family, &desc.sotype);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
+	return held_add_described(d, a, id, fd, &desc, ctx, ctx_len, keepalive_sec, owner, ret);
+}
+
+int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
+		       const struct sock_desc *desc, const void *ctx, uint32_t ctx_len,
+		       uint32_t keepalive_sec, uid_t owner, struct held **ret)
+{
 	size_t id_len = strlen(id);
-	struct held *h = calloc(1, sizeof(*h) + id_len + 1 + ctx_len);
+	struct held *h = held_alloc(id, id_len, ctx, ctx_len, keepalive_sec);
 	if (!h) {
 		close(fd);
 		return -ENOMEM;
 	}
-	memcpy(h->data, id, id_len + 1);
-	if (ctx_len)
-		memcpy(h->data + id_len + 1, ctx, ctx_len);
-	h->id_len = (uint16_t)id_len;
-	h->ctx_len = ctx_len;
+	h->fd = fd;
 	h->app = a;
 	h->serial = ++d->next_serial;
 	h->held_since = now_usec(CLOCK_REALTIME);
-	h->keepalive_sec = keepalive_sec;
 	h->owner = owner;
-	h->kind = (uint8_t)kind;
-	h->family = (uint16_t)family;
-	h->sotype = (uint8_t)sotype;
+	h->kind = (uint8_t)desc->kind;
+	h->family = (uint16_t)desc->family;
+	h->sotype = (uint8_t)desc->sotype;
 	h->state = BROKER_STATE_WATCHING;
-	if (keepalive_sec && kind != BROKER_KIND_LISTENER)   /* stored with the rest */
+	if (keepalive_sec && desc->kind != BROKER_KIND_LISTENER)   /* stored with the rest */
 		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
-	ev_io_init(&h->io, NULL, fd, EV_READ);
-	ev_init(&h->keepalive, NULL);
 
 	/* Durable first (fd store, metadata), then visible. */
-	r = store_put(d, h);
+	int r = store_put(d, h);
 	if (r < 0) {
 		close(fd);
 		free(h);
@@ -149,28 +168,21 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
 	if (sotype != e->sotype || bp_check_id(e->id, BROKER_ID_MAX) < 0)
 		return -EBADMSG;
-	struct held *h = calloc(1, sizeof(*h) + e->id_len + 1 + e->ctx_len);
+	struct held *h = held_alloc(e->id, e->id_len, e->ctx, e->ctx_len, e->keepalive_sec);
 	if (!h)
 		return -ENOMEM;
-	memcpy(h->data, e->id, e->id_len);
-	if (e->ctx_len)
-		memcpy(h->data + e->id_len + 1, e->ctx, e->ctx_len);
-	h->id_len = e->id_len;
-	h->ctx_len = e->ctx_len;
+	h->fd = TAKE_FD(owned);
 	h->app = a;
 	h->serial = e->serial;
 	h->held_since = e->held_since;
 	h->last_trigger = e->last_trigger;
 	h->deadline = e->deadline;
-	h->keepalive_sec = e->keepalive_sec;
 	h->owner = e->owner;
 	h->kind = e->kind;
 	h->family = e->family;
 	h->sotype = e->sotype;
 	h->state = e->state;
 	h->reason = e->reason;
-	ev_io_init(&h->io, NULL, TAKE_FD(owned), EV_READ);
-	ev_init(&h->keepalive, NULL);
 
 	struct held *old = held_find(a, held_id(h));
 	if (old) {
@@ -192,7 +204,7 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 void held_remove(struct daemon *d, struct held *h)
 {
 	struct app *a = h->app;
-	held_unwatch(d, h);
+	held_forget(d, h);
 	app_withdraw(d, h);
 	if (!d->stopping)
 		store_del(d, h);
@@ -228,6 +240,7 @@ void registry_shutdown(struct daemon *d)
 		a->m = manifest_free(a->m);
 		app_maybe_free(d, a);
 	}
+	held_watch_done(d);
 }
 
 void report_manifest(const char *path, const char *message)

@@ -186,11 +186,11 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		snprintf(why + strlen(why), len - strlen(why), "%s", what);
 		return r;
 	}
-	int kind, family, sotype;
-	r = socket_describe(fd, &kind, &family, &sotype);
+	struct sock_desc desc;
+	r = socket_describe(fd, &desc.kind, &desc.family, &desc.sotype);
 	if (r < 0)
 		return r;
-	if (kind == BROKER_KIND_LISTENER && keepalive) {
+	if (desc.kind == BROKER_KIND_LISTENER && keepalive) {
 		snprintf(why, len, "listeners take no keep-alive");
 		return -EINVAL;
 	}
@@ -207,7 +207,7 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 
 	struct held *h;
 	m->fds[0] = -1;   /* held_add consumes it, on failure too */
-	r = held_add(d, a, id, fd, ctx->ptr, ctx->len, keepalive, c->uid, &h);
+	r = held_add_described(d, a, id, fd, &desc, ctx->ptr, ctx->len, keepalive, c->uid, &h);
 	if (r < 0)
 		return r;
 	log_full(LOG_INFO, a->id, id, 0, "held (%s%s)", broker_kind_name(h->kind), old ? ", replacing" : "");

@@ -130,7 +130,9 @@ int broker_register(broker *b, const char *app_id);
 
 /* Hand a socket to brokerd under id, with an optional opaque context of
  * context_len bytes (brokerd's cap, 4 KiB by default) and an optional
- * keep-alive in seconds (0 = none; must be 0 for listeners).  An id that is
+ * keep-alive in seconds (0 = none; must be 0 for listeners).  A keep-alive
+ * fires up to 1/16 of its interval (at most 1 s) late, so that brokerd
+ * wakes once for the keep-alives that fall due together.  An id that is
  * already held is replaced: brokerd closes its old copy.
  * fd ownership: on success fd has been closed (only after brokerd has
  * acknowledged holding it).  On failure fd is untouched and still the

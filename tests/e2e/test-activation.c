@@ -6,6 +6,7 @@
  * socket stays held with its data, and activation is retried after a
  * back-off until it succeeds.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,69 @@ START_TEST(nothing_pending_when_the_app_opens)
 }
 END_TEST
 
+/* An app that takes its sockets and exits without reading the batch end
+ * resets its activation connection.  The reset reaches brokerd before the
+ * acks the app sent ahead of it (brokerd is stopped meanwhile so that they
+ * queue up): they still count, nothing is handed back twice, nothing
+ * failed. */
+static int app_state(const struct hb *b)
+{
+	broker_app **apps;
+	int state = app_entry(b, &apps)->state;
+	broker_app_list_free(apps);
+	return state;
+}
+
+START_TEST(acks_queued_before_a_reset_count)
+{
+	struct hb b;
+	hb_init(&b, "reset-after-acks", NULL);
+	hb_testapp(&b, APP, "--wait-file go --ack-after acks --read-min 1 --exit-after 2");
+	hb_start(&b);
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+	broker *mon = hb_monitor(&b);
+
+	int held[2], peer[2];
+	const char *ids[2] = { "one", "two" };
+	for (int i = 0; i < 2; i++) {
+		hb_unix_pair(SOCK_STREAM, &held[i], &peer[i]);
+		hb_transfer(&b, APP, ids[i], held[i], NULL, 0, 0);
+		hb_send(peer[i], "x", 1);
+	}
+	hb_report_get(rep, "start", 0, line);
+	for (int i = 0; i < 2; i++)
+		ck_assert(HB_WAIT(hb_held_state(&b, APP, ids[i]) == BROKER_STATE_TRIGGERED, HB_WAIT_MS));
+	hb_touch(hb_path(&b, "go"));
+	/* Both handbacks and the batch end went out in one flush. */
+	hb_report_get(rep, "received", 0, line);
+	ck_assert_int_eq(kill(b.pid, SIGSTOP), 0);
+	hb_touch(hb_path(&b, "acks"));
+	hb_report_get(rep, "exit", 0, line);
+	hb_expect(line, "handled", "2");
+	ck_assert_int_eq(kill(b.pid, SIGCONT), 0);
+
+	unsigned n[HB_EVENT_TYPES] = { 0 };
+	ck_assert(hb_events_until(mon, BROKER_EVENT_ACK, 2, n));
+	ck_assert(hb_events_until(mon, BROKER_EVENT_EXIT, 1, n));
+	ck_assert(HB_WAIT(hb_held_state(&b, APP, "one") == 0 && hb_held_state(&b, APP, "two") == 0, HB_WAIT_MS));
+	ck_assert(HB_WAIT(app_state(&b) == BROKER_APP_IDLE, HB_WAIT_MS));
+	broker_app **apps;
+	ck_assert_uint_eq(app_entry(&b, &apps)->failures, 0);
+	broker_app_list_free(apps);
+	ck_assert_uint_eq(n[BROKER_EVENT_FAILURE], 0);
+	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);
+	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
+	ck_assert_int_eq(hb_report_count(rep, "handback"), 2);
+	ck_assert(!hb_file_contains(b.log, "activation failed"));
+	for (int i = 0; i < 2; i++)
+		close(peer[i]);
+	broker_close(mon);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e-activation");
@@ -306,6 +370,7 @@ int main(void)
 	tcase_add_loop_test(tc, failed_activation_is_retried, 0, sizeof(failures) / sizeof(failures[0]));
 	tcase_add_test(tc, app_that_never_opens_its_activation);
 	tcase_add_test(tc, nothing_pending_when_the_app_opens);
+	tcase_add_test(tc, acks_queued_before_a_reset_count);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }

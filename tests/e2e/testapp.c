@@ -34,6 +34,8 @@
  *   --stall-once M      same, but sleep without acknowledging until killed
  *   --ack-after F       wait (up to 20 s) for F to exist before acknowledging
  *   --hang-once M       same, but never open the activation (sleep until killed)
+ *   --exit-after N      exit after N handbacks, without reading what else
+ *                       brokerd sent (its batch end): the connection resets
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +63,7 @@ static struct {
 	const char *report, *wait_file, *answer, *stay_until;
 	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
-	unsigned delay_ms, read_min, receive_ms;
+	unsigned delay_ms, read_min, receive_ms, exit_after;
 	bool accept, retransfer;
 } opt;
 
@@ -313,6 +315,8 @@ static int run(void)
 			handle(a, h);
 			broker_handback_free(h);
 			handled++;
+			if (opt.exit_after && handled >= opt.exit_after)
+				break;
 			continue;
 		}
 		if (r < 0 || !opt.stay_until || exists(opt.stay_until) || now_ms() > end)
@@ -341,6 +345,7 @@ int main(int argc, char **argv)
 		{ "stall-once", required_argument, NULL, 'S' },
 		{ "ack-after", required_argument, NULL, 'K' },
 		{ "hang-once", required_argument, NULL, 'H' },
+		{ "exit-after", required_argument, NULL, 'X' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -362,6 +367,7 @@ int main(int argc, char **argv)
 		case 'S': opt.stall_once = optarg; break;
 		case 'K': opt.ack_after = optarg; break;
 		case 'H': opt.hang_once = optarg; break;
+		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}

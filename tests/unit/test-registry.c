@@ -3,6 +3,7 @@
  * loop; one-shot watching and the keep-alive timer; reload of apps.d. */
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -90,8 +91,8 @@ START_TEST(add_find_remove)
 	ck_assert_uint_eq(h->serial, 1);
 	ck_assert_uint_gt(h->held_since, 0);
 	ck_assert_uint_eq(h->last_trigger, 0);
-	ck_assert(ev_is_active(&h->io));
-	ck_assert(!ev_is_active(&h->keepalive));
+	ck_assert(held_watched(h));
+	ck_assert(!held_timer(h) || !ev_is_active(held_timer(h)));
 	ck_assert_uint_eq(a->nheld, 1);
 	ck_assert_uint_eq(d.nheld, 1);
 	ck_assert_uint_eq(held_count_state(&d, BROKER_STATE_WATCHING), 1);
@@ -237,7 +238,7 @@ START_TEST(watch_triggers_once)
 	ck_assert_uint_eq(a->npending, 1);
 	ck_assert_ptr_eq(TAILQ_FIRST(&a->pending), h);
 	ck_assert_uint_eq(d.triggers_total, 1);
-	ck_assert(!ev_is_active(&h->io));
+	ck_assert(!held_watched(h));
 
 	/* one-shot: more data, more loop iterations, no second trigger */
 	send(sv[1], "pong", 4, MSG_NOSIGNAL);
@@ -254,6 +255,39 @@ START_TEST(watch_triggers_once)
 	held_remove(&d, h);
 	ck_assert_uint_eq(a->npending, 0);
 	ck_assert_ptr_null(TAILQ_FIRST(&a->pending));
+	close(sv[1]);
+}
+END_TEST
+
+/* A socket brokerd lets go of while someone else keeps it (a claim, an
+ * acknowledged hand-back) leaves brokerd's epoll set: its traffic from
+ * then on is not brokerd's business and must not wake it. */
+START_TEST(let_go_socket_leaves_the_set)
+{
+	int sv[2];
+	pair(sv);
+	struct app *a = app_get(&d, "app");
+	int kept = dup(sv[0]);   /* the app's copy */
+	ck_assert_int_ge(kept, 0);
+	struct held *h = add(a, "armed", sv[0], NULL, 0);
+	ck_assert(held_watched(h));
+	held_remove(&d, h);
+	send(sv[1], "ping", 4, MSG_NOSIGNAL);
+	struct epoll_event ev;
+	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
+	spin();
+
+	/* Triggered first (its one-shot event spent), then let go: still silent. */
+	int kept2 = dup(kept);
+	h = add(a, "fired", kept, NULL, 0);
+	run_until_triggered(h);   /* "ping" is waiting */
+	held_remove(&d, h);
+	send(sv[1], "pong", 4, MSG_NOSIGNAL);
+	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
+	spin();
+	char got[16];
+	ck_assert_int_eq(recv(kept2, got, sizeof(got), MSG_DONTWAIT), 8);   /* nothing read */
+	close(kept2);
 	close(sv[1]);
 }
 END_TEST
@@ -275,7 +309,7 @@ START_TEST(keepalive_timer)
 	pair(sv);
 	struct app *a = app_get(&d, "app");
 	struct held *h = add(a, "s", sv[0], NULL, 3600);
-	ck_assert(ev_is_active(&h->keepalive));
+	ck_assert(held_timer(h) && ev_is_active(held_timer(h)));
 	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	ck_assert_uint_gt(h->deadline, now + 3599ull * 1000000u);
 	ck_assert_uint_le(h->deadline, now + 3600ull * 1000000u);
@@ -287,8 +321,8 @@ START_TEST(keepalive_timer)
 	run_until_triggered(h);
 	ck_assert_uint_eq(h->reason, BROKER_REASON_KEEPALIVE_EXPIRED);
 	ck_assert_uint_eq(h->deadline, 0);
-	ck_assert(!ev_is_active(&h->keepalive));
-	ck_assert(!ev_is_active(&h->io));
+	ck_assert(!held_timer(h) || !ev_is_active(held_timer(h)));
+	ck_assert(!held_watched(h));
 	close(sv[1]);
 }
 END_TEST
@@ -304,7 +338,7 @@ START_TEST(listener_has_no_keepalive_timer)
 	ck_assert_int_eq(listen(l, 4), 0);
 	struct held *h = add(app_get(&d, "app"), "l", l, NULL, 60);
 	ck_assert_uint_eq(h->kind, BROKER_KIND_LISTENER);
-	ck_assert(!ev_is_active(&h->keepalive));
+	ck_assert(!held_timer(h) || !ev_is_active(held_timer(h)));
 	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(connect(c, (struct sockaddr *)&sa, len), 0);
 	run_until_triggered(h);
@@ -390,6 +424,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, add_failures_consume_fd);
 	tcase_add_test(tc, watch_triggers_once);
 	tcase_add_test(tc, watch_sees_close);
+	tcase_add_test(tc, let_go_socket_leaves_the_set);
 	tcase_add_test(tc, keepalive_timer);
 	tcase_add_test(tc, listener_has_no_keepalive_timer);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-app: the one app every activation comparison starts, so that each
+ * path pays the same program start (it always links libbroker).
+ *
+ *   bench-app [--expect N] [--no-serve]   started by brokerd (exec or wake
+ *                                         socket): take every handed-back
+ *                                         socket, serve it; exit after the
+ *                                         batch end, or after N sockets
+ *   bench-app fd3                         fd 3 is a connection: serve it
+ *                                         (posix_spawn floor, systemd-socket-
+ *                                         activate --accept)
+ *   bench-app listen3                     fd 3 is a listener: accept one
+ *                                         connection, serve it (a native
+ *                                         systemd .socket with Accept=no)
+ *
+ * Serving is: read one byte, write one byte back, close.  With --no-serve
+ * a socket is only accepted and closed (the storm).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+static int serve(int fd)
+{
+	char c;
+	ssize_t n;
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1) {
+		c = 'A';
+		n = send(fd, &c, 1, MSG_NOSIGNAL);
+	}
+	close(fd);
+	return n == 1 ? 0 : -1;
+}
+
+static int from_broker(unsigned long expect, int do_serve)
+{
+	broker_activation *a;
+	int r = broker_activation_open(&a);
+	if (r < 0) {
+		fprintf(stderr, "bench-app: not started by brokerd: %s\n", broker_strerror(r));
+		return 1;
+	}
+	unsigned long got = 0;
+	for (;;) {
+		broker_handback *h;
+		r = broker_activation_receive(a, 30000, &h);
+		if (r < 0) {
+			fprintf(stderr, "bench-app: receive: %s\n", broker_strerror(r));
+			break;
+		}
+		if (r == 0) {
+			if (!expect || got >= expect)
+				break;
+			continue;
+		}
+		int fd = broker_handback_accept(a, h);
+		broker_handback_free(h);
+		if (fd < 0) {
+			fprintf(stderr, "bench-app: accept: %s\n", broker_strerror(fd));
+			break;
+		}
+		got++;
+		if (do_serve)
+			serve(fd);
+		else
+			close(fd);
+		if (expect && got >= expect)
+			break;
+	}
+	broker_activation_close(a);
+	return expect && got < expect ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "fd3") == 0)
+		return serve(3) < 0;
+	if (argc > 1 && strcmp(argv[1], "listen3") == 0) {
+		int fd = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+		return fd < 0 || serve(fd) < 0;
+	}
+	unsigned long expect = 0;
+	int do_serve = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
+			expect = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--no-serve") == 0)
+			do_serve = 0;
+		else {
+			fprintf(stderr, "bench-app: unknown argument %s\n", argv[i]);
+			return 2;
+		}
+	}
+	return from_broker(expect, do_serve);
+}
