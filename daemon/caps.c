@@ -166,25 +166,33 @@ int sock_facts_get(int fd, struct sock_facts *ret)
 {
 	struct sock_facts f = { 0 };
 	int listening = 0, r;
-	if ((r = sockopt_int(fd, SO_DOMAIN, &f.family)) < 0 || (r = sockopt_int(fd, SO_TYPE, &f.sotype)) < 0 ||
-	    (r = sockopt_int(fd, SO_PROTOCOL, &f.protocol)) < 0 ||
-	    (r = sockopt_int(fd, SO_ACCEPTCONN, &listening)) < 0)
+	/* Few calls: every transfer pays for them.  The type first, so a
+	 * non-socket fails at once with -ENOTSOCK. */
+	if ((r = sockopt_int(fd, SO_TYPE, &f.sotype)) < 0 || (r = sockopt_int(fd, SO_PROTOCOL, &f.protocol)) < 0)
 		return r;
-	f.listening = listening;
+	/* The local address tells the family, where the family has one. */
+	socklen_t len = sizeof(f.local);
+	if (getsockname(fd, (struct sockaddr *)&f.local, &len) == 0 && len >= sizeof(sa_family_t))
+		f.family = f.local.ss_family;
+	else if ((r = sockopt_int(fd, SO_DOMAIN, &f.family)) < 0)
+		return r;
 	if (f.family != AF_INET && f.family != AF_INET6 && f.family != AF_UNIX) {
 		*ret = f;   /* refused by family: addresses do not matter (and packet sockets have no peer) */
 		return 0;
 	}
-	socklen_t len = sizeof(f.local);
-	if (getsockname(fd, (struct sockaddr *)&f.local, &len) < 0)
-		return -errno;
 	len = sizeof(f.peer);
 	if (getpeername(fd, (struct sockaddr *)&f.peer, &len) == 0)
 		f.connected = true;
 	else if (errno != ENOTCONN)
 		return -errno;
+	/* A connected socket cannot be listening: ask only the others. */
+	if (!f.connected) {
+		if ((r = sockopt_int(fd, SO_ACCEPTCONN, &listening)) < 0)
+			return r;
+		f.listening = listening;
+	}
 
-	if (f.connected && !f.listening && f.sotype == SOCK_STREAM &&
+	if (f.connected && f.sotype == SOCK_STREAM &&
 	    (f.family == AF_INET || f.family == AF_INET6) &&
 	    addr_scope((struct sockaddr *)&f.peer) == SCOPE_PUBLIC) {
 		/* Where the direction cannot be told, assume the stricter one. */
@@ -298,8 +306,13 @@ int caps_check(int fd, unsigned granted, char *why, size_t len)
 	int r = sock_facts_get(fd, &f);
 	if (r < 0)
 		return r;
+	return caps_check_facts(&f, granted, why, len);
+}
+
+int caps_check_facts(const struct sock_facts *f, unsigned granted, char *why, size_t len)
+{
 	char what[256];
-	int need = caps_required(&f, what, sizeof(what));
+	int need = caps_required(f, what, sizeof(what));
 	if (need < 0) {
 		SAY("%s", what);
 		return need;

@@ -64,6 +64,8 @@ bool caps_cover(unsigned granted, unsigned required);
  * naming the missing capability, or an error of sock_facts_get() or
  * caps_required() with why saying what is wrong with the socket. */
 int caps_check(int fd, unsigned granted, char *why, size_t len);
+/* The same, for facts already read. */
+int caps_check_facts(const struct sock_facts *f, unsigned granted, char *why, size_t len);
 
 /* An address as text: "1.2.3.4:80", "[::1]:80", "/path", "@abstract", ""
  * for an unnamed AF_UNIX socket. */

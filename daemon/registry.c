@@ -138,7 +138,7 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 
 	struct held *old = held_find(a, id);
 	if (old) {
-		log_full(LOG_INFO, a->id, id, 0, "replaced by a new transfer");
+		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer");
 		held_remove(d, old);
 	}
 	if (!tsearch(h, &a->index, held_cmp)) {

@@ -170,26 +170,33 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		return -EINVAL;
 	}
 	int fd = m->fds[0];
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(why, len, "the file descriptor is %s, not a socket", file_kind(st.st_mode));
-		return -ENOTSOCK;
+	struct sock_facts facts;
+	r = sock_facts_get(fd, &facts);
+	if (r == -ENOTSOCK) {
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			snprintf(why, len, "the file descriptor is %s, not a socket", file_kind(st.st_mode));
+		return r;
 	}
+	if (r < 0)
+		return r;
 	/* The socket itself (family, type, addresses, direction) decides
 	 * which capability it needs; the app's word counts for nothing. */
 	char what[384];
-	r = caps_check(fd, a->m->caps, what, sizeof(what));
+	r = caps_check_facts(&facts, a->m->caps, what, sizeof(what));
 	if (r < 0) {
 		snprintf(why, len, "%s%s%s", r == -EACCES ? "app " : "", r == -EACCES ? a->id : "", r == -EACCES ? ": " : "");
 		snprintf(why + strlen(why), len - strlen(why), "%s", what);
 		return r;
 	}
-	struct sock_desc desc;
-	r = socket_describe(fd, &desc.kind, &desc.family, &desc.sotype);
-	if (r < 0)
-		return r;
+	/* caps_required() refused every stream that is neither connected nor
+	 * listening, and every family and type brokerd does not hold. */
+	struct sock_desc desc = {
+		.kind = facts.sotype == SOCK_DGRAM ? BROKER_KIND_DATAGRAM
+			: facts.listening ? BROKER_KIND_LISTENER : BROKER_KIND_STREAM,
+		.family = facts.family,
+		.sotype = facts.sotype,
+	};
 	if (desc.kind == BROKER_KIND_LISTENER && keepalive) {
 		snprintf(why, len, "listeners take no keep-alive");
 		return -EINVAL;
@@ -210,7 +217,7 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	r = held_add_described(d, a, id, fd, &desc, ctx->ptr, ctx->len, keepalive, c->uid, &h);
 	if (r < 0)
 		return r;
-	log_full(LOG_INFO, a->id, id, 0, "held (%s%s)", broker_kind_name(h->kind), old ? ", replacing" : "");
+	log_full(LOG_DEBUG, a->id, id, 0, "held (%s%s)", broker_kind_name(h->kind), old ? ", replacing" : "");
 	monitor_emit(d, BROKER_EVENT_TRANSFER, a, h, 0, 0, c->pid, NULL);
 	return reply_ok(d, c, m->seq);
 }
@@ -221,10 +228,15 @@ struct info_buf {
 	char local[128], peer[128];
 };
 
-static void info_fill(struct info_buf *b, struct held *h)
+/* addresses: look up the local and peer address texts (two syscalls);
+ * a claim skips them, since its caller gets the socket itself. */
+static void info_fill(struct info_buf *b, struct held *h, bool addresses)
 {
-	sockaddr_text(held_fd(h), false, b->local, sizeof(b->local));
-	sockaddr_text(held_fd(h), true, b->peer, sizeof(b->peer));
+	b->local[0] = b->peer[0] = 0;
+	if (addresses) {
+		sockaddr_text(held_fd(h), false, b->local, sizeof(b->local));
+		sockaddr_text(held_fd(h), true, b->peer, sizeof(b->peer));
+	}
 	b->info = (struct bp_info){
 		.kind = h->kind, .state = h->state, .last_reason = h->reason,
 		.keepalive_sec = h->keepalive_sec, .owner_uid = h->owner, .family = h->family,
@@ -242,7 +254,7 @@ static void info_fill(struct info_buf *b, struct held *h)
 static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct held *h, int fd)
 {
 	struct info_buf b;
-	info_fill(&b, h);
+	info_fill(&b, h, fd < 0);
 	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_INFO, seq, &b.info, sizeof(b.info),
 			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
@@ -345,7 +357,7 @@ static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char
 	}
 	if (r < 0)
 		return SEND_FAILED;
-	log_full(LOG_INFO, a->id, held_id(h), 0, "claimed back");
+	log_full(LOG_DEBUG, a->id, held_id(h), 0, "claimed back");
 	monitor_emit(d, BROKER_EVENT_CLAIM, a, h, 0, 0, c->pid, NULL);
 	held_remove(d, h);
 	return 0;
@@ -419,7 +431,7 @@ static int do_show(struct daemon *d, struct client *c, struct bp_msg *m, char *w
 		return -ENOENT;
 	}
 	struct info_buf b;
-	info_fill(&b, h);
+	info_fill(&b, h, true);
 	return client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5) < 0 ? SEND_FAILED : 0;
 }
 

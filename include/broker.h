@@ -187,7 +187,8 @@ int broker_show(broker *b, const char *app_id, const char *id, broker_info **ret
 
 /* Take a held socket back.  On success returns the fd (now the caller's,
  * O_CLOEXEC, blocking mode as it was transferred) and, if ret_info is not
- * NULL, its info.  brokerd stops watching it and forgets it.
+ * NULL, its info; that info's local and peer are "" (ask the socket itself:
+ * brokerd saves the two lookups).  brokerd stops watching it and forgets it.
  * Errors: -EDESTADDRREQ, -ENOENT, -EBUSY (being handed back right now, or
  * lent to a listen-fds/inetd program). */
 int broker_claim(broker *b, const char *id, broker_info **ret_info);
