@@ -39,11 +39,43 @@ wait_for() {
 	done
 }
 
+# The trees the tests run from (this checkout, and the build directory we
+# were started in) stay visible even where they live under a directory
+# replaced below, as a checkout in /tmp does: each is bound aside first
+# (under a tmpfs on /mnt, private to this namespace) and moved back after.
+hide_below="/run /tmp /var/tmp /var/log"
+keep_aside() {
+	mount -t tmpfs -o mode=700 tmpfs /mnt
+	n=0
+	for p in "$@"; do
+		for top in $hide_below; do
+			case "$p" in "$top"/*)
+				n=$((n + 1))
+				mkdir "/mnt/$n"
+				mount --rbind "$p" "/mnt/$n"
+				printf '%s %s\n' "$n" "$p" >>/mnt/kept
+				break ;;
+			esac
+		done
+	done
+}
+bring_back() {
+	[ -f /mnt/kept ] || return 0
+	# shortest path first, so a build directory inside the checkout goes
+	# back on top of it
+	sort -k2 /mnt/kept | while read -r n p; do
+		mkdir -p "$p"
+		mount --move "/mnt/$n" "$p"
+	done
+}
+
 setup_inside() {
+	keep_aside "$(cd "$(dirname "$0")/../.." && pwd -P)" "$(pwd -P)"
 	mount -t tmpfs -o mode=755 tmpfs /run
 	mount -t tmpfs tmpfs /tmp
 	mount -t tmpfs tmpfs /var/tmp
 	mount -t tmpfs tmpfs /var/log   # journald writes here if /var/log/journal exists
+	bring_back
 	mkdir -p /run/systemd/system    # the user manager refuses to start without it
 	# journald: no kernel log, nothing on terminals, memory only.
 	printf '[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToWall=no\nForwardToConsole=no\n' \

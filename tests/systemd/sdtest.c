@@ -93,16 +93,22 @@ void sd_setup(const struct brokerd_opts *o)
 		snprintf(gate, sizeof(gate), "ExecStartPre=+/bin/sh -c 'while [ ! -e %s/hooks/gate ]; do sleep 0.02; done'\n", dir);
 		sd_open_gate();
 	}
+	/* A build tree under /tmp or /var/tmp (a CI checkout, say) is out of
+	 * sight of a service with PrivateTmp=yes, and brokerd runs from it
+	 * here: only then does the test let the service share /tmp. */
+	const char *bin = env("SDTEST_BROKERCTL");
+	bool tmp_tree = strncmp(bin, "/tmp/", 5) == 0 || strncmp(bin, "/var/tmp/", 9) == 0;
 	write_text(path,
 		   "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n"
 		   "[Service]\n%s%s%s"
 		   "LimitCORE=0\n"
 		   "Environment=BROKER_TEST_TEAR=%s/hooks/tear BROKER_TEST_BLOCK_SIGNAL=1\n"
-		   "ReadWritePaths=%s/hooks\n%s%s",
+		   "ReadWritePaths=%s/hooks\n%s%s%s",
 		   o->watchdog ? "WatchdogSec=" : "", o->watchdog ? o->watchdog : "", o->watchdog ? "\n" : "",
 		   dir, dir, gate,
 		   /* LeakSanitizer stops the process's threads with ptrace at exit. */
-		   getenv("SDTEST_SANITIZE") ? "SystemCallFilter=@debug\n" : "");
+		   getenv("SDTEST_SANITIZE") ? "SystemCallFilter=@debug\n" : "",
+		   tmp_tree ? "PrivateTmp=no\n" : "");
 	snprintf(path, sizeof(path), "%s/socket-broker/brokerd.conf", cfg);
 	/* Unprivileged (SDTEST_AS), the test is admin through its group. */
 	struct group *g = getuid() ? getgrgid(getgid()) : NULL;
