@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import traceback
 BROKERD = os.environ["BROKERD"]
 BROKERCTL = os.environ["BROKERCTL"]
 CTL_APP = os.environ["CTL_APP"]
+LIBBROKER = os.environ["LIBBROKER"]
 UID = os.getuid()
 USER = pwd.getpwuid(UID).pw_name
 SLEEPY, ECHO = "org.test.sleepy", "org.test.echo"
@@ -89,10 +91,23 @@ class Env:
         with open(f"{self.dir}/{name}", "w") as f:
             f.write(text)
 
+    def unprivileged_brokerctl(self):
+        """A copy of brokerctl and libbroker that an unprivileged user can
+        reach even when the build tree cannot be entered (a checkout under
+        /root): the same layout, so brokerctl's $ORIGIN runpath finds it."""
+        if not hasattr(self, "_ubin"):
+            for sub in ("tools", "libbroker"):
+                os.makedirs(f"{self.dir}/{sub}", mode=0o755, exist_ok=True)
+            self._ubin = f"{self.dir}/tools/brokerctl"
+            shutil.copy2(BROKERCTL, self._ubin)
+            shutil.copy2(LIBBROKER, f"{self.dir}/libbroker/libbroker.so.1")
+        return self._ubin
+
     def ctl(self, *args, pass_fds=(), user=None, socket_path=None, stdin=subprocess.DEVNULL):
         argv = [BROKERCTL, "--socket", socket_path or self.control, *args]
         if user:
-            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                    self.unprivileged_brokerctl(), *argv[1:]]
         return subprocess.run(argv, pass_fds=pass_fds, stdin=stdin, capture_output=True, text=True, timeout=20)
 
     def json(self, *args):

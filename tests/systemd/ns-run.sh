@@ -41,14 +41,31 @@ wait_for() {
 
 # The trees the tests run from (this checkout, and the build directory we
 # were started in) stay visible even where they live under a directory
-# replaced below, as a checkout in /tmp does: each is bound aside first
-# (under a tmpfs on /mnt, private to this namespace) and moved back after.
+# replaced below, as a checkout in /tmp does, and reachable by the
+# unprivileged users some tests run as, even in a checkout under /root:
+# each tree is bound aside first (under a tmpfs on /mnt, private to this
+# namespace), the directories are replaced, and the trees moved back.
 hide_below="/run /tmp /var/tmp /var/log"
+
+# The first directory above $1 that other users cannot enter, if any.
+first_closed_ancestor() {
+	d=""
+	for part in $(printf '%s' "${1#/}" | tr '/' ' '); do
+		d="$d/$part"
+		[ "$d" = "$1" ] && return 1
+		case $(stat -c %a "$d") in
+		*[1357]) ;;
+		*) echo "$d"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
 keep_aside() {
 	mount -t tmpfs -o mode=700 tmpfs /mnt
 	n=0
 	for p in "$@"; do
-		for top in $hide_below; do
+		for top in $hide_below $closed; do
 			case "$p" in "$top"/*)
 				n=$((n + 1))
 				mkdir "/mnt/$n"
@@ -64,17 +81,26 @@ bring_back() {
 	# shortest path first, so a build directory inside the checkout goes
 	# back on top of it
 	sort -k2 /mnt/kept | while read -r n p; do
-		mkdir -p "$p"
+		mkdir -p -m 755 "$p"
 		mount --move "/mnt/$n" "$p"
 	done
 }
 
 setup_inside() {
-	keep_aside "$(cd "$(dirname "$0")/../.." && pwd -P)" "$(pwd -P)"
+	src=$(cd "$(dirname "$0")/../.." && pwd -P)
+	build=$(pwd -P)
+	closed=""
+	for p in "$src" "$build"; do
+		a=$(first_closed_ancestor "$p") && closed="$closed $a"
+	done
+	keep_aside "$src" "$build"
 	mount -t tmpfs -o mode=755 tmpfs /run
 	mount -t tmpfs tmpfs /tmp
 	mount -t tmpfs tmpfs /var/tmp
 	mount -t tmpfs tmpfs /var/log   # journald writes here if /var/log/journal exists
+	for a in $(printf '%s\n' $closed | sort -u); do
+		mount -t tmpfs -o mode=755 tmpfs "$a"
+	done
 	bring_back
 	mkdir -p /run/systemd/system    # the user manager refuses to start without it
 	# journald: no kernel log, nothing on terminals, memory only.
