@@ -4,7 +4,8 @@
  * its arguments and limits, then acts and replies.  A handler returns 0
  * when it replied, a negative errno for brokerd to send as BP_ERROR (with
  * the sentence in why, if it wrote one), or SEND_FAILED when the client
- * cannot be written to and must go.
+ * cannot be written to and must go.  The verbs that answer with records
+ * (LIST, SHOW, CLAIM, APPS) are in records.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,9 +19,8 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "verbs.h"
 #include "wire.h"
-
-#define SEND_FAILED 1
 
 bool client_may_act(const struct client *c, const struct app *a)
 {
@@ -36,7 +36,7 @@ bool client_may_see(const struct client *c, const struct app *a)
 
 /* The registered app, for verbs that act as it.  The manifest may have
  * changed hands since REGISTER (reload), so the right is checked again. */
-static int own_app(struct client *c, struct app **ret, char *why, size_t len)
+int verb_own_app(struct client *c, struct app **ret, char *why, size_t len)
 {
 	if (!c->app)
 		return -EDESTADDRREQ;
@@ -79,11 +79,11 @@ static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *
 }
 
 /* The app named by a request: "" = the client's registered app. */
-static int named_app(struct daemon *d, struct client *c, const char *name, struct app **ret,
+int verb_named_app(struct daemon *d, struct client *c, const char *name, struct app **ret,
 		     char *why, size_t len)
 {
 	if (!*name)
-		return own_app(c, ret, why, len);
+		return verb_own_app(c, ret, why, len);
 	struct app *a = app_find(d, name);
 	if (!a || !client_may_see(c, a)) {
 		/* To a stranger, someone else's app and no app look the same. */
@@ -144,7 +144,7 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	const struct bp_field *ctx = &m->field[1];
 	uint32_t keepalive = m->u.transfer.keepalive_sec;
 
-	int r = own_app(c, &a, why, len);
+	int r = verb_own_app(c, &a, why, len);
 	if (r < 0)
 		return r;
 	if (!a->m) {   /* root, registered before a reload took the manifest away */
@@ -222,217 +222,14 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	return reply_ok(d, c, m->seq);
 }
 
-struct info_buf {
-	struct bp_info info;
-	struct bp_field f[5];
-	char local[128], peer[128];
-};
-
-/* addresses: look up the local and peer address texts (two syscalls);
- * a claim skips them, since its caller gets the socket itself. */
-static void info_fill(struct info_buf *b, struct held *h, bool addresses)
-{
-	b->local[0] = b->peer[0] = 0;
-	if (addresses) {
-		sockaddr_text(held_fd(h), false, b->local, sizeof(b->local));
-		sockaddr_text(held_fd(h), true, b->peer, sizeof(b->peer));
-	}
-	b->info = (struct bp_info){
-		.kind = h->kind, .state = h->state, .last_reason = h->reason,
-		.keepalive_sec = h->keepalive_sec, .owner_uid = h->owner, .family = h->family,
-		.sotype = h->sotype, .held_since_usec = h->held_since,
-		.last_trigger_usec = h->last_trigger, .serial = h->serial,
-	};
-	b->f[0] = (struct bp_field){ h->app->id, (uint32_t)strlen(h->app->id) };
-	b->f[1] = (struct bp_field){ held_id(h), h->id_len };
-	b->f[2] = (struct bp_field){ held_ctx(h), h->ctx_len };
-	b->f[3] = (struct bp_field){ b->local, (uint32_t)strlen(b->local) };
-	b->f[4] = (struct bp_field){ b->peer, (uint32_t)strlen(b->peer) };
-}
-
-/* Send one INFO for h now (with the socket itself when claiming). */
-static int send_info(struct daemon *d, struct client *c, uint32_t seq, struct held *h, int fd)
-{
-	struct info_buf b;
-	info_fill(&b, h, fd < 0);
-	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_INFO, seq, &b.info, sizeof(b.info),
-			   b.f, 5, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
-}
-
-static bool list_wants(const struct client *c, const struct held *h)
-{
-	if (c->resume.app)
-		return h->app == c->resume.app;
-	return client_may_see(c, h->app);
-}
-
-static int resume_list(struct daemon *d, struct client *c)
-{
-	struct held *h;
-	/* Serials only grow along d->all, so the cursor finds its place even
-	 * if sockets came and went meanwhile. */
-	TAILQ_FOREACH(h, &d->all, all) {
-		if (h->serial <= c->resume.cursor || !list_wants(c, h))
-			continue;
-		int r = send_info(d, c, c->resume.seq, h, -1);
-		if (r < 0)
-			return r;
-		c->resume.cursor = h->serial;
-		c->resume.count++;
-	}
-	struct bp_end end = { .count = c->resume.count };
-	uint32_t seq = c->resume.seq;
-	c->resume.type = 0;
-	return client_reply(d, c, BP_END, seq, &end, sizeof(end), NULL, 0);
-}
-
-static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app *a)
-{
-	char caps[128] = "";
-	const struct manifest *m = a->m;
-	if (m)
-		caps_format(m->caps, caps, sizeof(caps));
-	struct bp_app_info w = {
-		.uid = m ? m->uid : 0, .held = a->nheld,
-		.max_sockets = m && m->max_sockets ? m->max_sockets : d->cfg.max_held_per_app,
-		.pid = (uint32_t)a->pid, .state = a->state, .failures = a->failures,
-		.retry_usec = a->retry_at,
-	};
-	const char *target = !m ? "" : m->activation == ACTIVATION_WAKE_SOCKET ? m->wake_socket : m->command;
-	const char *s[7] = {
-		a->id, m ? m->user : "", m && m->unit ? m->unit : "",
-		m ? activation_name(m->activation) : "", m ? handoff_name(m->handoff) : "",
-		target, caps,
-	};
-	struct bp_field f[7];
-	for (int i = 0; i < 7; i++)
-		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
-	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
-			   NULL, 0, MSG_DONTWAIT);
-}
-
-static int resume_apps(struct daemon *d, struct client *c)
-{
-	uint64_t i = 0;
-	struct app *a;
-	TAILQ_FOREACH(a, &d->apps, link) {
-		if (i++ < c->resume.cursor)
-			continue;
-		if (client_may_see(c, a)) {
-			int r = send_app(d, c, c->resume.seq, a);
-			if (r < 0)
-				return r;
-			c->resume.count++;
-		}
-		c->resume.cursor = i;
-	}
-	struct bp_end end = { .count = c->resume.count };
-	uint32_t seq = c->resume.seq;
-	c->resume.type = 0;
-	return client_reply(d, c, BP_END, seq, &end, sizeof(end), NULL, 0);
-}
-
-static int do_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id, char *why, size_t len)
-{
-	struct app *a;
-	int r = own_app(c, &a, why, len);
-	if (r < 0)
-		return r;
-	struct held *h = held_find(a, id);
-	if (!h) {
-		snprintf(why, len, "app %s holds no socket %s", a->id, id);
-		return -ENOENT;
-	}
-	if (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT)
-		return -EBUSY;
-	/* From here on id may be gone: it can point into d->buf, which
-	 * send_info() encodes into. */
-	r = send_info(d, c, seq, h, held_fd(h));
-	if (r == -EAGAIN) {
-		/* Not now: the socket stays held until the client can take it. */
-		c->resume = (struct resume){ .type = BP_CLAIM, .seq = seq };
-		snprintf(c->resume.id, sizeof(c->resume.id), "%s", held_id(h));
-		client_set_events(d, c);
-		return 0;
-	}
-	if (r < 0)
-		return SEND_FAILED;
-	log_full(LOG_DEBUG, a->id, held_id(h), 0, "claimed back");
-	monitor_emit(d, BROKER_EVENT_CLAIM, a, h, 0, 0, c->pid, NULL);
-	held_remove(d, h);
-	return 0;
-}
-
-int verb_resume(struct daemon *d, struct client *c)
-{
-	char why[256] = "";
-	switch (c->resume.type) {
-	case BP_LIST:
-		return resume_list(d, c);
-	case BP_APPS:
-		return resume_apps(d, c);
-	case BP_CLAIM: {
-		uint32_t seq = c->resume.seq;
-		c->resume.type = 0;
-		int r = do_claim(d, c, seq, c->resume.id, why, sizeof(why));
-		if (r < 0)
-			return client_error(d, c, seq, r, "%s", why[0] ? why : broker_strerror(r));
-		return r == SEND_FAILED ? -EPIPE : 0;
-	}
-	}
-	return 0;
-}
-
-static int start_stream(struct daemon *d, struct client *c, unsigned type, uint32_t seq, struct app *a)
-{
-	c->resume = (struct resume){ .type = type, .seq = seq, .app = a };
-	int r = verb_resume(d, c);
-	if (r == -EAGAIN) {
-		/* flush() goes on when the client reads */
-		client_set_events(d, c);
-		return 0;
-	}
-	return r < 0 ? SEND_FAILED : 0;
-}
-
 /* Refuse an admin verb, in one sentence that says who may. */
-static int need_admin(struct daemon *d, const char *what, char *why, size_t len)
+int verb_need_admin(struct daemon *d, const char *what, char *why, size_t len)
 {
 	if (d->cfg.admin_group)
 		snprintf(why, len, "%s needs root or membership of group %s", what, d->cfg.admin_group);
 	else
 		snprintf(why, len, "%s needs root (no admin group is configured)", what);
 	return -EPERM;
-}
-
-static int do_list(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
-{
-	const char *name = bp_msg_str(m, 0);
-	struct app *a = NULL;
-	if (*name || !(m->u.list.flags & BP_LIST_ALL)) {
-		int r = named_app(d, c, name, &a, why, len);
-		if (r < 0)
-			return r;
-	} else if (!c->admin) {
-		return need_admin(d, "listing every app's sockets", why, len);
-	}
-	return start_stream(d, c, BP_LIST, m->seq, a);
-}
-
-static int do_show(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
-{
-	struct app *a;
-	int r = named_app(d, c, bp_msg_str(m, 0), &a, why, len);
-	if (r < 0)
-		return r;
-	struct held *h = held_find(a, bp_msg_str(m, 1));
-	if (!h) {
-		snprintf(why, len, "app %s holds no socket %s", a->id, bp_msg_str(m, 1));
-		return -ENOENT;
-	}
-	struct info_buf b;
-	info_fill(&b, h, true);
-	return client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5) < 0 ? SEND_FAILED : 0;
 }
 
 /* Counters over what this client may see: an admin sees all of brokerd;
@@ -480,7 +277,7 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
 static int do_admin_socket(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	if (!c->admin)
-		return need_admin(d, m->type == BP_DROP ? "drop" : "trigger", why, len);
+		return verb_need_admin(d, m->type == BP_DROP ? "drop" : "trigger", why, len);
 	const char *app_id = bp_msg_str(m, 0), *id = bp_msg_str(m, 1);
 	struct app *a = app_find(d, app_id);
 	struct held *h = a ? held_find(a, id) : NULL;
@@ -515,11 +312,11 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 		case BP_HELLO: r = do_hello(d, c, m, why, sizeof(why)); break;
 		case BP_REGISTER: r = do_register(d, c, m, why, sizeof(why)); break;
 		case BP_TRANSFER: r = do_transfer(d, c, m, why, sizeof(why)); break;
-		case BP_LIST: r = do_list(d, c, m, why, sizeof(why)); break;
-		case BP_SHOW: r = do_show(d, c, m, why, sizeof(why)); break;
-		case BP_CLAIM: r = do_claim(d, c, m->seq, bp_msg_str(m, 0), why, sizeof(why)); break;
+		case BP_LIST: r = verb_list(d, c, m, why, sizeof(why)); break;
+		case BP_SHOW: r = verb_show(d, c, m, why, sizeof(why)); break;
+		case BP_CLAIM: r = verb_claim(d, c, m->seq, bp_msg_str(m, 0), why, sizeof(why)); break;
 		case BP_STATUS: r = do_status(d, c, m); break;
-		case BP_APPS: r = start_stream(d, c, BP_APPS, m->seq, NULL); break;
+		case BP_APPS: r = verb_stream(d, c, BP_APPS, m->seq, NULL); break;
 		case BP_MONITOR:
 			r = monitor_start(d, c, why, sizeof(why));
 			if (r == 0 && reply_ok(d, c, m->seq) < 0)
@@ -529,7 +326,7 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 		case BP_DROP: r = do_admin_socket(d, c, m, why, sizeof(why)); break;
 		case BP_RELOAD:
 			if (!c->admin) {
-				r = need_admin(d, "reload", why, sizeof(why));
+				r = verb_need_admin(d, "reload", why, sizeof(why));
 				break;
 			}
 			r = daemon_reload(d);
