@@ -10,14 +10,21 @@
 
 int bp_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags)
 {
+	if (nfds > BP_FDS_MAX)
+		return -EINVAL;
+	return bp_send_any(sock, buf, len, fds, nfds, flags);
+}
+
+int bp_send_any(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags)
+{
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * BP_FDS_MAX)];
+		char buf[CMSG_SPACE(sizeof(int) * BP_SCM_MAX_FD)];
 	} control;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds > BP_FDS_MAX)
+	if (nfds > BP_SCM_MAX_FD)
 		return -EINVAL;
 	if (nfds > 0) {
 		memset(&control, 0, sizeof(control));

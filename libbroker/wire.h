@@ -12,6 +12,13 @@
  * Retries EINTR.  Returns 0 or a negative errno (-EAGAIN, -EPIPE, ...). */
 int bp_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
 
+/* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD). */
+#define BP_SCM_MAX_FD 253
+
+/* bp_send() without the protocol's limit of BP_FDS_MAX fds: up to
+ * BP_SCM_MAX_FD, for the tests and fuzzers that must send too many. */
+int bp_send_any(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
+
 /* Receive one packet into buf (cap bytes) and decode it into *ret.
  * Always MSG_CMSG_CLOEXEC.  Returns 1 with a message (its fds in ret->fds,
  * now owned by the caller), 0 on end of stream, or a negative errno:

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define SEND_FDS_MAX 253
+#define SEND_FDS_MAX 253   /* BP_SCM_MAX_FD */
 
-/* sendmsg() with MSG_NOSIGNAL | flags; its result (-1 and errno on error). */
+/* bp_send_any() with sendmsg()'s conventions: len, or -1 and errno. */
 ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
