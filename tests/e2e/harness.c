@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 #define ROOT_ENV "HB_ROOT"
 
@@ -177,17 +178,7 @@ void hb_dump(const struct hb *b)
 
 int hb_fds(const struct hb *b)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)b->pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return fds_of(b->pid);
 }
 
 void hb_assert_fds(const struct hb *b, int n)
