@@ -71,9 +71,9 @@ void app_failed(struct daemon *d, struct app *a, int error, const char *why)
 	set_state(d, a, BROKER_APP_BACKOFF);
 	a->retry_at = now_usec(CLOCK_REALTIME) + ms * 1000;
 	timer_restart(d, a, (double)ms / 1000.);
-	log_full(LOG_WARNING, a->id, NULL, 0,
-		 "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
-		 why, a->nheld, a->failures, (double)ms / 1000.);
+	log_event(LOG_WARNING, MSGID_ACTIVATION_FAILED, error, a->id, NULL, 0,
+		  "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
+		  why, a->nheld, a->failures, (double)ms / 1000.);
 	monitor_emit(d, BROKER_EVENT_FAILURE, a, NULL, 0, error, a->pid, "%s", why);
 }
 

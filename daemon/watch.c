@@ -121,7 +121,7 @@ static void held_arm(struct daemon *d, struct held *h)
 		r = r < 0 ? -errno : 0;
 	}
 	if (r < 0)
-		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot watch the socket: %s", strerror(-r));
+		log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot watch the socket: %m");
 	else
 		h->poll = POLL_ARMED;
 }
@@ -245,7 +245,7 @@ void held_trigger(struct daemon *d, struct held *h, int reason)
 	TAILQ_INSERT_TAIL(&a->pending, h, queue);
 	a->npending++;
 	d->triggers_total++;
-	log_full(LOG_INFO, a->id, held_id(h), reason, "triggered");
+	log_event(LOG_INFO, MSGID_TRIGGER, 0, a->id, held_id(h), reason, "triggered");
 	monitor_emit(d, BROKER_EVENT_TRIGGER, a, h, reason, 0, 0, NULL);
 	app_kick(d, a);
 }
