@@ -184,6 +184,11 @@ json_object *json_time(uint64_t usec)
 	return json_object_new_string(buf);
 }
 
+json_object *json_usec(uint64_t usec)
+{
+	return usec ? json_object_new_uint64(usec) : NULL;
+}
+
 int json_print(json_object *o, bool one_line)
 {
 	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
