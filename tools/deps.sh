@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 meson ninja-build pkg-config gcc libc6-dev libsmartcols-dev
 libev-dev libsystemd-dev libinih-dev libjson-c-dev libgnutls28-dev check
-systemd dbus dbus-daemon util-linux procps iproute2
+systemd dbus dbus-daemon util-linux procps iproute2 zsh
 gnutls-bin openssl socat softhsm2 groff-base
 clang-14 libclang-rt-14-dev valgrind
 s6 libs6-dev skalibs-dev hyperfine gnuplot-nox strace

@@ -18,13 +18,17 @@ import tempfile
 import time
 import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli  # noqa: E402
+
 BROKERD = os.environ["BROKERD"]
 BROKERCTL = os.environ["BROKERCTL"]
 CTL_APP = os.environ["CTL_APP"]
 LIBBROKER = os.environ["LIBBROKER"]
 UID = os.getuid()
 USER = pwd.getpwuid(UID).pw_name
-SLEEPY, ECHO = "org.test.sleepy", "org.test.echo"
+# a wide app id, for the tables that must fit the terminal
+SLEEPY, ECHO = "org.test.sleepy.with-a-rather-long-application-identifier", "org.test.echo"
 LIST_COLUMNS = ["APP", "ID", "KIND", "STATE", "HELD SINCE", "LAST REASON", "OWNER UID", "LOCAL", "PEER"]
 TIME_AGE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d+[smhd] ago\)$")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -103,12 +107,18 @@ class Env:
             shutil.copy2(LIBBROKER, f"{self.dir}/libbroker/libbroker.so.1")
         return self._ubin
 
-    def ctl(self, *args, pass_fds=(), user=None, socket_path=None, stdin=subprocess.DEVNULL):
+    brokerctl_path = BROKERCTL
+
+    def ctl(self, *args, pass_fds=(), user=None, socket_path=None, stdin=subprocess.DEVNULL, env_extra=None):
         argv = [BROKERCTL, "--socket", socket_path or self.control, *args]
         if user:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
                     self.unprivileged_brokerctl(), *argv[1:]]
-        return subprocess.run(argv, pass_fds=pass_fds, stdin=stdin, capture_output=True, text=True, timeout=20)
+        # a terminal's width must not leak into the tables that tests parse
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "PAGER", "SYSTEMD_PAGER")}
+        env.update(env_extra or {})
+        return subprocess.run(argv, pass_fds=pass_fds, stdin=stdin, capture_output=True, text=True, timeout=20,
+                              env=env)
 
     def json(self, *args):
         r = self.ctl("--json", *args)
@@ -207,12 +217,29 @@ def test_usage_errors(env):
         (["listen", "sctp:127.0.0.1:0", SLEEPY, "x"], "listen with an unknown scheme"),
         (["listen", "unix:relative", SLEEPY, "x"], "listen on a relative path"),
         (["listen", "tcp:127.0.0.1:0", SLEEPY], "listen without ID"),
+        (["transfer", SLEEPY, "x", "0", "--keepalive"], "transfer with --keepalive last"),
     ]
     for args, what in cases:
         r = env.ctl(*args)
         lines = r.stderr.splitlines()
         tap.ok(r.returncode == 2 and len(lines) == 1 and lines[0].startswith("brokerctl: ") and not r.stdout,
                f"usage error exits 2 with one line: {what}", r)
+    # getopt's own line is not printed: one line, ours, that says where to look
+    exact = [
+        (["--frob"], "brokerctl: unknown option '--frob' (see brokerctl --help)"),
+        (["-x", "list"], "brokerctl: unknown option '-x' (see brokerctl --help)"),
+        (["--json=yes", "list"], "brokerctl: option '--json' takes no argument (see brokerctl --help)"),
+        (["list", "--frob"], "brokerctl: list: unknown option '--frob' (see brokerctl list --help)"),
+        (["list", "-jx"], "brokerctl: list: unknown option '-x' (see brokerctl list --help)"),
+        (["list", "--no-pager=1"], "brokerctl: list: option '--no-pager' takes no argument (see brokerctl list --help)"),
+        (["listen", "--backlog"], "brokerctl: listen: option '--backlog' needs an argument (see brokerctl listen --help)"),
+    ]
+    for args, line in exact:
+        r = subprocess.run([BROKERCTL, *args], capture_output=True, text=True, timeout=20)
+        tap.ok(r.returncode == 2 and r.stderr == line + "\n" and not r.stdout, f"one error line: {line}", r)
+    r = subprocess.run([BROKERCTL, "--socket"], capture_output=True, text=True, timeout=20)
+    tap.ok(r.returncode == 2 and r.stderr == "brokerctl: option '--socket' needs an argument (see brokerctl --help)\n",
+           "one error line: --socket without PATH", r)
 
 
 def test_no_brokerd(env):
@@ -295,6 +322,7 @@ def test_listen(env):
 
     r = env.ctl("listen", "--json", "udp:127.0.0.1:0", SLEEPY, "u4")
     j = json.loads(r.stdout) if r.returncode == 0 else {}
+    env.listen_json = j
     h = env.held(SLEEPY, "u4")
     tap.ok(j.get("app") == SLEEPY and j.get("id") == "u4" and j.get("port", 0) > 0 and
            j.get("address") == f"udp:127.0.0.1:{j.get('port')}" and h and h["kind"] == "datagram" and
@@ -359,6 +387,16 @@ def tcp_pair():
         app_end = socket.create_connection(lst.getsockname())
         peer, _ = lst.accept()
     return app_end, peer
+
+
+def test_wide(env):
+    """A long id at a UTF-8 path, then the tables at several widths."""
+    path = f"{env.dir}/ünïcödé-straße-名前"
+    os.mkdir(path)
+    r = env.ctl("listen", f"unix:{path}/s", SLEEPY, "a-rather-long-socket-id-for-the-table")
+    tap.ok(r.returncode == 0, "listen at a UTF-8 path for the table tests", r)
+    cli.test_table_flags(tap, env, SLEEPY)
+    cli.test_width(tap, env, SLEEPY, f"{path}/s")
 
 
 def test_transfer(env):
@@ -528,6 +566,7 @@ def main():
             lambda: test_usage_errors(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
+            lambda: cli.test_flags(tap, env),
         ]
         for s in sections:
             run(s)
@@ -535,12 +574,16 @@ def main():
         port = run(lambda: test_listen(env))
         if port:
             run(lambda: test_triggered_listener(env, port))
+        run(lambda: test_wide(env))
+        run(lambda: cli.test_pager(tap, env))
         run(lambda: test_transfer(env))
+        run(lambda: cli.test_completion(tap, env, [SLEEPY, ECHO]))
         run(lambda: test_admin(env))
         run(lambda: test_permissions(env))
         run(lambda: test_no_leaks(env))
         if monitors:
             run(lambda: test_monitor_output(env, *monitors))
+            run(lambda: cli.test_schema(tap, env, getattr(env, "listen_json", None), events(monitors[1][1])))
 
         last, out = env.monitor()
         wait_for(lambda: env.ctl("reload").returncode == 0 and "reload" in read(out))
