@@ -108,3 +108,4 @@ void sd_add_case(Suite *s, const char *name, const TTest *test);
 void sd_wake_cases(Suite *s);
 void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
+void sd_journal_cases(Suite *s);

@@ -24,5 +24,6 @@ int main(void)
 	sd_wake_cases(s);
 	sd_restart_cases(s);
 	sd_crash_cases(s);
+	sd_journal_cases(s);
 	return run_suite(s);
 }
