@@ -244,3 +244,35 @@ def test_completion(tap, env, apps):
         return
     r = subprocess.run([zsh, "-n", ZSH_COMPLETION], capture_output=True, text=True, timeout=30)
     tap.ok(r.returncode == 0 and not r.stderr, "zsh: the completion parses", r)
+    out = zsh_complete(env, zsh, f"brokerctl --socket {env.control} show ", held)
+    tap.ok(all(h in out for h in held), "zsh: `brokerctl show <TAB><TAB>` in an interactive zsh lists APP/ID",
+           out[-3000:])
+
+
+def zsh_complete(env, zsh, line, want):
+    """Type line and two TABs into an interactive zsh (on a pty, through
+    zsh/zpty) whose fpath has our _brokerctl; return what it printed once
+    every string in want has appeared (or after 20 s)."""
+    fp, bin_ = f"{env.dir}/zsh-fpath", f"{env.dir}/zsh-bin"
+    os.makedirs(fp, exist_ok=True)
+    os.makedirs(bin_, exist_ok=True)
+    shutil.copy(ZSH_COMPLETION, fp)
+    if not os.path.exists(f"{bin_}/brokerctl"):
+        os.symlink(env.brokerctl_path, f"{bin_}/brokerctl")
+    last = sorted(want)[-1] if want else ""
+    script = f"""
+zmodload zsh/zpty
+zpty z env -i PATH={bin_}:/usr/bin:/bin TERM=dumb HOME={env.dir} {zsh} -f -i
+zpty -w z "fpath=({fp} \\$fpath); autoload -U compinit; compinit -u -d {env.dir}/zcompdump; \\
+zstyle ':completion:*' list-prompt ''; LISTMAX=10000"
+zpty -w -n z $'{line}\\t\\t'
+out=""
+for i in {{1..200}}; do
+  if zpty -r -t z chunk; then out+=$chunk; else sleep 0.1; fi
+  [[ -n {last!r} && $out == *{last}*{last}* || $out == *{last}*$'\\n'* ]] && break
+done
+print -r -- "$out"
+zpty -d z
+"""
+    r = subprocess.run([zsh, "-f", "-c", script], capture_output=True, text=True, timeout=60)
+    return r.stdout.replace("\r", "")
