@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "broker.h"
 
@@ -92,6 +93,7 @@ void format_time_age(uint64_t usec, uint64_t now, char *buf, size_t size);
 void format_duration(uint64_t usec, char *buf, size_t size);          /* "2h 5m" */
 void format_bytes_escaped(const void *p, size_t len, char *buf, size_t size);
 uint64_t realtime_usec(void);
+const char *user_name(uid_t uid);   /* NULL if the uid has no name */
 const char *family_name(int family);
 const char *sotype_name(int sotype);
 

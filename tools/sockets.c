@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brokerctl list and show: held sockets. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,8 +47,8 @@ static json_object *info_json(const void *rec)
 	json_object_object_add(o, "last_trigger_usec", json_usec(i->last_trigger_usec));
 	json_object_object_add(o, "keepalive_sec", i->keepalive_sec ? json_object_new_uint64(i->keepalive_sec) : NULL);
 	json_object_object_add(o, "owner_uid", json_object_new_int64(i->owner_uid));
-	struct passwd *pw = getpwuid(i->owner_uid);
-	json_object_object_add(o, "owner_user", pw ? json_text(pw->pw_name) : NULL);
+	const char *user = user_name(i->owner_uid);
+	json_object_object_add(o, "owner_user", user ? json_text(user) : NULL);
 	json_object_object_add(o, "local", *i->local ? json_text(i->local) : NULL);
 	json_object_object_add(o, "peer", *i->peer ? json_text(i->peer) : NULL);
 	json_object_object_add(o, "serial", json_object_new_uint64(i->serial));
@@ -177,9 +176,9 @@ static void show_text(const broker_info *i)
 		printf("keep-alive:   %u s\n", i->keepalive_sec);
 	else
 		printf("keep-alive:   none\n");
-	struct passwd *pw = getpwuid(i->owner_uid);
-	printf("owner:        uid %u%s%s%s\n", (unsigned)i->owner_uid, pw ? " (" : "",
-	       pw ? pw->pw_name : "", pw ? ")" : "");
+	const char *user = user_name(i->owner_uid);
+	printf("owner:        uid %u%s%s%s\n", (unsigned)i->owner_uid, user ? " (" : "", user ? user : "",
+	       user ? ")" : "");
 	printf("local:        %s\n", *i->local ? i->local : "-");
 	printf("peer:         %s\n", *i->peer ? i->peer : "-");
 	printf("serial:       %llu\n", (unsigned long long)i->serial);
