@@ -82,10 +82,10 @@ static void cell_reason(const void *rec, uint64_t now, char *buf, size_t size)
 }
 
 static const struct column list_columns[] = {
-	{ "APP", cell_app, 30, true }, { "ID", cell_id, 16, true }, { "KIND", cell_kind, 0, false },
-	{ "STATE", cell_state, 0, false }, { "HELD SINCE", cell_since, 19, true, 3 },
-	{ "LAST REASON", cell_reason, 19, true, 1 }, { "OWNER UID", cell_owner, 0, false, 4 },
-	{ "LOCAL", cell_local, 21, true }, { "PEER", cell_peer, 21, true, 2 },
+	{ "APP", cell_app, 0.25, true }, { "ID", cell_id, 0.15, true }, { "KIND", cell_kind, 0, false },
+	{ "STATE", cell_state, 0, false }, { "HELD SINCE", cell_since, 0.15, true, 3 },
+	{ "LAST REASON", cell_reason, 0.15, true, 1 }, { "OWNER UID", cell_owner, 0, false, 4 },
+	{ "LOCAL", cell_local, 0.2, true }, { "PEER", cell_peer, 0.2, true, 2 },
 };
 
 /* Append src's entries to *dst (both NULL-terminated); src's array is freed. */

@@ -42,19 +42,25 @@ static size_t text_width(const char *s)
 	return cols < 0 ? n : (size_t)cols;
 }
 
-/* On a terminal too narrow for even the narrowest table (cut columns as
- * narrow as their headers), leave columns out, the highest drop first. */
+/* A cut cell still worth showing has this many characters, or its header's. */
+#define SQUEEZE_MIN 12
+
+/* On a terminal too narrow for the table with its cut columns still worth
+ * reading (SQUEEZE_MIN), leave columns out, the highest drop first. */
 static void table_choose(const struct column *cols, unsigned ncols, char **cells, size_t nrows,
 			 unsigned width, bool *shown)
 {
 	size_t need[COLUMNS_MAX], total = 0;
 	for (unsigned i = 0; i < ncols; i++) {
 		shown[i] = true;
-		need[i] = text_width(cols[i].header);
-		for (size_t r = 0; !cols[i].squeeze && r < nrows; r++) {
+		size_t widest = 0, header = text_width(cols[i].header);
+		for (size_t r = 0; r < nrows; r++) {
 			size_t w = text_width(cells[r * ncols + i]);
-			need[i] = w > need[i] ? w : need[i];
+			widest = w > widest ? w : widest;
 		}
+		if (cols[i].squeeze && widest > SQUEEZE_MIN)
+			widest = SQUEEZE_MIN;
+		need[i] = widest > header ? widest : header;
 		total += need[i] + (i ? 2 : 0);
 	}
 	while (width && total > width) {
