@@ -38,6 +38,7 @@ void log_emit(const char *file, int line, const char *func, int prio, int error,
 #define log_event(prio, message_id, error, app_id, sock_id, reason, ...) \
 	log_emit(LOG_SITE, prio, error, message_id, app_id, sock_id, reason, __VA_ARGS__)
 
+#define log_crit(...) log_full(LOG_CRIT, NULL, NULL, 0, __VA_ARGS__)
 #define log_error(...) log_full(LOG_ERR, NULL, NULL, 0, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, NULL, NULL, 0, __VA_ARGS__)
 #define log_notice(...) log_full(LOG_NOTICE, NULL, NULL, 0, __VA_ARGS__)

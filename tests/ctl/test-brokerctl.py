@@ -217,6 +217,9 @@ def test_usage_errors(env):
         (["listen", "sctp:127.0.0.1:0", SLEEPY, "x"], "listen with an unknown scheme"),
         (["listen", "unix:relative", SLEEPY, "x"], "listen on a relative path"),
         (["listen", "tcp:127.0.0.1:0", SLEEPY], "listen without ID"),
+        (["listen", "tcp:127.0.0.1:+80", SLEEPY, "x"], "listen with a signed port"),
+        (["listen", "tcp:127.0.0.1:8o", SLEEPY, "x"], "listen with a port neither number nor name"),
+        (["listen", "udp:127.0.0.1:ht_tp", SLEEPY, "x"], "listen with a service name of bad characters"),
         (["transfer", SLEEPY, "x", "0", "--keepalive"], "transfer with --keepalive last"),
     ]
     for args, what in cases:
@@ -240,6 +243,16 @@ def test_usage_errors(env):
     r = subprocess.run([BROKERCTL, "--socket"], capture_output=True, text=True, timeout=20)
     tap.ok(r.returncode == 2 and r.stderr == "brokerctl: option '--socket' needs an argument (see brokerctl --help)\n",
            "one error line: --socket without PATH", r)
+
+
+def test_port_range(env):
+    """A numeric port is 0-65535: getaddrinfo alone would bind 99999 as 34463."""
+    for port in ["65536", "99999", "1234567"]:
+        r = env.ctl("listen", f"tcp:127.0.0.1:{port}", SLEEPY, "range")
+        lines = r.stderr.splitlines()
+        tap.ok(r.returncode == 2 and len(lines) == 1 and "a port is a number from 0 to 65535" in lines[0] and
+               not r.stdout and env.held(SLEEPY, "range") is None,
+               f"listen tcp:127.0.0.1:{port}: refused, one line, nothing held", r)
 
 
 def test_no_brokerd(env):
@@ -564,6 +577,7 @@ def main():
         sections = [
             lambda: test_basics(env),
             lambda: test_usage_errors(env),
+            lambda: test_port_range(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
             lambda: cli.test_flags(tap, env),

@@ -148,7 +148,7 @@ START_TEST(journal_ids)
 	ck_assert_msg(strstr(field(e, "MESSAGE"), "restored 1 held socket(s)"), "MESSAGE=%s", field(e, "MESSAGE"));
 	json_object_put(all);
 	close(sv[1]);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
