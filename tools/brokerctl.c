@@ -62,6 +62,8 @@ static void usage(FILE *f)
 		"      --no-pager     never send the output through a pager\n"
 		"  -l, --full         do not cut table cells to fit the terminal\n"
 		"  -q, --quiet        no notes and no \"No ...\" lines, only results and errors\n"
+		"      --timeout SEC  wait at most SEC seconds for brokerd in each call\n"
+		"                     (default 10; 0: wait for ever)\n"
 		"  -h, --help         this text; VERB --help shows the verb's usage\n"
 		"      --version      print the version\n"
 		"\nADDR for listen: tcp:HOST:PORT, udp:HOST:PORT (IPv6 as tcp:[::1]:PORT,\n"
@@ -88,6 +90,15 @@ static bool common_option(struct ctl *c, int o)
 	case 'l': c->full = true; return true;
 	case OPT_NO_LEGEND: c->no_legend = true; return true;
 	case OPT_NO_PAGER: c->no_pager = true; return true;
+	case OPT_TIMEOUT: {
+		char *end;
+		errno = 0;
+		double s = strtod(optarg, &end);
+		if (errno || end == optarg || *end || !(s >= 0 && s <= 86400))
+			exit(ctl_usage(c, "--timeout takes seconds from 0 (wait for ever) to 86400, not '%s'", optarg));
+		c->timeout_ms = s == 0 ? -1 : s * 1000 < 1 ? 1 : (int)(s * 1000);
+		return true;
+	}
 	default: return false;
 	}
 }
@@ -225,7 +236,12 @@ int ctl_connect(struct ctl *c)
 				"$BROKER_SOCKET or $XDG_RUNTIME_DIR\n", c->verb);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	int r = broker_open(path, &c->b);
+	int r = broker_open_timeout(path, c->timeout_ms, &c->b);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "brokerctl: %s: brokerd at %s did not answer within %g s (is it stopped or "
+			"overloaded? --timeout waits longer)\n", c->verb, path, c->timeout_ms / 1000.);
+		return EXIT_FAILURE_RUNTIME;
+	}
 	if (r < 0) {
 		fprintf(stderr, "brokerctl: %s: cannot talk to brokerd at %s: %s\n", c->verb, path,
 			r == -ENOENT ? "no such socket (is brokerd running?)" : broker_strerror(r));
@@ -256,7 +272,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
-	struct ctl c = { 0 };
+	struct ctl c = { .timeout_ms = BROKER_DEFAULT_TIMEOUT_MS };
 	int o;
 	/* Table widths count characters, in the user's encoding. */
 	setlocale(LC_CTYPE, "");

@@ -27,6 +27,7 @@ struct ctl {
 	bool no_pager;
 	bool quiet;           /* no "No ..." lines or notes, only results and errors */
 	bool full;            /* tables as wide as their cells, whatever the terminal */
+	int timeout_ms;       /* --timeout: for every call to brokerd; -1 = none */
 	const char *verb;     /* the verb's name, for messages */
 	const struct verb *v;
 	broker *b;            /* opened by ctl_connect() */
@@ -42,7 +43,7 @@ struct verb {
 };
 
 /* Options of every verb, before the verb or after it. */
-enum { OPT_NO_LEGEND = 0x100, OPT_NO_PAGER, OPT_VERSION };
+enum { OPT_NO_LEGEND = 0x100, OPT_NO_PAGER, OPT_VERSION, OPT_TIMEOUT };
 #define VERB_COMMON_OPTIONS \
 	{ "json", no_argument, NULL, 'j' }, \
 	{ "socket", required_argument, NULL, 's' }, \
@@ -50,7 +51,8 @@ enum { OPT_NO_LEGEND = 0x100, OPT_NO_PAGER, OPT_VERSION };
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "full", no_argument, NULL, 'l' }, \
 	{ "no-legend", no_argument, NULL, OPT_NO_LEGEND }, \
-	{ "no-pager", no_argument, NULL, OPT_NO_PAGER }
+	{ "no-pager", no_argument, NULL, OPT_NO_PAGER }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
 /* A verb's shortopts start with this (the ':' lets us tell a missing
  * argument from an unknown option). */
 #define VERB_COMMON_SHORT ":hjs:ql"

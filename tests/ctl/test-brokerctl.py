@@ -255,6 +255,29 @@ def test_port_range(env):
                f"listen tcp:127.0.0.1:{port}: refused, one line, nothing held", r)
 
 
+def test_stopped_brokerd(env):
+    """A brokerd stopped with SIGSTOP: --timeout bounds every call, with one clear line."""
+    r = env.ctl("status", "--timeout", "soon")
+    tap.ok(r.returncode == 2 and one_error_line(r, "status") and "--timeout takes seconds" in r.stderr,
+           "--timeout with a bad value is a usage error", r)
+    env.brokerd.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = env.ctl("status", "--timeout", "0.3")
+        took = time.monotonic() - t0
+        tap.ok(r.returncode == 1 and one_error_line(r, "status") and "did not answer within 0.3 s" in r.stderr
+               and took < 5, f"status against a stopped brokerd: exit 1 after {took:.2f} s, one line", r)
+        t0 = time.monotonic()
+        r = env.ctl("--timeout", "0.3", "list")
+        took = time.monotonic() - t0
+        tap.ok(r.returncode == 1 and one_error_line(r, "list") and took < 5,
+               f"list against a stopped brokerd: exit 1 after {took:.2f} s", r)
+    finally:
+        env.brokerd.send_signal(signal.SIGCONT)
+    r = env.ctl("status", "--timeout", "5")
+    tap.ok(r.returncode == 0, "brokerd answers again once it runs", r)
+
+
 def test_no_brokerd(env):
     r = env.ctl("status", socket_path=f"{env.dir}/nobody-here")
     tap.ok(r.returncode == 1 and one_error_line(r, "status") and "nobody-here" in r.stderr,
@@ -578,6 +601,7 @@ def main():
             lambda: test_basics(env),
             lambda: test_usage_errors(env),
             lambda: test_port_range(env),
+            lambda: test_stopped_brokerd(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
             lambda: cli.test_flags(tap, env),
