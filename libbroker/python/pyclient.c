@@ -39,8 +39,10 @@ static PyObject *pyclient_none(pyclient *self, int r)
 static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "path", NULL };
-	PyObject *path = NULL;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O&:Broker", kwlist, PyUnicode_FSConverter, &path))
+	PyObject *arg = Py_None, *path = NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:Broker", kwlist, &arg))
+		return -1;
+	if (arg != Py_None && !PyUnicode_FSConverter(arg, &path))
 		return -1;
 	if (self->b || self->busy) {
 		Py_XDECREF(path);

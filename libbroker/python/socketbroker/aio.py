@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from typing import AsyncIterator, Union
+from typing import AsyncIterator, Optional, Union
 
 from ._activation import Activation, Handback
 from ._client import Broker
@@ -38,10 +38,10 @@ async def wait_readable(fileobj: Union[int, Activation, Broker]) -> None:
         loop.remove_reader(fd)
 
 
-async def handbacks(activation: Activation) -> AsyncIterator[Handback]:
+async def handbacks(activation: Activation, idle: Optional[float] = None) -> AsyncIterator[Handback]:
     """Every socket brokerd hands back over activation, as it comes, also
-    for later wake-ups of the running app; ends when brokerd closes the
-    activation."""
+    for later wake-ups of the running app.  Ends when brokerd closes the
+    activation, or when nothing has come for idle seconds (None: never)."""
     while True:
         try:
             ready = activation.dispatch()
@@ -52,7 +52,10 @@ async def handbacks(activation: Activation) -> AsyncIterator[Handback]:
         for h in ready:
             yield h
         if not ready:
-            await wait_readable(activation)
+            try:
+                await asyncio.wait_for(wait_readable(activation), idle)
+            except asyncio.TimeoutError:
+                return
 
 
 async def events(broker: Broker) -> AsyncIterator[Event]:
