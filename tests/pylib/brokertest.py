@@ -93,9 +93,9 @@ class Brokerd:
         self.proc = None
         self.log = open(f"{self.dir}/brokerd.log", "w+")
 
-    def app(self, app_id, command, extra=""):
+    def app(self, app_id, command, extra="", capabilities="privateNetworkClientServer localSocket"):
         with open(f"{self.dir}/apps.d/{app_id}.conf", "w") as f:
-            f.write(f"[app]\nid = {app_id}\nuser = {USER}\ncapabilities = privateNetworkClientServer localSocket\n"
+            f.write(f"[app]\nid = {app_id}\nuser = {USER}\ncapabilities = {capabilities}\n"
                     f"[activation]\nmethod = exec\ncommand = {command}\n{extra}")
 
     def start(self):
