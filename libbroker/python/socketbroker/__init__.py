@@ -26,7 +26,9 @@ Failures raise BrokerError (an OSError) with libbroker's sentence.
 """
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 from . import _native
 from ._activation import Activation, Handback

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Iterator, List, Optional
+
+TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
+if TYPE_CHECKING:
+    from typing import Iterator, List, Optional
 
 from . import _native
 from ._errors import BrokerError

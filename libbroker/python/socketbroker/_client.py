@@ -6,13 +6,17 @@ import errno
 import os
 import socket
 import sys
-from typing import Any, Dict, List, Optional, Tuple, Union
+
+TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _native
 from ._errors import BrokerError
 from ._types import AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
+if TYPE_CHECKING:
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
 
 
 def _refuse_tls(sock: Any) -> None:

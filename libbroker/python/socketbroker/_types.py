@@ -6,10 +6,15 @@ import enum
 import math
 import os
 import socket
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
 
 from . import _native
+
+# typing and dataclasses are not imported at run time: a woken app pays
+# every import on every activation, and these two cost more than the rest
+# of the package (python3 -X importtime).  Annotations are strings.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 ID_MAX: int = _native.ID_MAX            #: protocol ceiling for app and socket ids
 CONTEXT_MAX: int = _native.CONTEXT_MAX  #: brokerd's default context cap (configurable)
@@ -95,8 +100,30 @@ def _member(enum_type: Any, value: int) -> Any:
         return value
 
 
-@dataclass(frozen=True)
-class SocketInfo:
+class _Record:
+    """Read-only facts, given by keyword: the fields are the class's
+    annotations, in order (what a frozen dataclass would make)."""
+
+    def __init__(self, **fields: Any) -> None:
+        names = type(self).__annotations__
+        if fields.keys() != names.keys():
+            raise TypeError(f"{type(self).__name__}: fields {sorted(fields)} are not {list(names)}")
+        self.__dict__.update((n, fields[n]) for n in names)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash(tuple(vars(self).values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class SocketInfo(_Record):
     """What brokerd knows about one held socket (struct broker_info)."""
     app_id: str
     id: str
@@ -122,8 +149,7 @@ class SocketInfo:
                       "sotype": _member(socket.SocketKind, d["sotype"])})
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(_Record):
     """Broker-wide counters (struct broker_status)."""
     apps: int
     held: int
@@ -143,8 +169,7 @@ class Status:
     socket_path: str
 
 
-@dataclass(frozen=True)
-class AppInfo:
+class AppInfo(_Record):
     """An app brokerd knows (struct broker_app)."""
     id: str
     user: str
@@ -162,8 +187,7 @@ class AppInfo:
     retry_usec: int              #: CLOCK_REALTIME of the next retry, 0 = none
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(_Record):
     """One event of Broker.monitor() (struct broker_event)."""
     type: EventType
     reason: Reason
