@@ -130,7 +130,6 @@ def main() -> int:
                    help="with --asyncio: how long to wait for later wake-ups")
     p.add_argument("server", nargs="?", metavar="HOST:PORT")
     opts = p.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)
 
     try:
         activation = socketbroker.Activation.open()

@@ -35,7 +35,7 @@ from ._activation import Activation, Handback
 from ._client import Broker
 from ._errors import BrokerError
 from ._types import (CONTEXT_MAX, ID_MAX, AppInfo, AppState, Event, EventType, Kind, Reason,
-                     SocketInfo, State, Status, _member)
+                     SocketInfo, State, Status)
 
 __all__ = [
     "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "Event",
@@ -56,4 +56,4 @@ def default_socket() -> Optional[str]:
 
 def env_reason() -> Reason:
     """The reason brokerd gave in $BROKER_REASON when it started this process."""
-    return _member(Reason, _native.env_reason())
+    return Reason(_native.env_reason())   # libbroker gives only names it knows

@@ -20,7 +20,7 @@ class BrokerError(OSError):
     def __str__(self) -> str:
         return f"{self.strerror}: {self.detail}" if self.detail else str(self.strerror)
 
-    def __reduce__(self):  # type: ignore[override]
+    def __reduce__(self) -> "tuple[object, ...]":
         return (type(self), (self.errno, self.strerror, self.detail))
 
 

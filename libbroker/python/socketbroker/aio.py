@@ -30,8 +30,12 @@ async def wait_readable(fileobj: Union[int, Activation, Broker]) -> None:
     """Return once fileobj (an fd, or anything with fileno()) is readable."""
     loop = asyncio.get_running_loop()
     fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-    ready = loop.create_future()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+    loop.add_reader(fd, readable)
     try:
         await ready
     finally:
