@@ -57,3 +57,11 @@ def default_socket() -> Optional[str]:
 def env_reason() -> Reason:
     """The reason brokerd gave in $BROKER_REASON when it started this process."""
     return Reason(_native.env_reason())   # libbroker gives only names it knows
+
+
+# The public classes are socketbroker's (for pydoc, repr and pickle), not
+# the private modules' that define them.
+for _name in __all__:
+    if isinstance(globals()[_name], type):
+        globals()[_name].__module__ = __name__
+del _name
