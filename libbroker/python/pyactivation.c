@@ -30,6 +30,11 @@ static int pyactivation_init(pyactivation *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "Activation is already open");
 		return -1;
 	}
+	/* An int only: a socket object would close the fd the activation now owns. */
+	if (fdobj != Py_None && !PyLong_Check(fdobj)) {
+		PyErr_SetString(PyExc_TypeError, "fd must be an int (socket.detach() gives one)");
+		return -1;
+	}
 	int fd = -1;
 	if (fdobj != Py_None && (fd = PyObject_AsFileDescriptor(fdobj)) < 0)
 		return -1;
@@ -188,7 +193,10 @@ static PyObject *pyhandback_accept(pyhandback *self, PyObject *unused)
 		return NULL;
 	if (!self->owner->a)
 		return pymodule_raise(-EPIPE, NULL);
+	if (pymodule_enter(&self->owner->busy) < 0)   /* a receive() in another thread */
+		return NULL;
 	int fd = broker_handback_accept(self->owner->a, h);
+	self->owner->busy = 0;
 	return fd < 0 ? pymodule_raise(fd, NULL) : PyLong_FromLong(fd);
 }
 

@@ -172,6 +172,29 @@ def check_verbs(bd):
     ok(my_fds() == start_fds, "no fd of the test process leaked", (start_fds, my_fds()))
 
 
+def check_activation_fd():
+    """Activation(fd): who owns the fd on success and on failure, and its end."""
+    start_fds = my_fds()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        socketbroker.Activation(ours)   # type: ignore[arg-type]
+        ok(False, "Activation(a socket object) is refused")
+    except TypeError:
+        ok(ours.fileno() >= 0, "Activation(a socket object) is refused (TypeError): it would close the fd twice")
+    r, w = os.pipe()
+    e = raises(lambda: socketbroker.Activation(r), errno.ENOTSOCK)
+    ok(e is not None and os.fstat(r) is not None, "Activation(a pipe): ENOTSOCK, and the fd is still the caller's")
+    os.close(r)
+    os.close(w)
+    act = socketbroker.Activation(ours.detach())
+    ok(act.fileno() >= 0 and act.receive(0) is None and act.dispatch() == [],
+       "Activation(fd): nothing pending, receive() None, dispatch() []")
+    theirs.close()
+    ok(raises(lambda: act.receive(5), errno.EPIPE) is not None, "the other end gone: EPIPE")
+    act.close()
+    ok(my_fds() == start_fds, "and closing it closed the fd it took", (start_fds, my_fds()))
+
+
 def report_lines(path, event):
     try:
         with open(path) as f:
@@ -261,6 +284,7 @@ try:
     ok(socketbroker.Activation.open() is None and socketbroker.env_reason() == Reason.NONE,
        "not started by brokerd: Activation.open() is None, env_reason() NONE")
     check_enums()
+    check_activation_fd()
     bd = Brokerd("test-socketbroker-", {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BROKER_"))})
     bd.app(APP, "/bin/true", "[limits]\nmax-sockets = 4\n", capabilities="localSocket")
     helper = os.path.join(SRC, "tests", "python", "activated.py")

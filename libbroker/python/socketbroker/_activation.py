@@ -63,7 +63,7 @@ class Activation:
 
     Activation() finds the "socket-broker" fd in LISTEN_FDS (BrokerError
     ENOENT if this process was not started by brokerd); Activation(fd) uses
-    an fd got some other way, which it then owns.  Activation.open() is the
+    an fd (an int) got some other way, which it then owns.  Activation.open() is the
     first, returning None instead of raising ENOENT.  For an event loop,
     watch fileno() and call dispatch() when it is readable.
     """
@@ -99,7 +99,9 @@ class Activation:
         """The next handed-back socket, waiting up to timeout seconds (None:
         forever).  None once brokerd has sent everything pending (a batch
         end) or on timeout; BrokerError EPIPE when brokerd closed the
-        activation and nothing is pending."""
+        activation and nothing is pending.  Signals do not cut the wait
+        short (libbroker retries on EINTR): a program that must react to
+        one gives a timeout, or waits on fileno() itself."""
         h = self._a.receive(_ms(timeout))
         return Handback(h) if h is not None else None
 

@@ -151,7 +151,8 @@ class Broker:
 
     def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
         """The next monitor event, or None if none came within timeout seconds
-        (None: wait).  EPIPE when brokerd closed the connection."""
+        (None: wait; signals do not cut it short).  EPIPE when brokerd
+        closed the connection."""
         d = self._b.next_event(_ms(timeout))
         if d is None:
             return None
