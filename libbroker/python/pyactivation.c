@@ -63,11 +63,10 @@ static broker_activation *pyactivation_begin(pyactivation *self)
 
 static PyObject *pyactivation_close(pyactivation *self, PyObject *unused)
 {
-	if (self->busy) {
-		PyErr_SetString(PyExc_RuntimeError, "this handle is in use by another thread");
+	if (pymodule_enter(&self->busy) < 0)
 		return NULL;
-	}
 	self->a = broker_activation_close(self->a);
+	self->busy = 0;
 	Py_RETURN_NONE;
 }
 

@@ -70,11 +70,10 @@ static void pyclient_dealloc(pyclient *self)
 
 static PyObject *pyclient_close(pyclient *self, PyObject *unused)
 {
-	if (self->busy) {
-		PyErr_SetString(PyExc_RuntimeError, "this handle is in use by another thread");
+	if (pymodule_enter(&self->busy) < 0)
 		return NULL;
-	}
 	self->b = broker_close(self->b);
+	self->busy = 0;
 	Py_RETURN_NONE;
 }
 
