@@ -56,24 +56,24 @@ static int add_word(struct manifest *m, const char *word, char *err, size_t errl
 {
 	size_t len = name_len(word);
 	if (len == 0) {
-		snprintf(err, errlen, "[activation] environment: \"%.64s\" is not NAME=VALUE with a name of "
+		snprintf(err, errlen, "'%.64s' is not NAME=VALUE with a name of "
 			 "letters, digits and _", word);
 		return -EINVAL;
 	}
 	if (is_reserved(word, len)) {
-		snprintf(err, errlen, "[activation] environment: %.*s is brokerd's to set, not the manifest's",
+		snprintf(err, errlen, "%.*s is brokerd's to set, not the manifest's",
 			 (int)len, word);
 		return -EINVAL;
 	}
 	if (find(m->environment, m->nenv, word, len)) {
-		snprintf(err, errlen, "[activation] environment: %.*s given twice", (int)len, word);
+		snprintf(err, errlen, "%.*s given twice", (int)len, word);
 		return -EINVAL;
 	}
 	size_t bytes = strlen(word) + 1;
 	for (unsigned i = 0; i < m->nenv; i++)
 		bytes += strlen(m->environment[i]) + 1;
 	if (m->nenv >= MANIFEST_ENV_MAX || bytes > MANIFEST_ENV_BYTES) {
-		snprintf(err, errlen, "[activation] environment: more than %u variables or %u bytes",
+		snprintf(err, errlen, "more than %u variables or %u bytes",
 			 MANIFEST_ENV_MAX, MANIFEST_ENV_BYTES);
 		return -EINVAL;
 	}
@@ -98,7 +98,7 @@ int manifest_env_add(struct manifest *m, const char *value, char *err, size_t er
 		if ((r = add_word(m, w, err, errlen)) < 0)
 			return r;
 	if (words == 0)
-		snprintf(err, errlen, "[activation] environment: empty (give NAME=VALUE words)");
+		snprintf(err, errlen, "empty (give NAME=VALUE words)");
 	return words ? 0 : -EINVAL;
 }
 

@@ -75,8 +75,8 @@ void caps_format(unsigned caps, char *buf, size_t size);
 #define MANIFEST_ENV_BYTES 8192   /* their NAME=VALUE text, NULs included */
 
 /* Add environment= value's NAME=VALUE words to m.  On error a negative
- * errno and, for a bad word, a sentence naming it in err (the key, not yet
- * the file and line); m keeps the words before it. */
+ * errno and, for a bad word, a sentence naming it in err (without the key,
+ * file and line, which the caller adds); m keeps the words before it. */
 int manifest_env_add(struct manifest *m, const char *value, char *err, size_t errlen);
 /* Does m give the variable that entry ("NAME=...") sets? */
 bool manifest_env_overrides(const struct manifest *m, const char *entry);
@@ -100,3 +100,13 @@ int manifests_load_dir(const char *dir, bool lookup_user,
 		       void (*report)(const char *path, const char *message),
 		       struct manifest ***ret);
 void manifests_free(struct manifest **list);
+
+/* Can m's exec command run: does it exist, is it a regular file, may the
+ * app's user execute it?  0 (also for other activations) or a negative
+ * errno with a sentence naming the file, key and program in err. */
+int manifest_check_runnable(const struct manifest *m, char *err, size_t errlen);
+
+/* brokerd --check: every manifest in dir parsed and its command checked;
+ * each good one printed to stdout, each problem to stderr.  Returns the
+ * number of problems, or a negative errno when dir cannot be read. */
+int manifests_check_dir(const char *dir);
