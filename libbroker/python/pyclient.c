@@ -38,9 +38,10 @@ static PyObject *pyclient_none(pyclient *self, int r)
 
 static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "path", NULL };
+	static char *kwlist[] = { "path", "timeout_ms", NULL };
 	PyObject *arg = Py_None, *path = NULL;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:Broker", kwlist, &arg))
+	int timeout_ms = BROKER_DEFAULT_TIMEOUT_MS;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|Oi:Broker", kwlist, &arg, &timeout_ms))
 		return -1;
 	if (arg != Py_None && !PyUnicode_FSConverter(arg, &path))
 		return -1;
@@ -52,7 +53,7 @@ static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 	const char *p = path ? PyBytes_AS_STRING(path) : NULL;
 	broker *b = NULL;
 	int r;
-	BLOCKING(r, broker_open(p, &b));
+	BLOCKING(r, broker_open_timeout(p, timeout_ms, &b));
 	Py_XDECREF(path);
 	if (r < 0) {
 		pymodule_raise(r, NULL);
@@ -84,6 +85,15 @@ static PyObject *pyclient_fileno(pyclient *self, PyObject *unused)
 		return NULL;
 	}
 	return PyLong_FromLong(broker_get_fd(self->b));
+}
+
+static PyObject *pyclient_set_timeout(pyclient *self, PyObject *args)
+{
+	int timeout_ms;
+	if (!PyArg_ParseTuple(args, "i:set_timeout", &timeout_ms))
+		return NULL;
+	broker *b = pyclient_begin(self);
+	return b ? pyclient_none(self, broker_set_timeout(b, timeout_ms)) : NULL;
 }
 
 static PyObject *pyclient_register(pyclient *self, PyObject *args)
@@ -295,6 +305,7 @@ static PyObject *pyclient_closed(pyclient *self, void *unused)
 static PyMethodDef pyclient_methods[] = {
 	{ "close", (PyCFunction)pyclient_close, METH_NOARGS, "broker_close()" },
 	{ "fileno", (PyCFunction)pyclient_fileno, METH_NOARGS, "broker_get_fd()" },
+	{ "set_timeout", (PyCFunction)pyclient_set_timeout, METH_VARARGS, "broker_set_timeout(timeout_ms)" },
 	{ "register", (PyCFunction)pyclient_register, METH_VARARGS, "broker_register(app_id)" },
 	{ "transfer", (PyCFunction)(void (*)(void))pyclient_transfer, METH_VARARGS | METH_KEYWORDS,
 	  "broker_transfer(id, fd, context=b'', keepalive=0): closes fd on success only" },
@@ -323,7 +334,7 @@ static PyGetSetDef pyclient_getset[] = {
 PyTypeObject pyclient_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "socketbroker._native.Broker",
-	.tp_doc = "Broker(path=None): broker_open(); a control connection to brokerd.",
+	.tp_doc = "Broker(path=None, timeout_ms=BROKER_DEFAULT_TIMEOUT_MS): broker_open_timeout().",
 	.tp_basicsize = sizeof(pyclient),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_new = PyType_GenericNew,

@@ -108,7 +108,7 @@ static int add_constants(PyObject *m)
 {
 #define C(name) { #name, BROKER_##name }
 	static const struct { const char *name; long value; } constants[] = {
-		C(ID_MAX), C(CONTEXT_MAX),
+		C(ID_MAX), C(CONTEXT_MAX), C(DEFAULT_TIMEOUT_MS), C(NO_STORE),
 		C(KIND_NONE), C(KIND_STREAM), C(KIND_DATAGRAM), C(KIND_LISTENER),
 		C(REASON_NONE), C(REASON_SOCKET_ACTIVITY), C(REASON_CONNECTION_ACCEPTED),
 		C(REASON_SOCKET_CLOSED), C(REASON_KEEPALIVE_EXPIRED), C(REASON_ADMIN_TRIGGER),

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -146,7 +147,17 @@ def check_verbs(bd):
     ib = b.show("b")
     ok(ib.kind == Kind.DATAGRAM and ib.context == b"mv" and ib.sotype == socket.SOCK_DGRAM, "show() a datagram", ib)
     st = b.status()
-    ok(st.held == 2 and st.pid == bd.proc.pid and st.socket_path == bd.control and st.version, "status()", st)
+    ok(st.held == 2 and st.pid == bd.proc.pid and st.socket_path == bd.control and st.version
+       and st.stored == socketbroker.NO_STORE and st.store_lost == 0, "status(), without an fd store", st)
+    os.kill(bd.proc.pid, signal.SIGSTOP)   # a brokerd that does not answer
+    try:
+        b.set_timeout(0.3)
+        e = raises(b.status, errno.ETIMEDOUT)
+        ok(e is not None and e.detail != "", "a stopped brokerd: ETIMEDOUT after the timeout, with a sentence", e)
+    finally:
+        os.kill(bd.proc.pid, signal.SIGCONT)
+    b.set_timeout(socketbroker.DEFAULT_TIMEOUT)
+    ok(b.status().held == 2, "and once it goes on, the next call has its own answer")
     apps = {x.id: x for x in b.apps()}
     ok(apps[APP].held == 2 and apps[APP].state == socketbroker.AppState.IDLE and "localSocket" in apps[APP].capabilities,
        "apps()", apps.get(APP))

@@ -34,12 +34,12 @@ from . import _native
 from ._activation import Activation, Handback
 from ._client import Broker
 from ._errors import BrokerError
-from ._types import (CONTEXT_MAX, ID_MAX, AppInfo, AppState, Event, EventType, Kind, Reason,
+from ._types import (CONTEXT_MAX, DEFAULT_TIMEOUT, ID_MAX, NO_STORE, AppInfo, AppState, Event, EventType, Kind, Reason,
                      SocketInfo, State, Status)
 
 __all__ = [
-    "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "Event",
-    "EventType", "Handback", "ID_MAX", "Kind", "Reason", "SocketInfo", "State", "Status",
+    "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "DEFAULT_TIMEOUT", "Event",
+    "EventType", "Handback", "ID_MAX", "Kind", "NO_STORE", "Reason", "SocketInfo", "State", "Status",
     "default_socket", "env_reason", "strerror",
 ]
 

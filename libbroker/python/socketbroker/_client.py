@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from ._errors import BrokerError
-from ._types import AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
+from ._types import DEFAULT_TIMEOUT, AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
 
 if TYPE_CHECKING:
     PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
@@ -31,13 +31,20 @@ class Broker:
     """A connection to brokerd's control socket (broker_open()).
 
     path: the socket; None means $BROKER_SOCKET, else the default
-    (socketbroker.default_socket()).  Blocking calls release the GIL; one
+    (socketbroker.default_socket()).  timeout: seconds each call waits for
+    brokerd (to connect, to send, for the answer; None: forever), after
+    which it fails with ETIMEDOUT.  Blocking calls release the GIL; one
     Broker serves one thread at a time (another gets RuntimeError).  Use it
     as a context manager, or call close().
     """
 
-    def __init__(self, path: PathArg = None) -> None:
-        self._b = _native.Broker(path)
+    def __init__(self, path: PathArg = None, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+        self._b = _native.Broker(path, _ms(timeout))
+
+    def set_timeout(self, timeout: Optional[float]) -> None:
+        """Change the timeout of the calls that follow (broker_set_timeout()).
+        A call that timed out may still have been done by brokerd."""
+        self._b.set_timeout(_ms(timeout))
 
     def __enter__(self) -> "Broker":
         return self

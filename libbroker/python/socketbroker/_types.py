@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 ID_MAX: int = _native.ID_MAX            #: protocol ceiling for app and socket ids
 CONTEXT_MAX: int = _native.CONTEXT_MAX  #: brokerd's default context cap (configurable)
+DEFAULT_TIMEOUT: float = _native.DEFAULT_TIMEOUT_MS / 1000  #: seconds a Broker call waits for brokerd
+NO_STORE: int = _native.NO_STORE        #: Status.stored when brokerd runs without systemd's fd store
 
 
 class _Named(enum.IntEnum):
@@ -165,6 +167,8 @@ class Status(_Record):
     triggers_total: int
     activations_total: int
     handbacks_total: int
+    stored: int                  #: held sockets in systemd's fd store, NO_STORE without one
+    store_lost: int              #: stored fds the manager dropped (brokerd stored them again)
     version: str
     socket_path: str
 
