@@ -121,14 +121,16 @@ async def woken_async(opts: argparse.Namespace, activation: socketbroker.Activat
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="push-client.py", description=__doc__.splitlines()[0])
-    p.add_argument("--app", default=os.environ.get("BROKER_APP_ID") or "org.example.push")
-    p.add_argument("--id", default="push")
-    p.add_argument("--keepalive", type=int, default=0, metavar="SEC")
-    p.add_argument("--control", metavar="PATH")
+    p.add_argument("--app", default=os.environ.get("BROKER_APP_ID") or "org.example.push",
+                   help="the app id (default: $BROKER_APP_ID, else org.example.push)")
+    p.add_argument("--id", default="push", help="the socket's id (default: push)")
+    p.add_argument("--keepalive", type=int, default=0, metavar="SEC",
+                   help="wake after SEC quiet seconds to send a keep-alive (default: none)")
+    p.add_argument("--control", metavar="PATH", help="brokerd's control socket (default: $BROKER_SOCKET)")
     p.add_argument("--asyncio", action="store_true", help="serve wake-ups from an asyncio loop")
     p.add_argument("--idle", type=float, default=2.0, metavar="SEC",
                    help="with --asyncio: how long to wait for later wake-ups")
-    p.add_argument("server", nargs="?", metavar="HOST:PORT")
+    p.add_argument("server", nargs="?", metavar="HOST:PORT", help="the server, when started by hand")
     opts = p.parse_args()
 
     try:
