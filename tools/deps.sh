@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-meson ninja-build pkg-config gcc libc6-dev libsmartcols-dev
+meson ninja-build pkg-config gcc libc6-dev libsmartcols-dev python3 python3-dev mypy
 libev-dev libsystemd-dev libinih-dev libjson-c-dev libgnutls28-dev check
 systemd dbus dbus-daemon util-linux procps iproute2 zsh
 gnutls-bin openssl socat softhsm2 groff-base
