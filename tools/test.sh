@@ -10,6 +10,10 @@
 # Environment: BROKER_TEST_QUICK=1 skips 2, 3 and 4 (for a fast local loop).
 set -u
 cd "$(dirname "$0")/.."
+# The distribution's tools first: the tests use Debian's python3 and the
+# Python packages apt installs for it, not a user's pyenv or virtualenv.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
 sh tools/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 logs=""

@@ -601,7 +601,6 @@ def main():
             lambda: test_basics(env),
             lambda: test_usage_errors(env),
             lambda: test_port_range(env),
-            lambda: test_stopped_brokerd(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
             lambda: cli.test_flags(tap, env),
@@ -619,6 +618,7 @@ def main():
         run(lambda: test_admin(env))
         run(lambda: test_permissions(env))
         run(lambda: test_no_leaks(env))
+        run(lambda: test_stopped_brokerd(env))   # after the fd count: clients that gave up linger a moment
         if monitors:
             run(lambda: test_monitor_output(env, *monitors))
             run(lambda: cli.test_schema(tap, env, getattr(env, "listen_json", None), events(monitors[1][1])))
