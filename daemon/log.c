@@ -17,7 +17,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "log.h"
 
 static bool verbose;
