@@ -15,43 +15,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import taplib  # noqa: E402
+from taplib import ok, recv_exactly, wait_for  # noqa: E402
+
 BROKERD, BROKERCTL, PUSH = (os.environ[k] for k in ("BROKERD", "BROKERCTL", "PUSH_CLIENT"))
-n = failed = 0
-
-
-def ok(cond, desc, diag=""):
-    global n, failed
-    n += 1
-    print(f"{'ok' if cond else 'not ok'} {n} - {desc}")
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print(f"# {line}")
-    sys.stdout.flush()
-    return cond
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not (v := cond()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return v
-
-
-def recv_exactly(conn, want, timeout=10.0):
-    conn.settimeout(timeout)
-    got = b""
-    try:
-        while len(got) < len(want):
-            chunk = conn.recv(len(want) - len(got))
-            if not chunk:
-                break
-            got += chunk
-    except socket.timeout:
-        pass
-    return got
-
-
 d = tempfile.mkdtemp(prefix="test-push-client-")
 control = f"{d}/control"
 os.mkdir(f"{d}/apps.d")
@@ -129,10 +97,9 @@ finally:
     brokerd.send_signal(signal.SIGTERM)
     rc = brokerd.wait(timeout=10)
     ok(rc == 0, "brokerd stops cleanly on SIGTERM", rc)
-    if failed:
+    if taplib.failed:
         log.seek(0)
         for line in log.read().splitlines():
             print(f"# brokerd: {line}")
     subprocess.run(["rm", "-rf", d])
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+taplib.done()

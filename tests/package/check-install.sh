@@ -9,24 +9,7 @@
 set -u
 src=$1
 build=$2
-n=0
-failed=0
-ok() {   # ok COND-STATUS DESCRIPTION [DIAGNOSTIC]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /'
-	fi
-}
-check() {   # check DESCRIPTION COMMAND...: ok if the command succeeds
-	what=$1
-	shift
-	out=$("$@" 2>&1)
-	ok $? "$what" "$out"
-}
+. "$(dirname "$0")/../tap.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -160,5 +143,4 @@ for f in tools/completion/brokerctl.bash:bash-completion/completions/brokerctl \
 	check "$(basename "${f%%:*}") is installed" test -f $root/share/${f#*:}
 done
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

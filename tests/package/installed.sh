@@ -3,19 +3,12 @@
 # running): install the packages that test-package.sh built for real, over
 # a tmpfs overlay of /usr, /etc and /var/lib, and check what the maintainer
 # scripts did; then hand the installed user units to the manager and run
-# cycle.py.  Prints "ok - ..." lines (test-package.sh numbers them).
+# cycle.py.  Prints TAP (twice numbered: test-package.sh numbers it again).
 #   installed.sh WORK_DIR
 set -u
 work=$1
 here=$(cd "$(dirname "$0")" && pwd)
-ok() {   # ok STATUS DESCRIPTION [DIAGNOSTIC]
-	if [ "$1" = 0 ]; then
-		echo "ok - $2"
-	else
-		echo "not ok - $2"
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /'
-	fi
-}
+. "$here/../tap.sh"
 
 # Writes go to tmpfs layers that vanish with the mount namespace.
 layers=$SDTEST_DIR/overlay
@@ -119,4 +112,5 @@ cat >"$XDG_CONFIG_HOME/socket-broker/apps.d/org.example.push.conf" <<-CONF
 out=$(systemctl --user daemon-reload 2>&1 && systemctl --user start brokerd.socket push-client-wake.socket 2>&1)
 ok $? "the user manager starts the installed brokerd.socket and the example's wake socket" "$out"
 
-timeout 90 python3 "$here/cycle.py"
+echo "1..$tap_n"
+timeout 90 python3 "$here/cycle.py" && [ $tap_failed = 0 ]

@@ -12,23 +12,8 @@ set -u
 src=$1
 work=$2
 here=$(cd "$(dirname "$0")" && pwd)
-n=0
-failed=0
-ok() {   # ok STATUS DESCRIPTION [LOG]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-		[ -n "${3:-}" ] && [ -f "$3" ] && tail -40 "$3" | sed 's/^/# /'
-	fi
-}
-finish() {
-	echo "1..$n"
-	[ $failed = 0 ]
-	exit
-}
+. "$here/../tap.sh"
+log() { tail -40 "$1" 2>/dev/null; }
 
 if [ "$(id -u)" != 0 ] || ! command -v dpkg-buildpackage >/dev/null || ! command -v lintian >/dev/null; then
 	echo "1..0 # SKIP needs root, dpkg-buildpackage and lintian (tools/deps.sh installs them; CI runs as root)"
@@ -51,17 +36,17 @@ ok $? "a copy of the tree to build from"
 	timeout 600 dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1
 rc=$?
 [ $rc = 124 ] && echo "# dpkg-buildpackage timed out after 600 s"
-ok $rc "dpkg-buildpackage -b -us -uc" "$work/build.log"
+ok $rc "dpkg-buildpackage -b -us -uc" "$(log "$work/build.log")"
 for p in socket-broker libbroker1 libbroker-dev libbroker-tls1 libbroker-tls-dev python3-socketbroker; do
 	set -- "$work"/${p}_*.deb
-	ok "$([ -f "$1" ]; echo $?)" "it built $p" "$work/build.log"
+	ok "$([ -f "$1" ]; echo $?)" "it built $p" "$(log "$work/build.log")"
 done
-[ $failed = 0 ] || finish
+[ $tap_failed = 0 ] || tap_done
 
 timeout 300 lintian --fail-on error --tag-display-limit 0 --info "$work"/*.changes >"$work/lintian.log" 2>&1
 rc=$?
 grep -E '^[EW]:' "$work/lintian.log" | sed 's/^/# /'
-ok $rc "lintian: no errors" "$work/lintian.log"
+ok $rc "lintian: no errors" "$(log "$work/lintian.log")"
 
 # Install and run under a real user manager (the systemd suite's harness).
 chmod 755 "$work"
@@ -69,11 +54,11 @@ timeout 300 "$src/tests/systemd/ns-run.sh" "$here/installed.sh" "$work" >"$work/
 rc=$?
 while IFS= read -r line; do
 	case $line in
-	"ok - "*) ok 0 "${line#ok - }" ;;
-	"not ok - "*) ok 1 "${line#not ok - }" ;;
+	"ok "[0-9]*) ok 0 "${line#ok * - }" ;;
+	"not ok "[0-9]*) ok 1 "${line#not ok * - }" ;;
 	"# "*) echo "$line" ;;
 	esac
 done <"$work/installed.tap"
 [ $rc = 124 ] && echo "# installed.sh timed out after 300 s"
-ok $rc "the installed packages ran the cycle (installed.sh exit status $rc)" "$work/installed.log"
-finish
+ok $rc "the installed packages ran the cycle (installed.sh exit status $rc)" "$(log "$work/installed.log")"
+tap_done
