@@ -9,6 +9,8 @@ set -u
 work=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../tap.sh"
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
 
 # Writes go to tmpfs layers that vanish with the mount namespace.
 layers=$SDTEST_DIR/overlay

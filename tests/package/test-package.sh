@@ -13,6 +13,10 @@ src=$1
 work=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../tap.sh"
+# What a buildd and an installed system use: Debian's own python3 and tools,
+# not whatever a developer's PATH puts first.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
 log() { tail -40 "$1" 2>/dev/null; }
 
 if [ "$(id -u)" != 0 ] || ! command -v dpkg-buildpackage >/dev/null || ! command -v lintian >/dev/null; then
