@@ -28,7 +28,9 @@ struct held {
 	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
 	TAILQ_ENTRY(held) queue;     /* app's pending queue, or its conn's in-flight list */
 	struct app *app;
-	uint64_t serial;             /* unique per transfer; also the fd store name */
+	uint64_t serial;             /* unique per transfer */
+	uint64_t stored_as;          /* serial whose name it has in the fd store, 0 = not stored */
+	uint64_t ino;                /* the socket's inode: one per socket, like its open file */
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
@@ -119,6 +121,7 @@ struct daemon {
 	struct app_list apps;
 	unsigned napps;
 	void *app_index;             /* tsearch() root: struct app * by id */
+	void *file_index;            /* tsearch() root: struct held * by ino */
 	struct held_list all;        /* every held socket, ascending serial */
 	unsigned nheld;
 	uint64_t next_serial;
@@ -156,13 +159,21 @@ struct held *held_find(struct app *a, const char *id);
 /* A zeroed held with its id, context and (keepalive_sec > 0) timer in place. */
 struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
 			uint32_t keepalive_sec);
-/* Take fd (consumed on success and on failure) and hold it for app under id. */
+/* Take fd (consumed on success and on failure) and hold it for app under id,
+ * replacing what app holds under id.  If that is the same socket, its fd
+ * store entry carries over to the new one (systemd drops a second copy of
+ * a stored socket).  The same socket under another id: -EEXIST. */
 int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
 	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
-/* What socket_describe() said about a socket. */
+/* The held socket that is the same socket as fd (same inode), or NULL. */
+struct held *held_find_file(struct daemon *d, uint64_t ino);
+/* What socket_describe() said about a socket, and its inode. */
 struct sock_desc {
 	int kind, family, sotype;
+	uint64_t ino;
 };
+/* fd's inode in *ret; 0 or -errno. */
+int socket_ino(int fd, uint64_t *ret);
 /* The same, for a caller that has described fd already (a transfer does,
  * to check it): the socket is not asked again. */
 int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,

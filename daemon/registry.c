@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "brokerd.h"
@@ -22,6 +23,44 @@ static int app_cmp(const void *a, const void *b)
 static int held_cmp(const void *a, const void *b)
 {
 	return strcmp(held_id(a), held_id(b));
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct held *)a)->ino, y = ((const struct held *)b)->ino;
+	return x < y ? -1 : x > y;
+}
+
+int socket_ino(int fd, uint64_t *ret)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret = st.st_ino;
+	return 0;
+}
+
+struct held *held_find_file(struct daemon *d, uint64_t ino)
+{
+	struct held key = { .ino = ino };
+	void **node = tfind(&key, &d->file_index, file_cmp);
+	return node ? *node : NULL;
+}
+
+/* Into both indexes and the lists.  The caller took any other holder of
+ * the id or of the socket out first. */
+static int held_link(struct daemon *d, struct app *a, struct held *h)
+{
+	if (!tsearch(h, &a->index, held_cmp))
+		return -ENOMEM;
+	if (!tsearch(h, &d->file_index, file_cmp)) {
+		tdelete(h, &a->index, held_cmp);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&d->all, h, all);
+	a->nheld++;
+	d->nheld++;
+	return 0;
 }
 
 struct app *app_find(struct daemon *d, const char *id)
@@ -99,6 +138,8 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 {
 	struct sock_desc desc;
 	int r = socket_describe(fd, &desc.kind, &desc.family, &desc.sotype);
+	if (r == 0)
+		r = socket_ino(fd, &desc.ino);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -119,6 +160,7 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 	h->fd = fd;
 	h->app = a;
 	h->serial = ++d->next_serial;
+	h->ino = desc->ino;
 	h->held_since = now_usec(CLOCK_REALTIME);
 	h->owner = owner;
 	h->kind = (uint8_t)desc->kind;
@@ -128,6 +170,18 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 	if (keepalive_sec && desc->kind != BROKER_KIND_LISTENER)   /* stored with the rest */
 		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
 
+	struct held *old = held_find(a, id), *same = held_find_file(d, desc->ino);
+	if (same && same != old) {
+		close(fd);
+		free(h);
+		return -EEXIST;
+	}
+	/* The same socket again (a dup, or the fd of a hand-back not yet
+	 * acknowledged): it is in the fd store already, under the old
+	 * entry's name, and systemd would drop a second copy. */
+	if (same)
+		h->stored_as = old->stored_as;
+
 	/* Durable first (fd store, metadata), then visible. */
 	int r = store_put(d, h);
 	if (r < 0) {
@@ -135,21 +189,18 @@ int held_add_described(struct daemon *d, struct app *a, const char *id, int fd,
 		free(h);
 		return r;
 	}
-
-	struct held *old = held_find(a, id);
 	if (old) {
-		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer");
+		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer%s", same ? " of the same socket" : "");
+		if (same)
+			old->stored_as = 0;   /* its fd store entry is h's now */
 		held_remove(d, old);
 	}
-	if (!tsearch(h, &a->index, held_cmp)) {
+	if (held_link(d, a, h) < 0) {
 		store_del(d, h);
 		close(fd);
 		free(h);
 		return -ENOMEM;
 	}
-	TAILQ_INSERT_TAIL(&d->all, h, all);
-	a->nheld++;
-	d->nheld++;
 	held_watch(d, h);
 	if (ret)
 		*ret = h;
@@ -174,6 +225,7 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 	h->fd = TAKE_FD(owned);
 	h->app = a;
 	h->serial = e->serial;
+	h->stored_as = e->stored_as;
 	h->held_since = e->held_since;
 	h->last_trigger = e->last_trigger;
 	h->deadline = e->deadline;
@@ -184,19 +236,28 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 	h->state = e->state;
 	h->reason = e->reason;
 
+	int r = socket_ino(held_fd(h), &h->ino);
+	if (r < 0) {
+		close(held_fd(h));
+		free(h);
+		return r;
+	}
 	struct held *old = held_find(a, held_id(h));
 	if (old) {
 		log_full(LOG_WARNING, a->id, held_id(h), 0, "stored twice; the later transfer wins");
 		held_remove(d, old);
 	}
-	if (!tsearch(h, &a->index, held_cmp)) {
+	struct held *same = held_find_file(d, h->ino);
+	if (same) {   /* the manager keeps one copy of a socket: never two entries */
+		log_full(LOG_WARNING, same->app->id, held_id(same), 0, "the same socket as %s/%s; the later "
+			 "transfer wins", a->id, held_id(h));
+		held_remove(d, same);
+	}
+	if (held_link(d, a, h) < 0) {
 		close(held_fd(h));
 		free(h);
 		return -ENOMEM;
 	}
-	TAILQ_INSERT_TAIL(&d->all, h, all);
-	a->nheld++;
-	d->nheld++;
 	*ret = h;
 	return 0;
 }
@@ -209,6 +270,8 @@ void held_remove(struct daemon *d, struct held *h)
 	if (!d->stopping)
 		store_del(d, h);
 	tdelete(h, &a->index, held_cmp);
+	if (held_find_file(d, h->ino) == h)
+		tdelete(h, &d->file_index, file_cmp);
 	TAILQ_REMOVE(&d->all, h, all);
 	a->nheld--;
 	d->nheld--;

@@ -201,6 +201,17 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		snprintf(why, len, "listeners take no keep-alive");
 		return -EINVAL;
 	}
+	if ((r = socket_ino(fd, &desc.ino)) < 0)
+		return r;
+	/* One socket, one entry: the fd store keeps one copy of a socket. */
+	struct held *same = held_find_file(d, desc.ino);
+	if (same && (same->app != a || strcmp(held_id(same), id) != 0)) {
+		if (client_may_see(c, same->app))
+			snprintf(why, len, "this socket is held already, as %s/%s", same->app->id, held_id(same));
+		else
+			snprintf(why, len, "this socket is held already, for another app");
+		return -EEXIST;
+	}
 	unsigned max_app = a->m->max_sockets ? a->m->max_sockets : d->cfg.max_held_per_app;
 	struct held *old = held_find(a, id);
 	if (!old && a->nheld >= max_app) {
@@ -242,12 +253,17 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
 		.max_held = d->cfg.max_held, .max_held_per_app = d->cfg.max_held_per_app,
 		.uptime_usec = now_usec(CLOCK_MONOTONIC) - d->started,
 	};
+	uint32_t stored;
+	store_counts(d, &stored, &s.store_lost);
+	s.stored = stored == UINT32_MAX ? UINT32_MAX : 0;
 	if (c->admin) {
+		s.stored = stored;   /* brokerd's own books: held == stored */
 		s.clients = d->nclients;
 		s.triggers_total = d->triggers_total;
 		s.activations_total = d->activations_total;
 		s.handbacks_total = d->handbacks_total;
 	} else {
+		s.store_lost = 0;
 		struct client *o;
 		TAILQ_FOREACH(o, &d->clients, link)
 			s.clients += o->uid == c->uid;
@@ -265,6 +281,8 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m)
 			s.watching += h->state == BROKER_STATE_WATCHING;
 			s.triggered += h->state == BROKER_STATE_TRIGGERED;
 			s.handing_back += h->state == BROKER_STATE_HANDING_BACK;
+			if (!c->admin && stored != UINT32_MAX)
+				s.stored += h->stored_as != 0;
 		}
 	struct bp_field f[2] = {
 		{ PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 },
