@@ -34,7 +34,9 @@ done
 # machine's unit directories.
 # shellcheck disable=SC2086
 out=$(env -u SYSTEMD_UNIT_PATH DEBIAN_FRONTEND=noninteractive timeout 120 dpkg -i $debs 2>&1)
-ok $? "dpkg -i installs the six packages" "$out"
+rc=$?
+ok $rc "dpkg -i installs the six packages" "$out"
+[ $rc = 0 ] || tap_done
 rm -f /usr/sbin/policy-rc.d
 
 # What the maintainer scripts did
@@ -88,6 +90,19 @@ if dpkg -L python3-socketbroker | grep -q 'dist-packages/socketbroker'; then
 		"python3 -c 'import socketbroker' finds the packaged module" "$out"
 else
 	ok 0 "python3 -c 'import socketbroker' # SKIP python3-socketbroker is empty: no Python module in this tree yet"
+fi
+
+# What the cli branch adds, once it is in the tree: completions, catalog.
+comp=/usr/share/bash-completion/completions/brokerctl
+if dpkg -L socket-broker | grep -qx "$comp"; then
+	out=$(bash -c ". $comp && complete -p brokerctl" 2>&1)
+	ok "$(echo "$out" | grep -q 'brokerctl$'; echo $?)" "the packaged bash completion completes brokerctl" "$out"
+fi
+cat=/usr/lib/systemd/catalog/socket-broker.catalog
+if dpkg -L socket-broker | grep -qx "$cat"; then
+	id=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$cat" | head -1)
+	out=$(journalctl --update-catalog 2>&1 && journalctl --list-catalog 2>&1 | grep -i "^$id")
+	ok $? "the packaged journal catalog explains MESSAGE_ID=$id" "$out"
 fi
 
 # The installed user units and the installed example's units, linked into

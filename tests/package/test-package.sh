@@ -52,9 +52,11 @@ rc=$?
 grep -E '^[EW]:' "$work/lintian.log" | sed 's/^/# /'
 ok $rc "lintian: no errors" "$(log "$work/lintian.log")"
 
-# Install and run under a real user manager (the systemd suite's harness).
+# Install and run under a real user manager (the systemd suite's harness;
+# it keeps the directory it is started in visible, even under /tmp).
 chmod 755 "$work"
-timeout 300 "$src/tests/systemd/ns-run.sh" "$here/installed.sh" "$work" >"$work/installed.tap" 2>"$work/installed.log"
+(cd "$work" && timeout 300 "$src/tests/systemd/ns-run.sh" "$here/installed.sh" "$work") \
+	>"$work/installed.tap" 2>"$work/installed.log"
 rc=$?
 while IFS= read -r line; do
 	case $line in
