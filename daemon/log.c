@@ -23,7 +23,7 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "log.h"
 #include "util.h"
 

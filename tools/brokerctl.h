@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brokerctl internals: the verb table, error reporting and output helpers.
- * brokerctl talks to brokerd only through include/broker.h. */
+ * brokerctl talks to brokerd only through include/socket-broker/broker.h. */
 #pragma once
 
 #include <getopt.h>
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 /* Exit codes, documented in brokerctl(1) and --help. */
 enum {

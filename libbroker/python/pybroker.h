@@ -14,7 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 #ifndef PyLong_AsInt   /* public only from Python 3.13 */
 #define PyLong_AsInt _PyLong_AsInt

@@ -56,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "report.h"
 
 #define LIFETIME_MS 20000

@@ -10,7 +10,7 @@
 
 #include <check.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 /* How the test wants brokerd.service (a drop-in over the shipped unit). */
 struct brokerd_opts {
