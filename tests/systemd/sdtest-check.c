@@ -73,7 +73,7 @@ static bool journal_shows(void *ud)
 void expect_journal(const char *matches, const char *text)
 {
 	struct journal_wait w = { matches, text };
-	ck_assert_msg(sd_wait(journal_shows, &w, 10000), "no '%s' in the journal for '%s'", text, matches);
+	ck_assert_msg(sd_wait(journal_shows, &w, 30000), "no '%s' in the journal for '%s'", text, matches);
 }
 
 void hold(const char *app, struct tsock *t, int n)

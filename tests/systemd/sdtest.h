@@ -92,7 +92,7 @@ int idle_fds(pid_t pid);
 void expect_stored(unsigned long long n);
 /* n bytes of a pattern that depends on seed. */
 void fill(void *p, size_t n, unsigned seed);
-/* The journal shows text for matches within 10 s; how often it shows text. */
+/* The journal shows text for matches within 30 s; how often it shows text. */
 void expect_journal(const char *matches, const char *text);
 int journal_count(const char *text);
 
