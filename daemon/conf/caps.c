@@ -10,10 +10,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
+#include "broker.h"
 #include "caps.h"
 #include "manifest.h"
+#include "sockaddr.h"
 #include "util.h"
 
 static int scope_v4(uint32_t a)
@@ -57,38 +58,6 @@ int addr_scope(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET6)
 		return scope_v6(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 	return -EAFNOSUPPORT;
-}
-
-void sockaddr_format(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size)
-{
-	char ip[INET6_ADDRSTRLEN];
-	buf[0] = 0;
-	switch (ss->ss_family) {
-	case AF_INET: {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, size, "%s:%u", ip, ntohs(in->sin_port));
-		break;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
-		break;
-	}
-	case AF_UNIX: {
-		const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
-		size_t off = offsetof(struct sockaddr_un, sun_path);
-		size_t plen = len > off ? len - off : 0;
-		if (plen == 0)
-			break;   /* unnamed */
-		if (un->sun_path[0] == 0)
-			snprintf(buf, size, "@%.*s", (int)plen - 1, un->sun_path + 1);
-		else
-			snprintf(buf, size, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
-		break;
-	}
-	}
 }
 
 static int sockopt_int(int fd, int opt, int *ret)
@@ -201,6 +170,19 @@ int sock_facts_get(int fd, struct sock_facts *ret)
 	}
 	*ret = f;
 	return 0;
+}
+
+int sock_facts_kind(const struct sock_facts *f)
+{
+	if (f->family != AF_INET && f->family != AF_INET6 && f->family != AF_UNIX)
+		return -EAFNOSUPPORT;
+	if (f->sotype == SOCK_DGRAM)
+		return BROKER_KIND_DATAGRAM;
+	if (f->sotype != SOCK_STREAM && f->sotype != SOCK_SEQPACKET)
+		return -EPROTOTYPE;
+	if (f->connected)
+		return BROKER_KIND_STREAM;
+	return f->listening ? BROKER_KIND_LISTENER : -ENOTCONN;
 }
 
 static const char *family_name(int family)

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "sockaddr.h"
+
 enum addr_scope {
 	SCOPE_WILDCARD = 0,   /* 0.0.0.0, ::: every address the host has */
 	SCOPE_PRIVATE = 1,    /* RFC 1918, CGNAT, loopback, link-local, ULA, local multicast */
@@ -47,9 +49,17 @@ struct sock_facts {
 /* The scope of an AF_INET or AF_INET6 address; -EAFNOSUPPORT otherwise. */
 int addr_scope(const struct sockaddr *sa);
 
-/* Read the facts of socket fd.  Errors: -ENOTSOCK, -EBADF and other
- * getsockopt/getsockname errors.  *ret is written only on success. */
+/* Read the facts of socket fd: brokerd's one socket classifier, for
+ * transfers, capabilities and the held socket's kind.  Errors: -ENOTSOCK,
+ * -EBADF and other getsockopt/getsockname errors.  *ret is written only on
+ * success. */
 int sock_facts_get(int fd, struct sock_facts *ret);
+
+/* The kind of held socket (BROKER_KIND_*) that a socket with these facts
+ * is, or -EAFNOSUPPORT (not AF_INET, AF_INET6 or AF_UNIX), -EPROTOTYPE (not
+ * stream, seqpacket or datagram), -ENOTCONN (a stream neither connected
+ * nor listening). */
+int sock_facts_kind(const struct sock_facts *f);
 
 /* The one capability bit (CAP_*) that covers a socket with these facts, or
  * -EAFNOSUPPORT (a family no capability covers), -EPROTOTYPE (a type or
@@ -67,6 +77,3 @@ int caps_check(int fd, unsigned granted, char *why, size_t len);
 /* The same, for facts already read. */
 int caps_check_facts(const struct sock_facts *f, unsigned granted, char *why, size_t len);
 
-/* An address as text: "1.2.3.4:80", "[::1]:80", "/path", "@abstract", ""
- * for an unnamed AF_UNIX socket. */
-void sockaddr_format(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size);

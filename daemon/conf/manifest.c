@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* App manifests (manifest.h): one INI file per app, parsed with libinih,
+ * every value checked; the user it names resolved to a uid and gid. */
 #include <errno.h>
 #include <ini.h>
 #include <pwd.h>

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Who a control client is beyond its uid (identity.h): its systemd unit,
+ * pinned to the process with a pidfd. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@ static int open_pidfd(int conn, pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
-int peer_unit(int conn, pid_t pid, char **ret_unit)
+int identity_unit(int conn, pid_t pid, char **ret_unit)
 {
 	_cleanup_close_ int pidfd = open_pidfd(conn, pid);
 	if (pidfd < 0)
@@ -49,7 +51,7 @@ int peer_unit(int conn, pid_t pid, char **ret_unit)
 	return 0;
 }
 
-const char *peer_unit_error(int error)
+const char *identity_unit_error(int error)
 {
 	switch (error) {
 	case -ESRCH:

@@ -17,8 +17,8 @@
  * container or the test harness.  The answer counts only if the pidfd says
  * the process is still alive after the lookup.
  * Returns 0 with the unit in *ret_unit (free() it), or a negative errno
- * that peer_unit_error() turns into a reason. */
-int peer_unit(int conn, pid_t pid, char **ret_unit);
+ * that identity_unit_error() turns into a reason. */
+int identity_unit(int conn, pid_t pid, char **ret_unit);
 
-/* Why a client whose peer_unit() failed with error has no unit. */
-const char *peer_unit_error(int error);
+/* Why a client whose identity_unit() failed with error has no unit. */
+const char *identity_unit_error(int error);

@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The verbs that answer with records: LIST and APPS as reply streams that
- * go on when the client can take more, SHOW, and CLAIM, whose record
- * carries the socket itself.
- */
+/* The verbs that answer with records (records.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "control.h"
-#include "log.h"
+#include "access.h"
+#include "held.h"
+#include "lifecycle.h"
+#include "records.h"
 #include "util.h"
-#include "verbs.h"
 #include "wire.h"
 
 struct info_buf {
@@ -56,7 +53,7 @@ static bool list_wants(const struct client *c, const struct held *h)
 {
 	if (c->resume.app)
 		return h->app == c->resume.app;
-	return client_may_see(c, h->app);
+	return access_may_see(c, h->app);
 }
 
 static int resume_list(struct daemon *d, struct client *c)
@@ -111,7 +108,7 @@ static int resume_apps(struct daemon *d, struct client *c)
 	TAILQ_FOREACH(a, &d->apps, link) {
 		if (i++ < c->resume.cursor)
 			continue;
-		if (client_may_see(c, a)) {
+		if (access_may_see(c, a)) {
 			int r = send_app(d, c, c->resume.seq, a);
 			if (r < 0)
 				return r;
@@ -125,10 +122,10 @@ static int resume_apps(struct daemon *d, struct client *c)
 	return client_reply(d, c, BP_END, seq, &end, sizeof(end), NULL, 0);
 }
 
-int verb_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id, char *why, size_t len)
+int records_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id, char *why, size_t len)
 {
 	struct app *a;
-	int r = verb_own_app(c, &a, why, len);
+	int r = access_own_app(c, &a, why, len);
 	if (r < 0)
 		return r;
 	struct held *h = held_find(a, id);
@@ -138,8 +135,8 @@ int verb_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id,
 	}
 	if (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT)
 		return -EBUSY;
-	/* From here on id may be gone: it can point into d->buf, which
-	 * send_info() encodes into. */
+	/* From here on held_id(h), not id: id points into the request or
+	 * into c->resume.id, which a claim that has to wait writes. */
 	r = send_info(d, c, seq, h, held_fd(h));
 	if (r == -EAGAIN) {
 		/* Not now: the socket stays held until the client can take it. */
@@ -148,15 +145,15 @@ int verb_claim(struct daemon *d, struct client *c, uint32_t seq, const char *id,
 		client_set_events(d, c);
 		return 0;
 	}
-	if (r < 0)
-		return SEND_FAILED;
-	log_full(LOG_DEBUG, a->id, held_id(h), 0, "claimed back");
-	monitor_emit(d, BROKER_EVENT_CLAIM, a, h, 0, 0, c->pid, NULL);
-	held_remove(d, h);
+	if (r < 0) {
+		c->broken = true;
+		return 0;
+	}
+	lifecycle_remove(d, &(struct event){ .type = EVENT_CLAIM, .held = h, .pid = c->pid });
 	return 0;
 }
 
-int verb_resume(struct daemon *d, struct client *c)
+int records_resume(struct daemon *d, struct client *c)
 {
 	char why[256] = "";
 	switch (c->resume.type) {
@@ -167,45 +164,54 @@ int verb_resume(struct daemon *d, struct client *c)
 	case BP_CLAIM: {
 		uint32_t seq = c->resume.seq;
 		c->resume.type = 0;
-		int r = verb_claim(d, c, seq, c->resume.id, why, sizeof(why));
+		int r = records_claim(d, c, seq, c->resume.id, why, sizeof(why));
 		if (r < 0)
 			return client_error(d, c, seq, r, "%s", why[0] ? why : broker_strerror(r));
-		return r == SEND_FAILED ? -EPIPE : 0;
+		return c->broken ? -EPIPE : 0;
 	}
 	}
 	return 0;
 }
 
-int verb_stream(struct daemon *d, struct client *c, unsigned type, uint32_t seq, struct app *a)
+/* Start a reply stream (BP_LIST or BP_APPS) that goes on as the client reads. */
+static int stream(struct daemon *d, struct client *c, unsigned type, uint32_t seq, struct app *a)
 {
 	c->resume = (struct resume){ .type = type, .seq = seq, .app = a };
-	int r = verb_resume(d, c);
+	int r = records_resume(d, c);
 	if (r == -EAGAIN) {
 		/* flush() goes on when the client reads */
 		client_set_events(d, c);
 		return 0;
 	}
-	return r < 0 ? SEND_FAILED : 0;
+	c->broken |= r < 0;
+	return 0;
 }
 
-int verb_list(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+int records_apps(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	(void)why;
+	(void)len;
+	return stream(d, c, BP_APPS, m->seq, NULL);
+}
+
+int records_list(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	const char *name = bp_msg_str(m, 0);
 	struct app *a = NULL;
 	if (*name || !(m->u.list.flags & BP_LIST_ALL)) {
-		int r = verb_named_app(d, c, name, &a, why, len);
+		int r = access_named_app(d, c, name, &a, why, len);
 		if (r < 0)
 			return r;
 	} else if (!c->admin) {
-		return verb_need_admin(d, "listing every app's sockets", why, len);
+		return access_need_admin(d, "listing every app's sockets", why, len);
 	}
-	return verb_stream(d, c, BP_LIST, m->seq, a);
+	return stream(d, c, BP_LIST, m->seq, a);
 }
 
-int verb_show(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+int records_show(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
 	struct app *a;
-	int r = verb_named_app(d, c, bp_msg_str(m, 0), &a, why, len);
+	int r = access_named_app(d, c, bp_msg_str(m, 0), &a, why, len);
 	if (r < 0)
 		return r;
 	struct held *h = held_find(a, bp_msg_str(m, 1));
@@ -215,6 +221,7 @@ int verb_show(struct daemon *d, struct client *c, struct bp_msg *m, char *why, s
 	}
 	struct info_buf b;
 	info_fill(&b, h, true);
-	return client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5) < 0 ? SEND_FAILED : 0;
+	client_reply(d, c, BP_INFO, m->seq, &b.info, sizeof(b.info), b.f, 5);
+	return 0;
 }
 

@@ -11,5 +11,8 @@ void notify_ready(struct daemon *d);
 
 /* Counts changed: send a new STATUS= soon. */
 void notify_changed(struct daemon *d);
+/* Every event may change a count: a subscriber (event.h) that calls notify_changed(). */
+struct event;
+void notify_on_event(struct daemon *d, const struct event *ev);
 
 void notify_stopping(struct daemon *d);

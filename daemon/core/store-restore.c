@@ -15,7 +15,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "brokerd.h"
+#include "app.h"
+#include "core.h"
+#include "held.h"
 #include "log.h"
 #include "store-private.h"
 #include "util.h"
@@ -142,16 +144,9 @@ static void restore_one(struct daemon *d, struct rentry *r, unsigned *ret_pendin
 		store_forget_name(name);
 		return;
 	}
-	if (h->state == BROKER_STATE_TRIGGERED || h->state == BROKER_STATE_HANDING_BACK) {
-		/* Triggered but never acknowledged: wake the app again. */
-		h->state = BROKER_STATE_TRIGGERED;
-		TAILQ_INSERT_TAIL(&a->pending, h, queue);
-		a->npending++;
+	/* held_restore() queued or watched it; the cycle starts the app. */
+	if (h->state == BROKER_STATE_TRIGGERED)
 		(*ret_pending)++;
-		app_kick(d, a);
-	} else {
-		held_watch(d, h);   /* LENT comes back as WATCHING: its program is not ours any more */
-	}
 }
 
 /* Open the registry passed back, or start a new one and store it. */

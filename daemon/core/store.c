@@ -15,9 +15,8 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-#include "brokerd.h"
+#include "core.h"
 #include "log.h"
-#include "notify.h"
 #include "store-private.h"
 #include "util.h"
 
@@ -156,14 +155,12 @@ int store_put(struct daemon *d, struct held *h)
 		return r;
 	}
 	maybe_compact(d);
-	notify_changed(d);
 	return 0;
 }
 
 void store_update(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
-	notify_changed(d);
 	if (!s || !s->ready)
 		return;
 	int r = reglog_update(&s->log, h->serial, h->state, h->reason, h->deadline, h->last_trigger);
@@ -175,7 +172,6 @@ void store_update(struct daemon *d, struct held *h)
 void store_del(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
-	notify_changed(d);
 	if (!s)
 		return;
 	char name[12];

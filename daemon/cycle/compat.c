@@ -11,29 +11,20 @@
  * One program runs per app at a time; what triggers meanwhile waits for it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "brokerd.h"
+#include "backoff.h"
+#include "app.h"
+#include "handoff.h"
+#include "lifecycle.h"
 #include "log.h"
-#include "store.h"
+#include "spawn.h"
 #include "util.h"
-
-static void lend(struct daemon *d, struct held *h)
-{
-	if (h->state == BROKER_STATE_TRIGGERED) {
-		TAILQ_REMOVE(&h->app->pending, h, queue);
-		h->app->npending--;
-	} else {
-		held_unwatch(d, h);
-	}
-	h->state = BROKER_STATE_LENT;
-	store_update(d, h);
-}
 
 /* A stream whose peer is gone cannot be told to a program that knows
  * nothing of the broker: let it go. */
@@ -41,23 +32,20 @@ static bool drop_if_closed(struct daemon *d, struct held *h)
 {
 	if (h->reason != BROKER_REASON_SOCKET_CLOSED || h->kind != BROKER_KIND_STREAM)
 		return false;
-	log_full(LOG_INFO, h->app->id, held_id(h), h->reason,
-		 "peer closed; dropped (the %s program has no way to be told)", handoff_name(h->app->m->handoff));
-	monitor_emit(d, BROKER_EVENT_DROP, h->app, h, h->reason, 0, 0, "peer closed");
-	held_remove(d, h);
+	lifecycle_remove(d, &(struct event){ .type = EVENT_PEER_GONE, .held = h, .reason = h->reason });
 	return true;
 }
 
 static int started(struct daemon *d, struct app *a, int reason)
 {
-	ev_child_set(&a->child, a->pid, 0);
-	ev_child_start(d->loop, &a->child);
-	a->state = BROKER_APP_RUNNING;
-	d->activations_total++;
-	log_full(LOG_INFO, a->id, NULL, reason, "started %s (pid %d, %s)", a->m->argv[0], (int)a->pid,
-		 handoff_name(a->m->handoff));
-	monitor_emit(d, BROKER_EVENT_ACTIVATE, a, NULL, reason, 0, a->pid, "%s", handoff_name(a->m->handoff));
+	lifecycle_app_state(d, a, BROKER_APP_RUNNING);
+	lifecycle_app_activated(d, a, reason, handoff_name(a->m->handoff));
 	return 0;
+}
+
+static bool lendable(const struct held *h, const struct app *a)
+{
+	return h->app == a && (h->state == BROKER_STATE_WATCHING || h->state == BROKER_STATE_TRIGGERED);
 }
 
 static int start_listen_fds(struct daemon *d, struct app *a)
@@ -71,7 +59,7 @@ static int start_listen_fds(struct daemon *d, struct app *a)
 	if (!fds || !names)
 		goto out;
 	TAILQ_FOREACH(h, &d->all, all)
-		if (h->app == a && (h->state == BROKER_STATE_WATCHING || h->state == BROKER_STATE_TRIGGERED)) {
+		if (lendable(h, a)) {
 			fds[n] = held_fd(h);
 			names[n++] = held_id(h);
 		}
@@ -79,8 +67,8 @@ static int start_listen_fds(struct daemon *d, struct app *a)
 	if (r < 0)
 		goto out;
 	TAILQ_FOREACH(h, &d->all, all)
-		if (h->app == a && (h->state == BROKER_STATE_WATCHING || h->state == BROKER_STATE_TRIGGERED))
-			lend(d, h);
+		if (lendable(h, a))
+			lifecycle_lend(d, h);
 	started(d, a, reason);
 out:
 	free(fds);
@@ -96,34 +84,28 @@ static int start_inetd(struct daemon *d, struct app *a, struct held *h)
 		if (conn < 0) {
 			if (errno != EAGAIN && errno != ECONNABORTED)
 				log_full(LOG_WARNING, a->id, held_id(h), reason, "accept failed: %m");
-			/* nothing to serve after all: watch again */
-			TAILQ_REMOVE(&a->pending, h, queue);
-			a->npending--;
-			held_watch(d, h);
-			store_update(d, h);
+			lifecycle_watch(d, h);   /* nothing to serve after all: watch again */
 			return 0;
 		}
 		r = spawn_command(d, a, NULL, NULL, 0, conn, reason, &a->pid);
 		close(conn);
 		if (r < 0)
 			return r;
-		lend(d, h);   /* watched again when this connection's program exits */
+		lifecycle_lend(d, h);   /* watched again when this connection's program exits */
 		return started(d, a, reason);
 	}
 	r = spawn_command(d, a, NULL, NULL, 0, held_fd(h), reason, &a->pid);
 	if (r < 0)
 		return r;
 	started(d, a, reason);
-	if (h->kind == BROKER_KIND_STREAM) {
-		monitor_emit(d, BROKER_EVENT_ACK, a, h, reason, 0, a->pid, "given to the inetd program");
-		held_remove(d, h);   /* the connection is the program's now */
-	} else {
-		lend(d, h);
-	}
+	if (h->kind == BROKER_KIND_STREAM)   /* the connection is the program's now */
+		lifecycle_remove(d, &(struct event){ .type = EVENT_GIVEN, .held = h, .reason = reason, .pid = a->pid });
+	else
+		lifecycle_lend(d, h);
 	return 0;
 }
 
-void compat_deliver(struct daemon *d, struct app *a)
+static void deliver(struct daemon *d, struct app *a, bool listen_fds)
 {
 	if (a->pid || a->state == BROKER_APP_BACKOFF)
 		return;   /* one at a time; the exit or the retry comes back here */
@@ -133,31 +115,46 @@ void compat_deliver(struct daemon *d, struct app *a)
 	h = TAILQ_FIRST(&a->pending);
 	if (!h)
 		return;
-	int r = a->m->handoff == HANDOFF_LISTEN_FDS ? start_listen_fds(d, a) : start_inetd(d, a, h);
+	int r = listen_fds ? start_listen_fds(d, a) : start_inetd(d, a, h);
 	if (r < 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "cannot start %s: %s", a->m->argv[0], strerror(-r));
-		app_failed(d, a, r, why);
+		backoff_fail(d, a, r, why);
 	}
 }
 
-void compat_child_exited(struct daemon *d, struct app *a, int status)
+static void deliver_listen_fds(struct daemon *d, struct app *a)
+{
+	deliver(d, a, true);
+}
+
+static void deliver_inetd(struct daemon *d, struct app *a)
+{
+	deliver(d, a, false);
+}
+
+static void child_exited(struct daemon *d, struct app *a, int status)
 {
 	/* Everything lent comes back and is watched again. */
-	struct held *h;
-	TAILQ_FOREACH(h, &d->all, all)
-		if (h->app == a && h->state == BROKER_STATE_LENT) {
-			h->deadline = 0;
-			held_watch(d, h);
-			store_update(d, h);
-		}
-	a->state = BROKER_APP_IDLE;
+	struct held *h, *next;
+	TAILQ_FOREACH_SAFE(h, &d->all, all, next)
+		if (h->app == a && h->state == BROKER_STATE_LENT)
+			lifecycle_watch(d, h);
+	lifecycle_app_state(d, a, BROKER_APP_IDLE);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		app_failed(d, a, -ECHILD, "the program failed; its sockets are watched again");
+		backoff_fail(d, a, -ECHILD, "the program failed; its sockets are watched again");
 		return;
 	}
-	a->failures = 0;
-	if (a->npending)
-		app_kick(d, a);
+	lifecycle_app_succeeded(a);
 	app_maybe_free(d, a);
 }
+
+const struct handoff_ops compat_listen_fds_ops = {
+	.deliver = deliver_listen_fds,
+	.child_exited = child_exited,
+};
+
+const struct handoff_ops compat_inetd_ops = {
+	.deliver = deliver_inetd,
+	.child_exited = child_exited,
+};

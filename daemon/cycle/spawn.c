@@ -23,8 +23,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "brokerd.h"
-#include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 extern char **environ;

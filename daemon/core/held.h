@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* Held sockets: found by app and id, made from a transfer or from the
+ * registry log.  Their transitions are lifecycle.h's. */
+#pragma once
+
+#include "caps.h"
+#include "core.h"
+
+struct reglog_entry;
+
+struct held *held_find(struct app *a, const char *id);
+/* The order of an app's index (by id). */
+int held_cmp(const void *a, const void *b);
+/* A zeroed held with its id, context and (keepalive_sec > 0) timer in place. */
+struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
+			uint32_t keepalive_sec);
+
+/* Hold socket fd, whose facts f are (sock_facts_get), for app a under id,
+ * transferred by who; WATCHING.  fd is consumed on success and on
+ * failure.  Returns 0 with *ret set (if ret), or a negative errno:
+ * sock_facts_kind()'s, -ENOMEM, or the store's or the poll set's. */
+int held_add_facts(struct daemon *d, struct app *a, const char *id, int fd, const struct sock_facts *f,
+		   const void *ctx, uint32_t ctx_len, uint32_t keepalive_sec, const struct identity *who,
+		   struct held **ret);
+/* The same, reading the facts first (owner: the uid it is held for). */
+int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void *ctx,
+	     uint32_t ctx_len, uint32_t keepalive_sec, uid_t owner, struct held **ret);
+
+/* Hold fd again as the restored entry e describes (consumed on success and
+ * on failure), in its state (lifecycle_restore). */
+int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, int fd,
+		 struct held **ret);
+
+unsigned held_count_state(struct daemon *d, int state);
