@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 	log_info("ready: control socket %s, %u app(s), limit %u held socket(s)",
 		 d.cfg.socket_path, d.napps, d.cfg.max_held);
 	notify_ready(&d);
+	store_audit_now(&d);
 	ev_run(d.loop, 0);
 
 	notify_stopping(&d);

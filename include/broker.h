@@ -200,9 +200,16 @@ typedef struct broker_status {
 	pid_t pid;
 	uint64_t uptime_usec;
 	uint64_t triggers_total, activations_total, handbacks_total;
+	/* Held sockets brokerd keeps in systemd's fd store (all of them when
+	 * all is well; BROKER_NO_STORE when brokerd runs without one), and
+	 * stored fds the service manager was found to have dropped since
+	 * brokerd started (brokerd stored them again). */
+	uint32_t stored, store_lost;
 	char version[32];
 	char socket_path[108];
 } broker_status;
+
+#define BROKER_NO_STORE UINT32_MAX
 
 int broker_get_status(broker *b, broker_status *ret);
 

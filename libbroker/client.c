@@ -242,6 +242,7 @@ int broker_get_status(broker *b, broker_status *ret)
 		.max_held_per_app = s->max_held_per_app, .pid = (pid_t)s->pid,
 		.uptime_usec = s->uptime_usec, .triggers_total = s->triggers_total,
 		.activations_total = s->activations_total, .handbacks_total = s->handbacks_total,
+		.stored = s->stored, .store_lost = s->store_lost,
 	};
 	snprintf(st.version, sizeof(st.version), "%s", bp_msg_str(&b->reply, 0));
 	snprintf(st.socket_path, sizeof(st.socket_path), "%s", bp_msg_str(&b->reply, 1));

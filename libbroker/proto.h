@@ -143,6 +143,8 @@ struct bp_status {
 	uint64_t triggers_total;
 	uint64_t activations_total;
 	uint64_t handbacks_total;
+	uint32_t stored;         /* held sockets in the fd store; UINT32_MAX: no fd store */
+	uint32_t store_lost;     /* fds the service manager was found to have dropped */
 };
 
 struct bp_app_info {

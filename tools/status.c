@@ -27,6 +27,9 @@ static json_object *status_json(const broker_status *s, const broker *b)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(n); i++)
 		json_object_object_add(o, n[i].key, json_object_new_uint64(n[i].v));
+	bool store = s->stored != BROKER_NO_STORE;
+	json_object_object_add(o, "stored", store ? json_object_new_uint64(s->stored) : NULL);
+	json_object_object_add(o, "store_lost", store ? json_object_new_uint64(s->store_lost) : NULL);
 	return o;
 }
 
@@ -55,6 +58,12 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	printf("held sockets:   %u (limit %u, %u per app)\n", s.held, s.max_held, s.max_held_per_app);
 	printf("                %u watching, %u triggered, %u handing back, %u lent\n", s.watching,
 	       s.triggered, s.handing_back, s.held > busy ? s.held - busy : 0);
+	if (s.stored == BROKER_NO_STORE)
+		printf("fd store:       none (not under systemd: held sockets do not survive a restart)\n");
+	else
+		printf("fd store:       %u of %u held socket(s)%s%s\n", s.stored, s.held,
+		       s.stored == s.held ? "" : " (the rest will not survive a restart)",
+		       s.store_lost ? ", the manager dropped some and brokerd stored them again" : "");
 	printf("clients:        %u\n", s.clients);
 	printf("since start:    %llu trigger(s), %llu activation(s), %llu hand-back(s)\n",
 	       (unsigned long long)s.triggers_total, (unsigned long long)s.activations_total,

@@ -9,14 +9,12 @@
 
 bool access_may_act(const struct client *c, const struct app *a)
 {
-	if (c->uid == 0)
-		return true;
-	return a->m && a->m->uid == c->uid;
+	return app_may_act(a, c->uid);
 }
 
 bool access_may_see(const struct client *c, const struct app *a)
 {
-	return c->admin || access_may_act(c, a);
+	return c->admin || app_may_act(a, c->uid);
 }
 
 int access_own_app(struct client *c, struct app **ret, char *why, size_t len)

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "records.h"
 #include "registry.h"
+#include "store.h"
 #include "transfer.h"
 #include "trigger.h"
 #include "util.h"
@@ -94,7 +95,7 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 		.id = bp_msg_str(m, 0), .ctx = m->field[1].ptr, .ctx_len = m->field[1].len,
 		.keepalive_sec = m->u.transfer.keepalive_sec, .flags = m->u.transfer.flags,
 	};
-	const struct identity who = { .uid = c->uid, .pid = c->pid, .unit = c->unit };
+	const struct identity who = { .uid = c->uid, .pid = c->pid, .unit = c->unit, .admin = c->admin };
 	r = transfer_socket(d, a, &who, bp_msg_take_fd(m), &t, why, len);
 	return r < 0 ? r : reply_ok(d, c, m->seq);
 }
@@ -109,12 +110,17 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char 
 		.max_held = d->cfg.max_held, .max_held_per_app = d->cfg.max_held_per_app,
 		.uptime_usec = now_usec(CLOCK_MONOTONIC) - d->started,
 	};
+	uint32_t stored;
+	store_counts(d, &stored, &s.store_lost);
+	s.stored = stored == UINT32_MAX ? UINT32_MAX : 0;
 	if (c->admin) {
+		s.stored = stored;   /* brokerd's own books: held == stored */
 		s.clients = d->nclients;
 		s.triggers_total = d->triggers_total;
 		s.activations_total = d->activations_total;
 		s.handbacks_total = d->handbacks_total;
 	} else {
+		s.store_lost = 0;
 		struct client *o;
 		TAILQ_FOREACH(o, &d->clients, link)
 			s.clients += o->uid == c->uid;
@@ -132,6 +138,8 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char 
 			s.watching += h->state == BROKER_STATE_WATCHING;
 			s.triggered += h->state == BROKER_STATE_TRIGGERED;
 			s.handing_back += h->state == BROKER_STATE_HANDING_BACK;
+			if (!c->admin && stored != UINT32_MAX)
+				s.stored += h->stored_as != 0;
 		}
 	struct bp_field f[2] = {
 		{ PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 },

@@ -58,3 +58,13 @@ void app_maybe_free(struct daemon *d, struct app *a)
 	free(a->id);
 	free(a);
 }
+
+bool app_may_act(const struct app *a, uid_t uid)
+{
+	return uid == 0 || (a->m && a->m->uid == uid);
+}
+
+bool app_may_see(const struct app *a, const struct identity *who)
+{
+	return who->admin || app_may_act(a, who->uid);
+}

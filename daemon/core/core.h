@@ -31,7 +31,9 @@ struct held {
 	TAILQ_ENTRY(held) all;       /* registry: every held socket, by serial */
 	TAILQ_ENTRY(held) queue;     /* its app's pending or in-flight queue */
 	struct app *app;
-	uint64_t serial;             /* unique per transfer; also the fd store name */
+	uint64_t serial;             /* unique per transfer */
+	uint64_t stored_as;          /* serial whose name it has in the fd store, 0 = not stored */
+	uint64_t ino;                /* the socket's inode: one per socket, like its open file */
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
@@ -109,6 +111,7 @@ struct identity {
 	uid_t uid;
 	pid_t pid;
 	const char *unit;            /* NULL: none known */
+	bool admin;                  /* root, brokerd's own user or the admin group */
 };
 
 struct daemon;
@@ -133,6 +136,7 @@ struct daemon {
 	struct app_list apps;
 	unsigned napps;
 	void *app_index;             /* tsearch() root: struct app * by id */
+	void *file_index;            /* tsearch() root: struct held * by ino */
 	struct held_list all;        /* every held socket, ascending serial */
 	unsigned nheld;
 	uint64_t next_serial;

@@ -25,7 +25,7 @@ enum event_type {
 	/* brokerd's own. */
 	EVENT_GIVEN,          /* held given to an inetd program for good; removed next (monitor: ACK) */
 	EVENT_PEER_GONE,      /* held's peer closed and its program cannot be told; removed next (monitor: DROP) */
-	EVENT_REPLACED,       /* held replaced by a new transfer of its id; removed next */
+	EVENT_REPLACED,       /* held replaced by a new transfer of its id (prev: 1 if of the same socket); removed next */
 	EVENT_REMOVED,        /* held removed for another reason (brokerd stops, stored twice) */
 	EVENT_REQUEUED,       /* held HANDING_BACK -> TRIGGERED: the app never acknowledged it */
 	EVENT_LENT,           /* held -> LENT to a listen-fds or inetd program */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "held.h"
@@ -16,6 +17,28 @@
 int held_cmp(const void *a, const void *b)
 {
 	return strcmp(held_id(a), held_id(b));
+}
+
+int held_file_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct held *)a)->ino, y = ((const struct held *)b)->ino;
+	return x < y ? -1 : x > y;
+}
+
+int held_ino(int fd, uint64_t *ret)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret = st.st_ino;
+	return 0;
+}
+
+struct held *held_find_file(struct daemon *d, uint64_t ino)
+{
+	struct held key = { .ino = ino };
+	void **node = tfind(&key, &d->file_index, held_file_cmp);
+	return node ? *node : NULL;
 }
 
 struct held *held_find(struct app *a, const char *id)
@@ -57,19 +80,33 @@ int held_add(struct daemon *d, struct app *a, const char *id, int fd, const void
 		return r;
 	}
 	struct identity who = { .uid = owner };
-	return held_add_facts(d, a, id, fd, &f, ctx, ctx_len, keepalive_sec, &who, ret);
+	return held_add_facts(d, a, id, fd, &f, 0, ctx, ctx_len, keepalive_sec, &who, ret);
 }
 
 int held_add_facts(struct daemon *d, struct app *a, const char *id, int fd, const struct sock_facts *f,
-		   const void *ctx, uint32_t ctx_len, uint32_t keepalive_sec, const struct identity *who,
-		   struct held **ret)
+		   uint64_t ino, const void *ctx, uint32_t ctx_len, uint32_t keepalive_sec,
+		   const struct identity *who, struct held **ret)
 {
 	int kind = sock_facts_kind(f);
-	struct held *h = kind < 0 ? NULL : held_alloc(id, strlen(id), ctx, ctx_len, keepalive_sec);
+	int r = kind < 0 ? kind : ino ? 0 : held_ino(fd, &ino);
+	struct held *h = r < 0 ? NULL : held_alloc(id, strlen(id), ctx, ctx_len, keepalive_sec);
 	if (!h) {
 		close(fd);
-		return kind < 0 ? kind : -ENOMEM;
+		return r < 0 ? r : -ENOMEM;
 	}
+	/* One socket, one entry: the fd store keeps one copy of a socket. */
+	struct held *old = held_find(a, id), *same = held_find_file(d, ino);
+	if (same && same != old) {
+		close(fd);
+		free(h);
+		return -EEXIST;
+	}
+	/* The same socket again (a dup, or the fd of a hand-back not yet
+	 * acknowledged): it is in the fd store already, under the old
+	 * entry's name, and systemd would drop a second copy. */
+	if (same)
+		h->stored_as = old->stored_as;
+	h->ino = ino;
 	h->fd = fd;
 	h->app = a;
 	h->serial = ++d->next_serial;
@@ -80,7 +117,7 @@ int held_add_facts(struct daemon *d, struct app *a, const char *id, int fd, cons
 	h->sotype = (uint8_t)f->sotype;
 	if (keepalive_sec && kind != BROKER_KIND_LISTENER)   /* stored with the rest */
 		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
-	int r = lifecycle_hold(d, h, who->pid);
+	r = lifecycle_hold(d, h, who->pid);
 	if (r < 0)
 		return r;
 	if (ret)
@@ -106,6 +143,7 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 	h->fd = TAKE_FD(owned);
 	h->app = a;
 	h->serial = e->serial;
+	h->stored_as = e->stored_as;
 	h->held_since = e->held_since;
 	h->last_trigger = e->last_trigger;
 	h->deadline = e->deadline;
@@ -116,12 +154,24 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 	h->state = e->state;
 	h->reason = e->reason;
 
+	int r = held_ino(held_fd(h), &h->ino);
+	if (r < 0) {
+		close(held_fd(h));
+		free(h);
+		return r;
+	}
 	struct held *old = held_find(a, held_id(h));
 	if (old) {
 		log_full(LOG_WARNING, a->id, held_id(h), 0, "stored twice; the later transfer wins");
 		lifecycle_remove(d, &(struct event){ .type = EVENT_REMOVED, .held = old });
 	}
-	int r = lifecycle_restore(d, h);
+	struct held *same = held_find_file(d, h->ino);
+	if (same) {   /* the manager keeps one copy of a socket: never two entries */
+		log_full(LOG_WARNING, same->app->id, held_id(same), 0, "the same socket as %s/%s; the later "
+			 "transfer wins", a->id, held_id(h));
+		lifecycle_remove(d, &(struct event){ .type = EVENT_REMOVED, .held = same });
+	}
+	r = lifecycle_restore(d, h);
 	if (r < 0)
 		return r;
 	*ret = h;

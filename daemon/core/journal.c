@@ -42,7 +42,7 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 			 handoff_name(a->m->handoff));
 		break;
 	case EVENT_REPLACED:
-		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer");
+		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer%s", ev->prev ? " of the same socket" : "");
 		break;
 	case EVENT_FAILURE:
 		log_full(LOG_WARNING, a->id, NULL, 0,

@@ -66,11 +66,17 @@ static void unwatch(struct daemon *d, struct held *h)
 		ev_timer_stop(d->loop, t);
 }
 
+/* Into both indexes and the lists.  Any other holder of the id or of the
+ * socket is gone already. */
 static int insert(struct daemon *d, struct held *h)
 {
 	struct app *a = h->app;
 	if (!tsearch(h, &a->index, held_cmp))
 		return -ENOMEM;
+	if (!tsearch(h, &d->file_index, held_file_cmp)) {
+		tdelete(h, &a->index, held_cmp);
+		return -ENOMEM;
+	}
 	TAILQ_INSERT_TAIL(&d->all, h, all);
 	a->nheld++;
 	d->nheld++;
@@ -91,18 +97,24 @@ int lifecycle_hold(struct daemon *d, struct held *h, pid_t pid)
 	int r = store_put(d, h);
 	if (r < 0)
 		goto fail;
+	struct held *old = held_find(a, held_id(h));
+	bool same = old && old->ino == h->ino;   /* held_add_facts() allows no other */
 	r = watch(d, h);
 	if (r < 0) {
 		/* Refused, so that the app keeps its socket rather than have
 		 * brokerd hold one it cannot watch. */
 		log_full(LOG_ERR, a->id, held_id(h), 0, "cannot watch the socket: %s", strerror(-r));
 		unwatch(d, h);
+		if (same)
+			h->stored_as = 0;   /* the store entry is still old's */
 		store_del(d, h);
 		goto fail;
 	}
-	struct held *old = held_find(a, held_id(h));
-	if (old)
-		lifecycle_remove(d, &(struct event){ .type = EVENT_REPLACED, .held = old });
+	if (old) {
+		if (same)
+			old->stored_as = 0;   /* its fd store entry is h's now */
+		lifecycle_remove(d, &(struct event){ .type = EVENT_REPLACED, .held = old, .prev = same });
+	}
 	r = insert(d, h);
 	if (r < 0) {
 		pollset_forget(d, h);
@@ -235,6 +247,8 @@ void lifecycle_remove(struct daemon *d, const struct event *why)
 	if (!d->stopping)
 		store_del(d, h);
 	tdelete(h, &a->index, held_cmp);
+	if (held_find_file(d, h->ino) == h)
+		tdelete(h, &d->file_index, held_file_cmp);
 	TAILQ_REMOVE(&d->all, h, all);
 	a->nheld--;
 	d->nheld--;

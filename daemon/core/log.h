@@ -12,6 +12,7 @@ void log_setup(bool verbose);
 void log_full(int prio, const char *app_id, const char *sock_id, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+#define log_crit(...) log_full(LOG_CRIT, NULL, NULL, 0, __VA_ARGS__)
 #define log_error(...) log_full(LOG_ERR, NULL, NULL, 0, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, NULL, NULL, 0, __VA_ARGS__)
 #define log_notice(...) log_full(LOG_NOTICE, NULL, NULL, 0, __VA_ARGS__)

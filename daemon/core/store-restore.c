@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Restore at start: match the held sockets systemd passed back in
- * LISTEN_FDS (named by serial) with the registry log's entries, hold them
- * again as they were, and start a fresh log with a snapshot of the result.
- * A socket without metadata, or metadata without a socket, is logged and
- * dropped: it belongs to a transfer a crash interrupted before brokerd
- * acknowledged it, so the app still has its own copy.
+ * LISTEN_FDS (named by the serial they were stored as) with the registry
+ * log's entries, hold them again as they were, and start a fresh log with
+ * a snapshot of the result.  A socket without metadata, or metadata
+ * without a socket, is logged and dropped: it belongs to a transfer a
+ * crash interrupted before brokerd acknowledged it, so the app still has
+ * its own copy.  Two entries stored as one socket are a replace of the
+ * same socket that a crash interrupted between its two records: the later
+ * entry takes the socket.
  */
 #include <errno.h>
 #include <search.h>
@@ -25,6 +28,7 @@
 struct rentry {
 	struct reglog_entry e;       /* strings point into data[], NUL-terminated */
 	int fd;
+	bool superseded;             /* a later entry is stored as the same socket */
 	char data[];
 };
 
@@ -41,9 +45,13 @@ static int by_serial(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int by_serial_p(const void *a, const void *b)
+/* By stored_as, then serial. */
+static int by_stored_p(const void *a, const void *b)
 {
-	return by_serial(*(const struct rentry *const *)a, *(const struct rentry *const *)b);
+	const struct rentry *x = *(const struct rentry *const *)a, *y = *(const struct rentry *const *)b;
+	if (x->e.stored_as != y->e.stored_as)
+		return x->e.stored_as < y->e.stored_as ? -1 : 1;
+	return by_serial(x, y);
 }
 
 static struct rentry *find(struct replay *rp, uint64_t serial)
@@ -128,7 +136,11 @@ static void drop_fd(int fd, const char *name, const char *why)
 static void restore_one(struct daemon *d, struct rentry *r, unsigned *ret_pending)
 {
 	char name[12];
-	store_fdname(r->e.serial, name);
+	store_fdname(r->e.stored_as, name);
+	if (r->superseded) {
+		log_full(LOG_DEBUG, r->e.app_id, r->e.id, 0, "replaced by a transfer of the same socket; dropped");
+		return;
+	}
 	if (r->fd < 0) {
 		log_full(LOG_NOTICE, r->e.app_id, r->e.id, 0, "metadata without a socket in the fd store "
 			 "(a transfer or hand-back a crash interrupted); dropped");
@@ -179,9 +191,13 @@ static int open_registry(struct daemon *d, int fd, struct replay *rp)
 	return 0;
 }
 
-/* Give each fd to its entry; drop what matches nothing. */
-static void match_fds(struct replay *rp, int *fds, char **names, int nfds)
+/* Give each fd to the latest entry stored as it; drop what matches
+ * nothing.  byname is the entries sorted by_stored_p. */
+static void match_fds(struct replay *rp, struct rentry **byname, int *fds, char **names, int nfds)
 {
+	for (size_t i = 0; i + 1 < rp->n; i++)
+		if (byname[i]->e.stored_as == byname[i + 1]->e.stored_as)
+			byname[i]->superseded = true;
 	for (int i = 0; i < nfds; i++) {
 		uint64_t serial;
 		if (fds[i] < 0)
@@ -190,13 +206,22 @@ static void match_fds(struct replay *rp, int *fds, char **names, int nfds)
 			drop_fd(fds[i], names[i], "not a name brokerd gives");
 			continue;
 		}
-		struct rentry key = { .e.serial = serial }, *kp = &key;
-		struct rentry **found = rp->n ? bsearch(&kp, rp->list, rp->n, sizeof(*rp->list), by_serial_p) : NULL;
-		if (!found || (*found)->fd >= 0) {
+		/* The last of the entries stored as serial: a key above every serial. */
+		struct rentry key = { .e.stored_as = serial, .e.serial = UINT64_MAX }, *kp = &key;
+		size_t lo = 0, hi = rp->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (by_stored_p(&byname[mid], &kp) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		struct rentry *found = lo && byname[lo - 1]->e.stored_as == serial ? byname[lo - 1] : NULL;
+		if (!found || found->fd >= 0) {
 			drop_fd(fds[i], names[i], found ? "stored twice" : "no metadata");
 			continue;
 		}
-		(*found)->fd = fds[i];
+		found->fd = fds[i];
 	}
 }
 
@@ -243,6 +268,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 	s->log.fd = -1;
 	ev_init(&s->compact, NULL);
 	d->store = s;
+	store_audit_init(d);
 
 	int regfd = -1;
 	for (int i = 0; i < nfds; i++)
@@ -264,9 +290,22 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		tdestroy(rp.tree, free);
 		return r;
 	}
-	if (rp.n)
+	struct rentry **byname = NULL;
+	if (rp.n) {
 		twalk_r(rp.tree, collect, &rp);
-	match_fds(&rp, fds, names, nfds);
+		if (!(byname = malloc(rp.n * sizeof(*byname)))) {
+			for (int i = 0; i < nfds; i++)
+				if (fds[i] >= 0)
+					close(fds[i]);
+			tdestroy(rp.tree, free);
+			free(rp.list);
+			return -ENOMEM;
+		}
+		memcpy(byname, rp.list, rp.n * sizeof(*byname));
+		qsort(byname, rp.n, sizeof(*byname), by_stored_p);
+	}
+	match_fds(&rp, byname, fds, names, nfds);
+	free(byname);
 
 	unsigned pending = 0;
 	for (size_t i = 0; i < rp.n; i++)
@@ -282,6 +321,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		log_error("held sockets will not survive a restart until brokerd is restarted");
 	else
 		s->ready = true;
+	s->stored = d->nheld;   /* each restored one came back from the store */
 	if (rp.n)
 		log_info("restored %u held socket(s) from the fd store, %u of them triggered and pending",
 			 d->nheld, pending);

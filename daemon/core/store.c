@@ -8,6 +8,14 @@
  *           transfer was never acknowledged, so the app still has it.
  *   remove: FDSTOREREMOVE, then the record.  A crash between the two
  *           again leaves metadata without a socket: not handed back twice.
+ * systemd keeps one copy of a socket: it drops, without a word, an FDSTORE
+ * of a socket it stores already ("Suppressing duplicate fd").  So a socket
+ * transferred again while its old entry is still held (a replace of the
+ * same socket, a re-transfer read before the hand-back's ack) is not stored
+ * again: the new entry takes over the old one's name (stored_as), and the
+ * old one goes without an FDSTOREREMOVE.  Its record and the new one's
+ * name the same stored socket; a crash between the two leaves both, and
+ * restore takes the later.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,7 +83,7 @@ void store_forget_name(const char *name)
 void store_entry_of(const struct held *h, struct reglog_entry *e)
 {
 	*e = (struct reglog_entry){
-		.serial = h->serial, .held_since = h->held_since, .last_trigger = h->last_trigger,
+		.serial = h->serial, .stored_as = h->stored_as, .held_since = h->held_since, .last_trigger = h->last_trigger,
 		.deadline = h->deadline, .keepalive_sec = h->keepalive_sec, .owner = h->owner,
 		.kind = h->kind, .state = h->state, .reason = h->reason, .sotype = h->sotype,
 		.family = h->family, .app_len = (uint16_t)strlen(h->app->id), .id_len = h->id_len,
@@ -138,24 +146,36 @@ int store_put(struct daemon *d, struct held *h)
 	struct store *s = d->store;
 	if (!s || !s->ready)
 		return 0;
+	bool carried = h->stored_as != 0;
+	if (!carried)
+		h->stored_as = h->serial;
 	struct reglog_entry e;
 	store_entry_of(h, &e);
 	int r = reglog_put(&s->log, &e);
 	if (r < 0) {
 		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot record the socket's metadata: %s", strerror(-r));
-		return r;
+		goto fail;
 	}
-	char name[12], text[64];
-	store_fdname(h->serial, name);
-	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
-	r = store_notify(text, held_fd(h));
-	if (r < 0) {
-		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %s", strerror(-r));
-		reglog_remove(&s->log, h->serial, put_size(h));
-		return r;
+	if (!carried) {
+		char name[12], text[64];
+		store_fdname(h->stored_as, name);
+		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+		r = store_notify(text, held_fd(h));
+		if (r < 0) {
+			log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %s",
+				 strerror(-r));
+			reglog_remove(&s->log, h->serial, put_size(h));
+			goto fail;
+		}
+		s->stored++;
 	}
 	maybe_compact(d);
+	store_audit_soon(d);
 	return 0;
+fail:
+	if (!carried)
+		h->stored_as = 0;
+	return r;
 }
 
 void store_update(struct daemon *d, struct held *h)
@@ -174,15 +194,28 @@ void store_del(struct daemon *d, struct held *h)
 	struct store *s = d->store;
 	if (!s)
 		return;
-	char name[12];
-	store_fdname(h->serial, name);
-	store_forget_name(name);
+	if (h->stored_as) {
+		char name[12];
+		store_fdname(h->stored_as, name);
+		store_forget_name(name);
+		h->stored_as = 0;
+		if (s->stored)
+			s->stored--;
+	}
 	if (!s->ready)
 		return;
 	int r = reglog_remove(&s->log, h->serial, put_size(h));
 	if (r < 0)
 		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot record the removal: %s", strerror(-r));
 	maybe_compact(d);
+	store_audit_soon(d);
+}
+
+void store_counts(const struct daemon *d, uint32_t *ret_stored, uint32_t *ret_lost)
+{
+	const struct store *s = d->store;
+	*ret_stored = s ? s->stored : UINT32_MAX;
+	*ret_lost = s ? s->lost : 0;
 }
 
 void store_free(struct daemon *d)
@@ -190,6 +223,7 @@ void store_free(struct daemon *d)
 	struct store *s = d->store;
 	if (!s)
 		return;
+	store_audit_done(d);
 	ev_timer_stop(d->loop, &s->compact);
 	reglog_close(&s->log);
 	free(s);

@@ -34,6 +34,16 @@ void store_update(struct daemon *d, struct held *h);
  * brokerd stops: the next start takes everything back. */
 void store_del(struct daemon *d, struct held *h);
 
+/* Check that the service manager stores every held socket (store-audit.c):
+ * now (after a restore), or after this burst of store operations (in
+ * builds that audit).  A shortfall is logged and the sockets stored again. */
+void store_audit_now(struct daemon *d);
+void store_audit_soon(struct daemon *d);
+
+/* For STATUS: held sockets in the fd store (UINT32_MAX without one), and
+ * fds the manager was found to have dropped since brokerd started. */
+void store_counts(const struct daemon *d, uint32_t *ret_stored, uint32_t *ret_lost);
+
 /* Release the store's memory (the fd store itself stays as it is). */
 void store_free(struct daemon *d);
 

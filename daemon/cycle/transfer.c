@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "caps.h"
 #include "held.h"
 #include "transfer.h"
@@ -83,6 +84,24 @@ static int check_socket(struct app *a, int fd, const struct transfer *t, struct 
 	return 0;
 }
 
+/* One socket, one entry: the fd store keeps one copy of a socket. */
+static int check_unique(struct daemon *d, struct app *a, const struct identity *who, int fd,
+			const char *id, uint64_t *ret_ino, char *why, size_t len)
+{
+	int r = held_ino(fd, ret_ino);
+	if (r < 0)
+		return r;
+	struct held *same = held_find_file(d, *ret_ino);
+	if (same && (same->app != a || strcmp(held_id(same), id) != 0)) {
+		if (app_may_see(same->app, who))
+			snprintf(why, len, "this socket is held already, as %s/%s", same->app->id, held_id(same));
+		else
+			snprintf(why, len, "this socket is held already, for another app");
+		return -EEXIST;
+	}
+	return 0;
+}
+
 static int check_limits(struct daemon *d, struct app *a, const char *id, char *why, size_t len)
 {
 	unsigned max_app = a->m->max_sockets ? a->m->max_sockets : d->cfg.max_held_per_app;
@@ -103,14 +122,17 @@ int transfer_socket(struct daemon *d, struct app *a, const struct identity *who,
 		    const struct transfer *t, char *why, size_t len)
 {
 	struct sock_facts f;
+	uint64_t ino;
 	int r = check_request(d, a, t, why, len);
 	if (r == 0)
 		r = check_socket(a, fd, t, &f, why, len);
+	if (r == 0)
+		r = check_unique(d, a, who, fd, t->id, &ino, why, len);
 	if (r == 0)
 		r = check_limits(d, a, t->id, why, len);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	return held_add_facts(d, a, t->id, fd, &f, t->ctx, t->ctx_len, t->keepalive_sec, who, NULL);
+	return held_add_facts(d, a, t->id, fd, &f, ino, t->ctx, t->ctx_len, t->keepalive_sec, who, NULL);
 }

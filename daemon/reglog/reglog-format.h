@@ -10,7 +10,7 @@
 
 #define HEADER_MAGIC 0x47524253u   /* "SBRG" */
 #define RECORD_MAGIC 0x52524253u   /* "SBRR" */
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2         /* 1: no stored_as (it was the serial) */
 #define LOG_FIRST 4096u            /* the first log starts on its own page */
 #define RECORD_MAX (1u << 20)      /* far above any entry brokerd accepts */
 #define BATCH 262144u              /* compaction writes this much at a time */
@@ -44,7 +44,8 @@ struct rec_put {
 	uint32_t keepalive_sec, owner, ctx_len;
 	uint16_t family, app_len, id_len;
 	uint8_t kind, state, reason, sotype;
-	uint8_t pad[4];
+	uint8_t pad[2];
+	uint64_t stored_as;        /* version 2; version 1 wrote padding here */
 };
 
 struct rec_update {
@@ -54,6 +55,7 @@ struct rec_update {
 };
 
 _Static_assert(sizeof(struct header) == 64, "header slot size");
+_Static_assert(sizeof(struct rec_put) == 56, "a version 1 PUT has the same size");
 _Static_assert(sizeof(struct rec_head) % 8 == 0 && sizeof(struct rec_put) % 8 == 0 &&
 	       sizeof(struct rec_update) % 8 == 0, "record alignment");
 

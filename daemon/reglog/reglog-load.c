@@ -16,7 +16,7 @@ static const struct header *pick_header(const uint8_t *map, size_t size)
 	const struct header *best = NULL;
 	for (size_t i = 0; i < 2 && (i + 1) * sizeof(struct header) <= size; i++) {
 		const struct header *h = (const struct header *)(map + i * sizeof(struct header));
-		if (h->magic != HEADER_MAGIC || h->version != FORMAT_VERSION || h->gen % 2 != i ||
+		if (h->magic != HEADER_MAGIC || (h->version != 1 && h->version != FORMAT_VERSION) || h->gen % 2 != i ||
 		    h->crc != crc32c(0, h, offsetof(struct header, crc)) || h->start < LOG_FIRST ||
 		    h->start % 8 || h->start > size)
 			continue;
@@ -41,7 +41,7 @@ static const struct rec_head *record_at(const uint8_t *map, size_t size, uint64_
 	return h;
 }
 
-static int decode_put(const struct rec_head *h, struct reglog_entry *e)
+static int decode_put(const struct reglog *l, const struct rec_head *h, struct reglog_entry *e)
 {
 	const struct rec_put *b = (const struct rec_put *)(h + 1);
 	if (h->size < sizeof(*h) + sizeof(*b))
@@ -52,7 +52,8 @@ static int decode_put(const struct rec_head *h, struct reglog_entry *e)
 		return -EBADMSG;
 	const char *s = (const char *)(b + 1);
 	*e = (struct reglog_entry){
-		.serial = h->serial, .held_since = b->held_since, .last_trigger = b->last_trigger,
+		.serial = h->serial, .stored_as = l->version >= 2 && b->stored_as ? b->stored_as : h->serial,
+		.held_since = b->held_since, .last_trigger = b->last_trigger,
 		.deadline = b->deadline, .keepalive_sec = b->keepalive_sec, .owner = b->owner,
 		.kind = b->kind, .state = b->state, .reason = b->reason, .sotype = b->sotype,
 		.family = b->family, .app_len = b->app_len, .id_len = b->id_len, .ctx_len = b->ctx_len,
@@ -68,7 +69,7 @@ static int dispatch(struct reglog *l, const struct rec_head *h, const struct reg
 	switch (h->type) {
 	case REC_PUT: {
 		struct reglog_entry e;
-		int r = decode_put(h, &e);
+		int r = decode_put(l, h, &e);
 		if (r < 0)
 			return r;
 		return cb->put(ud, &e);
@@ -104,6 +105,7 @@ int reglog_load(struct reglog *l, int fd, const struct reglog_replay *cb, void *
 	if (!hd)
 		goto out;
 	l->gen = hd->gen;
+	l->version = hd->version;
 	l->epoch = hd->epoch;
 	l->start = hd->start;
 	const struct rec_head *h = record_at(map, size, hd->start, hd->epoch, 1);

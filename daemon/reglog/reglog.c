@@ -123,6 +123,7 @@ static size_t encode_put(struct reglog *l, uint8_t *p, const struct reglog_entry
 		.keepalive_sec = e->keepalive_sec, .owner = e->owner, .ctx_len = e->ctx_len,
 		.family = e->family, .app_len = e->app_len, .id_len = e->id_len,
 		.kind = e->kind, .state = e->state, .reason = e->reason, .sotype = e->sotype,
+		.stored_as = e->stored_as,
 	};
 	size_t size = reglog_put_size(e->app_len, e->id_len, e->ctx_len);
 	encode(l, p, size, REC_PUT, e->serial, &b, sizeof(b), e);

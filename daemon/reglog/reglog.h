@@ -16,6 +16,7 @@
 /* One held socket's metadata, as the log stores it. */
 struct reglog_entry {
 	uint64_t serial;
+	uint64_t stored_as;          /* the serial whose fd store name holds the socket */
 	uint64_t held_since;         /* CLOCK_REALTIME usec */
 	uint64_t last_trigger;       /* CLOCK_REALTIME usec, 0 = never */
 	uint64_t deadline;           /* keep-alive deadline, CLOCK_MONOTONIC usec, 0 = none */
@@ -52,6 +53,7 @@ enum reglog_write {
 struct reglog {
 	int fd;                      /* the memfd, owned */
 	uint64_t gen;                /* of the header slot in force */
+	uint32_t version;            /* of the log in force (replay reads older ones) */
 	uint64_t epoch;              /* records of the current log carry it */
 	uint64_t start, tail;        /* the current log: [start, tail) */
 	uint64_t seq;                /* the next record's sequence number */

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -142,6 +143,7 @@ START_TEST(replace_trigger_drop)
 	broker_info_free(i);
 
 	/* Same id again: the new socket replaces the old, which brokerd closes. */
+	int keep = dup(new_held);
 	hb_transfer(&b, APP, "s", new_held, "new", 3, 0);
 	ck_assert(hb_eof(old_peer, HB_WAIT_MS));
 	close(old_peer);
@@ -152,11 +154,34 @@ START_TEST(replace_trigger_drop)
 	broker_info_free(i);
 	hb_assert_fds(&b, b.base_fds + 1);
 
+	/* The same socket again under "s": replaced (new context), still one
+	 * copy in brokerd.  Under another id: refused, the fd still ours. */
+	int again = dup(keep);
+	hb_transfer(&b, APP, "s", again, "again", 5, 0);
+	i = hb_show(&b, APP, "s");
+	ck_assert_mem_eq(i->context, "again", 5);
+	uint64_t again_serial = i->serial;
+	broker_info_free(i);
+	hb_assert_fds(&b, b.base_fds + 1);
+	broker *c = hb_open(&b, APP);
+	int other = dup(keep);
+	ck_assert_int_eq(broker_transfer(c, "t", other, NULL, 0, 0), -EEXIST);
+	ck_assert_str_eq(broker_last_message(c), "this socket is held already, as " APP "/s");
+	ck_assert_int_ge(fcntl(other, F_GETFD), 0);
+	close(other);
+	broker_close(c);
+	i = hb_show(&b, APP, "s");
+	ck_assert_uint_eq(i->serial, again_serial);
+	broker_info_free(i);
+	ck_assert_ptr_null(hb_show(&b, APP, "t"));
+	hb_assert_fds(&b, b.base_fds + 1);
+	close(keep);
+
 	/* An admin wakes the app for a quiet socket. */
 	hb_trigger(&b, APP, "s");
 	hb_report_get(rep, "handback", 0, line);
 	hb_expect(line, "reason", "admin-trigger");
-	hb_expect(line, "ctx", "new");
+	hb_expect(line, "ctx", "again");
 	hb_expect(line, "data", "");
 	ck_assert(hb_eof(new_peer, HB_WAIT_MS));   /* the app closed it, brokerd let go */
 	close(new_peer);

@@ -14,21 +14,6 @@
 #include "sdtest.h"
 #include "testutil.h"
 
-/* brokerd restarts with BROKER_TEST_TEAR armed; returns its new pid. */
-static pid_t restart_torn(pid_t bpid, const char *what)
-{
-	sd_arm_tear(what);
-	SD_OK("systemctl --user restart brokerd.service");
-	return sd_wait_brokerd(bpid);
-}
-
-static pid_t wait_crash_restart(pid_t bpid, unsigned long long restarts)
-{
-	pid_t now = sd_wait_brokerd(bpid);
-	ck_assert_uint_eq(sd_prop_num("brokerd.service", "NRestarts"), restarts + 1);
-	return now;
-}
-
 /* brokerd dies halfway through each kind of registry write; nothing is lost. */
 START_TEST(torn)
 {
@@ -43,10 +28,10 @@ START_TEST(torn)
 
 	/* 1. The trigger of "a" is half written: restored as watching, it
 	 * triggers again, and the app reads every byte. */
-	bpid = restart_torn(bpid, "update");
+	bpid = sd_restart_torn(bpid, "update");
 	unsigned long long restarts = sd_prop_num("brokerd.service", "NRestarts");
 	sd_send_payload(t[0].peer, payload, sizeof(payload), 2);
-	bpid = wait_crash_restart(bpid, restarts);
+	bpid = sd_wait_crash_restart(bpid, restarts);
 	sd_expect_answer(t[0].peer, "org.test.t1", "a", "socket-activity", t[0].ctx, strlen(t[0].ctx),
 			 payload, sizeof(payload), NULL);
 	ck_assert_int_eq(check_held("org.test.t1", t, 3), 2);   /* b and c untouched; a transferred again */
@@ -54,13 +39,13 @@ START_TEST(torn)
 
 	/* 2. A transfer whose record is half written fails, and the socket is
 	 * still the test's: no stray copy in brokerd or in the fd store. */
-	bpid = restart_torn(bpid, "put");
+	bpid = sd_restart_torn(bpid, "put");
 	restarts = sd_prop_num("brokerd.service", "NRestarts");
 	int sv[2];
 	sd_tcp_pair(sv);
 	ck_assert_int_lt(sd_transfer("org.test.t1", "d", sv[0], "x", 1, 0), 0);
 	ck_assert_int_ge(fcntl(sv[0], F_GETFD), 0);
-	bpid = wait_crash_restart(bpid, restarts);
+	bpid = sd_wait_crash_restart(bpid, restarts);
 	ck_assert_int_eq(check_held("org.test.t1", t, 3), 3);
 	expect_fds(bpid, base + 3);
 	expect_stored(4);
@@ -71,12 +56,12 @@ START_TEST(torn)
 
 	/* 3. The removal of "b" after its hand-back is half written: the app
 	 * has it (once), and transfers it again. */
-	bpid = restart_torn(bpid, "remove");
+	bpid = sd_restart_torn(bpid, "remove");
 	restarts = sd_prop_num("brokerd.service", "NRestarts");
 	sd_send_payload(t[1].peer, payload, sizeof(payload), 1);
 	sd_expect_answer(t[1].peer, "org.test.t1", "b", "socket-activity", t[1].ctx, strlen(t[1].ctx),
 			 payload, sizeof(payload), NULL);
-	bpid = wait_crash_restart(bpid, restarts);
+	bpid = sd_wait_crash_restart(bpid, restarts);
 	expect_journal("APP_ID=org.test.t1 SOCKET_ID=b", "metadata without a socket in the fd store");
 	ck_assert_int_eq(check_held("org.test.t1", t, 4), 3);
 
@@ -100,7 +85,7 @@ START_TEST(torn)
 	expect_stored(5);
 	for (int i = 0; i < 4; i++)
 		close(t[i].peer);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -136,7 +121,7 @@ START_TEST(watchdog)
 	ck_assert_int_eq(check_held("org.test.d1", t, 2), 2);
 	for (int i = 0; i < 2; i++)
 		close(t[i].peer);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -182,7 +167,7 @@ START_TEST(identity)
 	if (getuid() == 0)
 		ck_assert_int_eq(unit_verdict("sdtest-nobody.service"), 77);  /* the right unit, the wrong uid (ENOENT) */
 	expect_journal("APP_ID=org.test.ident", "runs in unit sdtest-other.service; only sdtest-ident.service may act");
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 

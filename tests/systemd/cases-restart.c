@@ -140,7 +140,7 @@ START_TEST(restart)
 	expect_fds(bpid, base + 20 + 3);   /* r1 and r2 lost their activation with the old brokerd */
 	expect_stored(21);
 	expect_journal("", "restored 20 held socket(s) from the fd store, 0 of them triggered and pending");
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -175,7 +175,7 @@ START_TEST(keepalive)
 	sd_expect_answer(sv[1], "org.test.k1", "ka", "keepalive-timer-expired", "k", 1, NULL, 0, NULL);
 	sd_wait_watching("org.test.k1", "ka", serial);
 	close(sv[1]);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -239,7 +239,7 @@ START_TEST(scale)
 	for (unsigned i = 0; i < n; i++)
 		close(peers[i]);
 	free(peers);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -267,7 +267,7 @@ START_TEST(stray)
 	expect_stored(3);
 	for (int i = 0; i < 2; i++)
 		close(t[i].peer);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 

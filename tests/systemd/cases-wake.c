@@ -66,7 +66,7 @@ START_TEST(wake)
 	expect_journal("APP_ID=org.test.w1 SOCKET_ID=conn-1 REASON=socket-activity", "triggered");
 	expect_journal("APP_ID=org.test.w1 SOCKET_ID=conn-1", "handed back and acknowledged");
 	close(sv[1]);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -142,7 +142,7 @@ START_TEST(wake_failures)
 	sd_wait_watching("org.test.missing", "s", 0);
 	for (int i = 0; i < 3; i++)
 		close(peers[i]);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 
@@ -219,7 +219,7 @@ START_TEST(ctl)
 	ck_assert_ptr_null(unit_state_of(env, "org.test.c1"));
 	sd_sh(err, sizeof(err), "%s %s apps 2>&1 >/dev/null", env, getenv("SDTEST_BROKERCTL"));
 	ck_assert_msg(strstr(err, "unit states unknown: no user service manager is reachable"), "stderr: %s", err);
-	sd_no_sanitizer_reports();
+	sd_case_done();
 }
 END_TEST
 

@@ -184,6 +184,8 @@ setup_inside() {
 	if [ $rc != 0 ]; then
 		echo "# ---- the journal ----" >&2
 		journalctl --no-pager -o short-monotonic 2>&1 | tail -200 >&2 || true
+		# SDTEST_JOURNAL_FILE: all of it, for a failure that began earlier
+		[ -z "${SDTEST_JOURNAL_FILE:-}" ] || journalctl --no-pager -o short-monotonic >"$SDTEST_JOURNAL_FILE" 2>&1 || true
 	fi
 	exit $rc
 }

@@ -11,6 +11,12 @@
  *	and transfer it back under the same id, context and keep-alive.
  *	--no-ack takes handbacks but never acknowledges them; --fail exits 1
  *	at once (an app whose service fails).  Exits after SEC seconds idle.
+ *	--order says when the acknowledgement goes out:
+ *	  ack-first       acknowledge, then serve and transfer back (default)
+ *	  transfer-first  serve and transfer back (a dup), then acknowledge
+ *	  transfer-exit   serve and transfer back, then exit unacknowledged
+ *	  random          ack-first or transfer-first, by --seed and the pid
+ *	  hold            acknowledge and keep the socket, never serve it
  *
  *   sdtest-app --register APP
  *	Exit 0 if brokerd lets this process act as APP, 77 if it refuses
@@ -24,11 +30,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +118,16 @@ static void serve(broker_handback *h, int fd)
 		close(fd);
 		return;
 	}
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	if (h->reason == BROKER_REASON_SOCKET_ACTIVITY && poll(&pfd, 1, 500) == 0) {
+		/* Hand-back is at-least-once: a crash of brokerd lost the ack of
+		 * a delivery this process served already.  Nothing to read: hold
+		 * it again as it is. */
+		fprintf(stderr, "sdtest-app: %s: delivered again, nothing to read; transferring it back\n", h->id);
+		if (transfer_back(h, fd) < 0)
+			close(fd);
+		return;
+	}
 	if (h->reason != BROKER_REASON_KEEPALIVE_EXPIRED) {
 		uint32_t be;
 		if (read_exact(fd, &be, sizeof(be)) < 0 || (len = ntohl(be)) > (1u << 24) ||
@@ -134,14 +152,27 @@ static void serve(broker_handback *h, int fd)
 	}
 }
 
+enum order { ACK_FIRST, TRANSFER_FIRST, TRANSFER_EXIT, RANDOM, HOLD };
+
+static int order_from(const char *s)
+{
+	static const char *const names[] = { "ack-first", "transfer-first", "transfer-exit", "random", "hold" };
+	for (int i = 0; i < 5; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "idle-exit", required_argument, NULL, 'i' }, { "no-ack", no_argument, NULL, 'n' },
 		{ "fail", no_argument, NULL, 'f' }, { "register", required_argument, NULL, 'r' },
-		{ "store", required_argument, NULL, 's' }, { 0 },
+		{ "store", required_argument, NULL, 's' }, { "order", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 'S' }, { 0 },
 	};
-	int idle = 60, c;
+	int idle = 60, c, order = ACK_FIRST;
+	unsigned seed = 1;
 	bool no_ack = false;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -150,9 +181,15 @@ int main(int argc, char **argv)
 		case 'f': return 1;
 		case 'r': return do_register(optarg);
 		case 's': return do_store(optarg);
+		case 'o':
+			if ((order = order_from(optarg)) < 0)
+				return 2;
+			break;
+		case 'S': seed = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
+	seed ^= (unsigned)getpid();
 	broker_activation *a;
 	int r = broker_activation_open(&a);
 	if (r < 0) {
@@ -172,9 +209,23 @@ int main(int argc, char **argv)
 			broker_handback_free(h);   /* closes brokerd's socket, unacknowledged */
 			continue;
 		}
-		int fd = broker_handback_accept(a, h);
-		if (fd >= 0)
-			serve(h, fd);
+		int o = order == RANDOM ? (rand_r(&seed) & 1 ? TRANSFER_FIRST : ACK_FIRST) : order;
+		if (o == HOLD) {
+			int fd = broker_handback_accept(a, h);
+			fprintf(stderr, "sdtest-app: %s: holding it as fd %d\n", h->id, fd);   /* never closed */
+		} else if (o == ACK_FIRST) {
+			int fd = broker_handback_accept(a, h);
+			if (fd >= 0)
+				serve(h, fd);
+		} else {
+			/* brokerd reads the transfer before the ack, or never gets one */
+			serve(h, fcntl(h->fd, F_DUPFD_CLOEXEC, 3));
+			if (o == TRANSFER_EXIT)
+				_exit(0);
+			int fd = broker_handback_accept(a, h);
+			if (fd >= 0)
+				close(fd);
+		}
 		broker_handback_free(h);
 	}
 	broker_activation_close(a);

@@ -112,3 +112,23 @@ int journal_count(const char *text)
 	sd_sh(out, sizeof(out), "journalctl --no-pager -o cat | grep -cF -- '%s'", text);
 	return atoi(out);
 }
+
+pid_t sd_restart_torn(pid_t bpid, const char *what)
+{
+	sd_arm_tear(what);
+	SD_OK("systemctl --user restart brokerd.service");
+	return sd_wait_brokerd(bpid);
+}
+
+pid_t sd_wait_crash_restart(pid_t bpid, unsigned long long restarts)
+{
+	pid_t now = sd_wait_brokerd(bpid);
+	ck_assert_uint_eq(sd_prop_num("brokerd.service", "NRestarts"), restarts + 1);
+	return now;
+}
+
+pid_t sd_kill_brokerd(pid_t bpid)
+{
+	SD_OK("systemctl --user kill -s KILL brokerd.service");
+	return sd_wait_brokerd(bpid);
+}

@@ -333,6 +333,48 @@ bool sd_journal_has(const char *matches, const char *text)
 	return sd_sh(NULL, 0, "journalctl --no-pager -o cat %s | grep -qF -- '%s'", matches, text) == 0;
 }
 
+struct store_wait {
+	unsigned held, stored, lost;
+	unsigned long long manager;
+};
+
+static bool store_whole(void *ud)
+{
+	struct store_wait *w = ud;
+	broker *b = NULL;
+	broker_status st;
+	if (broker_open(NULL, &b) < 0 || broker_get_status(b, &st) < 0) {
+		broker_close(b);
+		return false;
+	}
+	broker_close(b);
+	w->held = st.held;
+	w->stored = st.stored;
+	w->lost = st.store_lost;
+	w->manager = sd_prop_num("brokerd.service", "NFileDescriptorStore");
+	return st.stored == st.held && w->manager == st.held + 1ull && st.store_lost == 0;
+}
+
+void sd_expect_store_whole(void)
+{
+	struct store_wait w = { 0 };
+	ck_assert_msg(sd_wait(store_whole, &w, 15000), "brokerd holds %u socket(s), counts %u stored, the "
+		      "manager stores %llu fd(s) (want held + 1), the audit found %u missing", w.held, w.stored, w.manager,
+		      w.lost);
+	/* The audit could ask the manager, and found nothing missing. */
+	ck_assert(!sd_journal_has("", "cannot ask the service manager what it stores"));
+	ck_assert(!sd_journal_has("", "brokerd put in"));
+}
+
+void sd_case_done(void)
+{
+	char state[64];
+	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
+	if (strcmp(state, "active") == 0)
+		sd_expect_store_whole();
+	sd_no_sanitizer_reports();
+}
+
 void sd_no_sanitizer_reports(void)
 {
 	char found[1024];

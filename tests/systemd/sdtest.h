@@ -76,6 +76,12 @@ void sd_wait_all_watching(unsigned n);
 bool sd_journal_has(const char *matches, const char *text);
 /* Fail if a sanitizer reported anything in the journal. */
 void sd_no_sanitizer_reports(void);
+/* The fd store is whole: brokerd counts every held socket stored, the
+ * manager stores held + 1 fds (the registry), the audit found no loss. */
+void sd_expect_store_whole(void);
+/* The end of every case: the store is whole (if brokerd runs), no
+ * sanitizer reports. */
+void sd_case_done(void);
 
 /* sdtest-check.c */
 /* brokerd's fd count settles (clients it has not seen close yet) at want. */
@@ -103,8 +109,17 @@ void hold(const char *app, struct tsock *t, int n);
  * their serial (were not transferred again), and records the new ones. */
 int check_held(const char *app, struct tsock *t, int n);
 
+/* brokerd restarts with BROKER_TEST_TEAR armed; returns its new pid. */
+pid_t sd_restart_torn(pid_t bpid, const char *what);
+/* brokerd killed itself (a torn write) and systemd started it again. */
+pid_t sd_wait_crash_restart(pid_t bpid, unsigned long long restarts);
+/* kill -9 brokerd; returns the pid systemd started again. */
+pid_t sd_kill_brokerd(pid_t bpid);
+
 /* The cases, by file; test-systemd.c registers them. */
 void sd_add_case(Suite *s, const char *name, const TTest *test);
+void sd_add_case_timeout(Suite *s, const char *name, const TTest *test, double seconds);
 void sd_wake_cases(Suite *s);
 void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
+void sd_fdstore_cases(Suite *s);

@@ -10,12 +10,17 @@
 #include "sdtest.h"
 #include "testutil.h"
 
-void sd_add_case(Suite *s, const char *name, const TTest *test)
+void sd_add_case_timeout(Suite *s, const char *name, const TTest *test, double seconds)
 {
 	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, 150);
+	tcase_set_timeout(tc, seconds);
 	tcase_add_test(tc, test);
 	suite_add_tcase(s, tc);
+}
+
+void sd_add_case(Suite *s, const char *name, const TTest *test)
+{
+	sd_add_case_timeout(s, name, test, 150);
 }
 
 int main(void)
@@ -24,5 +29,6 @@ int main(void)
 	sd_wake_cases(s);
 	sd_restart_cases(s);
 	sd_crash_cases(s);
+	sd_fdstore_cases(s);
 	return run_suite(s);
 }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
+#include "reglog-format.h"
 #include "reglog.h"
 #include "store.h"
 #include "testutil.h"
@@ -354,6 +356,69 @@ START_TEST(fdnames)
 }
 END_TEST
 
+static uint64_t stored_as_of[16];
+
+static int sa_put(void *ud, const struct reglog_entry *e)
+{
+	(void)ud;
+	if (e->serial < 16)
+		stored_as_of[e->serial] = e->stored_as;
+	return 0;
+}
+
+static int sa_update(void *ud, uint64_t serial, uint8_t state, uint8_t reason, uint64_t deadline,
+		     uint64_t last_trigger)
+{
+	return 0;
+}
+
+static int sa_remove(void *ud, uint64_t serial)
+{
+	return 0;
+}
+
+static const struct reglog_replay sa_cb = { sa_put, sa_update, sa_remove };
+
+/* Which serial's fd store name holds the socket: written and read back; a
+ * version 1 log (which had no such field) reads as the entry's own serial. */
+START_TEST(stored_as_and_version_1)
+{
+	struct reglog l, m;
+	ck_assert_int_eq(reglog_create(&l), 0);
+	struct reglog_entry a = entry(3, "a", 5), b = entry(9, "a", 0);
+	a.stored_as = 3;
+	b.stored_as = 3;   /* a replace of the same socket */
+	ck_assert_int_eq(reglog_put(&l, &a), 0);
+	ck_assert_int_eq(reglog_put(&l, &b), 0);
+	memset(stored_as_of, 0, sizeof(stored_as_of));
+	ck_assert_int_eq(reglog_load(&m, dup(l.fd), &sa_cb, NULL), 0);
+	ck_assert_uint_eq(m.version, FORMAT_VERSION);
+	reglog_close(&m);
+	ck_assert_uint_eq(stored_as_of[3], 3);
+	ck_assert_uint_eq(stored_as_of[9], 3);
+
+	size_t len;
+	uint8_t *p = contents(l.fd, &len);
+	for (int i = 0; i < 2; i++) {
+		struct header h;
+		memcpy(&h, p + i * sizeof(h), sizeof(h));
+		if (h.magic != HEADER_MAGIC)
+			continue;
+		h.version = 1;
+		h.crc = crc32c(0, &h, offsetof(struct header, crc));
+		memcpy(p + i * sizeof(h), &h, sizeof(h));
+	}
+	memset(stored_as_of, 0, sizeof(stored_as_of));
+	ck_assert_int_eq(reglog_load(&m, memfd_with(p, len), &sa_cb, NULL), 0);
+	ck_assert_uint_eq(m.version, 1);
+	ck_assert_uint_eq(stored_as_of[3], 3);
+	ck_assert_uint_eq(stored_as_of[9], 9);
+	reglog_close(&m);
+	free(p);
+	reglog_close(&l);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reglog");
@@ -365,6 +430,7 @@ int main(void)
 	tcase_add_test(tc, torn_compaction);
 	tcase_add_test(tc, garbage_is_not_a_log);
 	tcase_add_test(tc, fdnames);
+	tcase_add_test(tc, stored_as_and_version_1);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
