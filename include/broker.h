@@ -258,9 +258,10 @@ int broker_get_fd(const broker *b);
 int broker_next_event(broker *b, int timeout_ms, broker_event **ret);
 broker_event *broker_event_free(broker_event *ev);
 
-/* Mark fd as unsafe to hand to brokerd (why: shown in no message, kept for
- * debugging), or clear the mark with why == NULL.  broker_transfer() refuses
- * a marked fd with -EBADFD.  libbroker-tls marks every fd that carries a
+/* Mark fd as unsafe to hand to brokerd (why: any text, for the reader of
+ * the caller's code; libbroker neither stores nor shows it), or clear the
+ * mark with why == NULL.  broker_transfer() refuses a marked fd with
+ * -EBADFD.  libbroker-tls marks every fd that carries a
  * userspace TLS session, whose state would be lost in a transfer. */
 int broker_fd_guard(int fd, const char *why);
 

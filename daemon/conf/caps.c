@@ -205,8 +205,9 @@ static const char *family_name(int family)
 /* Listeners and unconnected datagram sockets: by the address they receive on. */
 static int required_by_local(const struct sock_facts *f, const char *what, char *why, size_t len)
 {
-	char addr[128];
-	sockaddr_format(&f->local, sizeof(f->local), addr, sizeof(addr));
+	char addr[128] = "";
+	if (why)
+		sockaddr_format(&f->local, sizeof(f->local), addr, sizeof(addr));
 	switch (addr_scope((const struct sockaddr *)&f->local)) {
 	case SCOPE_PRIVATE:
 		SAY("%s on %s (a private address)", what, addr);
@@ -261,8 +262,9 @@ int caps_required(const struct sock_facts *f, char *why, size_t len)
 		return required_by_local(f, "an unconnected UDP socket", why, len);
 	}
 
-	char addr[128];
-	sockaddr_format(&f->peer, sizeof(f->peer), addr, sizeof(addr));
+	char addr[128] = "";
+	if (why)
+		sockaddr_format(&f->peer, sizeof(f->peer), addr, sizeof(addr));
 	if (addr_scope((const struct sockaddr *)&f->peer) != SCOPE_PUBLIC) {
 		SAY("a %s connection with %s (a private address)", proto, addr);
 		return CAP_PRIVATE_NETWORK;
@@ -294,7 +296,7 @@ int caps_check(int fd, unsigned granted, char *why, size_t len)
 int caps_check_facts(const struct sock_facts *f, unsigned granted, char *why, size_t len)
 {
 	char what[256];
-	int need = caps_required(f, what, sizeof(what));
+	int need = caps_required(f, why ? what : NULL, sizeof(what));   /* no text nobody reads */
 	if (need < 0) {
 		SAY("%s", what);
 		return need;

@@ -117,7 +117,7 @@ int held_add_facts(struct daemon *d, struct app *a, const char *id, int fd, cons
 	h->sotype = (uint8_t)f->sotype;
 	if (keepalive_sec && kind != BROKER_KIND_LISTENER)   /* stored with the rest */
 		h->deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)keepalive_sec * 1000000u;
-	r = lifecycle_hold(d, h, who->pid);
+	r = lifecycle_hold(d, h, old, who->pid);
 	if (r < 0)
 		return r;
 	if (ret)

@@ -90,14 +90,13 @@ static void pend(struct held *h)
 	h->app->npending++;
 }
 
-int lifecycle_hold(struct daemon *d, struct held *h, pid_t pid)
+int lifecycle_hold(struct daemon *d, struct held *h, struct held *old, pid_t pid)
 {
 	struct app *a = h->app;
 	h->state = BROKER_STATE_WATCHING;
 	int r = store_put(d, h);
 	if (r < 0)
 		goto fail;
-	struct held *old = held_find(a, held_id(h));
 	bool same = old && old->ino == h->ino;   /* held_add_facts() allows no other */
 	r = watch(d, h);
 	if (r < 0) {

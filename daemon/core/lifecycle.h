@@ -18,11 +18,11 @@
 #include "event.h"
 
 /* A new held socket h (held_alloc'd, fields set) enters the registry:
- * stored first (fd store, metadata), then armed, then the socket it
- * replaces (same app and id) removed, then visible, WATCHING; emits
+ * stored first (fd store, metadata), then armed, then old (what its app
+ * holds under its id, or NULL) removed, then visible, WATCHING; emits
  * EVENT_TRANSFER with pid.  On failure h and its fd are freed and closed,
- * nothing is stored and the socket it would replace stays held. */
-int lifecycle_hold(struct daemon *d, struct held *h, pid_t pid);
+ * nothing is stored and old stays held. */
+int lifecycle_hold(struct daemon *d, struct held *h, struct held *old, pid_t pid);
 
 /* A held socket rebuilt from the fd store (held_alloc'd, fields from the
  * metadata) enters the registry in its state: TRIGGERED and HANDING_BACK

@@ -67,8 +67,12 @@ static int check_socket(struct app *a, int fd, const struct transfer *t, struct 
 	}
 	if (r < 0)
 		return r;
+	/* The sentence only for a refusal: putting it together costs more
+	 * than the check. */
 	char what[384];
-	r = caps_check_facts(f, a->m->caps, what, sizeof(what));
+	r = caps_check_facts(f, a->m->caps, NULL, 0);
+	if (r < 0)
+		caps_check_facts(f, a->m->caps, what, sizeof(what));
 	if (r == -EACCES)
 		snprintf(why, len, "app %s: %s", a->id, what);
 	else if (r < 0)
@@ -105,8 +109,8 @@ static int check_unique(struct daemon *d, struct app *a, const struct identity *
 static int check_limits(struct daemon *d, struct app *a, const char *id, char *why, size_t len)
 {
 	unsigned max_app = a->m->max_sockets ? a->m->max_sockets : d->cfg.max_held_per_app;
-	if (held_find(a, id))
-		return 0;   /* a replacement takes no more room */
+	if ((a->nheld < max_app && d->nheld < d->cfg.max_held) || held_find(a, id))
+		return 0;   /* room, or a replacement, which takes no more */
 	if (a->nheld >= max_app) {
 		snprintf(why, len, "app %s holds %u sockets, its limit", a->id, a->nheld);
 		return -EDQUOT;
