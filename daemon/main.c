@@ -169,16 +169,9 @@ int main(int argc, char **argv)
 		return 2;
 
 	if (o.check) {
-		struct manifest **list;
-		int n = manifests_load_dir(d.cfg.apps_dir, true, registry_report_manifest, &list);
-		if (n >= 0) {
-			for (int i = 0; i < n; i++)
-				printf("%s: %s (%s, %s)\n", list[i]->path, list[i]->id,
-				       activation_name(list[i]->activation), handoff_name(list[i]->handoff));
-			manifests_free(list);
-		}
+		int n = manifests_check_dir(d.cfg.apps_dir);
 		daemon_free(&d);
-		return n < 0 ? 2 : 0;
+		return n < 0 ? 2 : n > 0 ? 1 : 0;
 	}
 
 	signal(SIGPIPE, SIG_IGN);

@@ -104,6 +104,23 @@ typedef struct broker broker;
  * -EPROTONOSUPPORT (version mismatch), -ENAMETOOLONG, other socket errors. */
 int broker_open(const char *path, broker **ret);
 
+/* How long a call waits for brokerd unless told otherwise: for the connect
+ * (room in a full backlog), for each send and for each reply.  A brokerd
+ * that is stopped (SIGSTOP), hung or overloaded then gives -ETIMEDOUT, with
+ * a sentence in broker_last_message(), instead of a call that never returns. */
+#define BROKER_DEFAULT_TIMEOUT_MS 10000
+
+/* broker_open() with timeout_ms (-1: wait forever) instead of the default.
+ * Errors as broker_open(), -ETIMEDOUT, and -EINVAL for timeout_ms < -1. */
+int broker_open_timeout(const char *path, int timeout_ms, broker **ret);
+
+/* Change b's timeout for the calls that follow (-1: wait forever).
+ * broker_next_event() takes its own timeout.  A reply that comes after its
+ * call timed out is dropped by the next call; brokerd may still have done
+ * what was asked (a late claim's socket is then closed: give claims time).
+ * Errors: -EINVAL. */
+int broker_set_timeout(broker *b, int timeout_ms);
+
 /* Close the connection.  Returns NULL. */
 broker *broker_close(broker *b);
 
@@ -112,8 +129,9 @@ broker *broker_close(broker *b);
  * for a non-root user). */
 const char *broker_default_socket(void);
 
-/* brokerd's own words for the last error it returned on this connection
- * (for example, which capability is missing), or "" if none. */
+/* What went wrong in the last call on b, in words: brokerd's own (for
+ * example, which capability is missing) or the library's (a bad argument,
+ * a timeout); "" if that call succeeded or had nothing to add. */
 const char *broker_last_message(const broker *b);
 
 /* The uid brokerd saw for this connection, and whether it granted admin. */

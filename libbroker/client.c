@@ -2,10 +2,12 @@
 /* The control connection: open, register, transfer, list, claim. */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -52,6 +54,22 @@ int bc_recv(broker *b, int timeout_ms)
 	}
 }
 
+int bc_fail(broker *b, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->message, sizeof(b->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* A wait for brokerd ran out: say so in words that name the likely cause. */
+static int timed_out(broker *b, const char *what)
+{
+	return bc_fail(b, -ETIMEDOUT, "brokerd did not %s within %d ms (is it stopped or overloaded?)", what,
+		       b->timeout_ms);
+}
+
 int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
 	       const struct bp_field *fields, unsigned nfields, const int *fds, unsigned nfds)
 {
@@ -61,6 +79,8 @@ int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
 	uint32_t seq = ++b->seq;
 	int r = bp_send_msg(b->fd, b->buf, sizeof(b->buf), type, seq, fixed, fixed_size,
 			    fields, nfields, fds, nfds, 0);
+	if (r == -EAGAIN)   /* SO_SNDTIMEO: brokerd reads nothing */
+		return timed_out(b, "take the request");
 	if (r < 0)
 		return r;
 	return bc_reply(b);
@@ -68,14 +88,21 @@ int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
 
 int bc_reply(broker *b)
 {
-	int r = bc_recv(b, -1);
-	if (r < 0)
-		return r;
-	/* seq 0: an error about the connection itself (a limit, a timeout) */
-	bool conn_error = b->reply.type == BP_ERROR && b->reply.seq == 0;
-	if (b->reply.seq != b->seq && !conn_error) {
+	bool conn_error;
+	for (;;) {
+		int r = bc_recv(b, b->timeout_ms);
+		if (r == -ETIMEDOUT)
+			return timed_out(b, "answer");
+		if (r < 0)
+			return r;
+		/* seq 0: an error about the connection itself (a limit, a timeout) */
+		conn_error = b->reply.type == BP_ERROR && b->reply.seq == 0;
+		if (b->reply.seq == b->seq || conn_error)
+			break;
+		/* A late reply to a request that timed out: its moment has passed. */
 		bp_msg_close_fds(&b->reply);
-		return -EPROTO;
+		if (b->reply.seq > b->seq)
+			return -EPROTO;
 	}
 	if (b->reply.type == BP_ERROR) {
 		snprintf(b->message, sizeof(b->message), "%s", bp_msg_str(&b->reply, 0));
@@ -87,7 +114,12 @@ int bc_reply(broker *b)
 
 int broker_open(const char *path, broker **ret)
 {
-	if (!ret)
+	return broker_open_timeout(path, BROKER_DEFAULT_TIMEOUT_MS, ret);
+}
+
+int broker_open_timeout(const char *path, int timeout_ms, broker **ret)
+{
+	if (!ret || timeout_ms < -1)
 		return -EINVAL;
 	if (!path)
 		path = broker_default_socket();
@@ -98,7 +130,8 @@ int broker_open(const char *path, broker **ret)
 	if (!b)
 		return -ENOMEM;
 	b->reply.nfds = 0;
-	b->fd = bp_connect_unix(path, SOCK_SEQPACKET);
+	b->timeout_ms = timeout_ms;
+	b->fd = bp_connect_unix_timeout(path, SOCK_SEQPACKET, timeout_ms);
 	if (b->fd < 0) {
 		int r = b->fd;
 		free(b);
@@ -131,6 +164,18 @@ broker *broker_close(broker *b)
 		close(b->fd);
 	free(b);
 	return NULL;
+}
+
+int broker_set_timeout(broker *b, int timeout_ms)
+{
+	if (!b || timeout_ms < -1)
+		return -EINVAL;
+	bc_begin(b);
+	struct timeval tv = { timeout_ms < 0 ? 0 : timeout_ms / 1000, timeout_ms < 0 ? 0 : (timeout_ms % 1000) * 1000 };
+	if (setsockopt(b->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	b->timeout_ms = timeout_ms;
+	return 0;
 }
 
 const char *broker_last_message(const broker *b)
@@ -170,6 +215,7 @@ int broker_register(broker *b, const char *app_id)
 {
 	if (!b || !app_id)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_field f = str_field(app_id);
 	int r = expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
 	if (r == 0)
@@ -180,17 +226,24 @@ int broker_register(broker *b, const char *app_id)
 int broker_transfer(broker *b, const char *id, int fd,
 		    const void *context, size_t context_len, uint32_t keepalive_sec)
 {
-	if (!b || !id || fd < 0 || (context_len && !context))
+	if (!b)
 		return -EINVAL;
+	bc_begin(b);
+	if (!id)
+		return bc_fail(b, -EINVAL, "no socket id");
+	if (fd < 0)
+		return bc_fail(b, -EINVAL, "fd %d is not a file descriptor", fd);
+	if (context_len && !context)
+		return bc_fail(b, -EINVAL, "context_len is %zu but context is NULL", context_len);
 	if (context_len > BP_MSG_MAX)
-		return -E2BIG;
+		return bc_fail(b, -E2BIG, "a context of %zu bytes cannot fit in one message", context_len);
 	if (bg_is_guarded(fd))
-		return -EBADFD;
+		return bc_fail(b, -EBADFD, "fd %d carries a userspace TLS session", fd);
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return -errno;
+		return bc_fail(b, -errno, "fd %d: %m", fd);
 	if (!S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
+		return bc_fail(b, -ENOTSOCK, "fd %d is not a socket", fd);
 
 	struct bp_transfer t = { .keepalive_sec = keepalive_sec };
 	struct bp_field f[2] = { str_field(id), { context, (uint32_t)context_len } };
@@ -206,6 +259,7 @@ int broker_trigger(broker *b, const char *app_id, const char *id)
 {
 	if (!b || !app_id || !id)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_field f[2] = { str_field(app_id), str_field(id) };
 	return expect_ok(b, bc_request(b, BP_TRIGGER, NULL, 0, f, 2, NULL, 0));
 }
@@ -214,6 +268,7 @@ int broker_drop(broker *b, const char *app_id, const char *id)
 {
 	if (!b || !app_id || !id)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_field f[2] = { str_field(app_id), str_field(id) };
 	return expect_ok(b, bc_request(b, BP_DROP, NULL, 0, f, 2, NULL, 0));
 }
@@ -222,6 +277,7 @@ int broker_reload(broker *b)
 {
 	if (!b)
 		return -EINVAL;
+	bc_begin(b);
 	return expect_ok(b, bc_request(b, BP_RELOAD, NULL, 0, NULL, 0, NULL, 0));
 }
 
@@ -229,6 +285,7 @@ int broker_get_status(broker *b, broker_status *ret)
 {
 	if (!b || !ret)
 		return -EINVAL;
+	bc_begin(b);
 	int r = bc_request(b, BP_STATUS, NULL, 0, NULL, 0, NULL, 0);
 	if (r < 0)
 		return r;

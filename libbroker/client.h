@@ -15,7 +15,8 @@ struct broker {
 	bool admin;
 	bool registered;       /* broker_register() succeeded */
 	bool monitoring;
-	char message[256];     /* brokerd's text from the last BP_ERROR */
+	int timeout_ms;        /* for each request's send and each reply; -1 = none */
+	char message[256];     /* what went wrong in the last call, or "" */
 	struct bp_msg reply;   /* the last message received; fields point into buf */
 	uint8_t buf[BP_MSG_MAX];
 };
@@ -30,6 +31,15 @@ int bc_reply(broker *b);
 
 /* Receive the next message into b->reply; -ETIMEDOUT after timeout_ms (>= 0). */
 int bc_recv(broker *b, int timeout_ms);
+
+/* A public call begins: the last call's message is gone. */
+static inline void bc_begin(broker *b)
+{
+	b->message[0] = 0;
+}
+
+/* Fail the current call with err (< 0), saying why in b->message. */
+int bc_fail(broker *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Is fd marked by broker_fd_guard()? */
 bool bg_is_guarded(int fd);

@@ -121,6 +121,7 @@ int broker_list(broker *b, const char *app_id, broker_info ***ret_list)
 {
 	if (!b || !ret_list)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_list l = { 0 };
 	/* broker.h: "" is the registered app; only an admin that has not
 	 * registered gets every app's sockets. */
@@ -135,6 +136,7 @@ int broker_show(broker *b, const char *app_id, const char *id, broker_info **ret
 {
 	if (!b || !id || !ret_info)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_field f[2] = {
 		{ app_id ? app_id : "", app_id ? strlen(app_id) : 0 },
 		{ id, strlen(id) },
@@ -155,6 +157,7 @@ int broker_claim(broker *b, const char *id, broker_info **ret_info)
 {
 	if (!b || !id)
 		return -EINVAL;
+	bc_begin(b);
 	struct bp_field f = { id, strlen(id) };
 	int r = bc_request(b, BP_CLAIM, NULL, 0, &f, 1, NULL, 0);
 	if (r < 0)
@@ -199,6 +202,7 @@ int broker_list_apps(broker *b, broker_app ***ret_list)
 {
 	if (!b || !ret_list)
 		return -EINVAL;
+	bc_begin(b);
 	int r = bc_request(b, BP_APPS, NULL, 0, NULL, 0, NULL, 0);
 	return collect(b, r, BP_APP_INFO, make_app, free, (void ***)ret_list);
 }
@@ -207,6 +211,7 @@ int broker_monitor(broker *b)
 {
 	if (!b)
 		return -EINVAL;
+	bc_begin(b);
 	int r = bc_request(b, BP_MONITOR, NULL, 0, NULL, 0, NULL, 0);
 	if (r < 0)
 		return r;
@@ -220,7 +225,8 @@ int broker_next_event(broker *b, int timeout_ms, broker_event **ret)
 {
 	if (!b || !ret || !b->monitoring)
 		return -EINVAL;
-	int r = bc_recv(b, timeout_ms);
+	bc_begin(b);
+	int r = bc_recv(b, timeout_ms);   /* events: the caller's wait, not the handle's */
 	if (r == -ETIMEDOUT)
 		return 0;
 	if (r < 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -153,6 +154,11 @@ int bp_send_msg(int sock, void *buf, size_t cap, unsigned type, uint32_t seq,
 
 int bp_connect_unix(const char *path, int type)
 {
+	return bp_connect_unix_timeout(path, type, -1);
+}
+
+int bp_connect_unix_timeout(const char *path, int type, int timeout_ms)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
 	if (len == 0)
@@ -164,11 +170,15 @@ int bp_connect_unix(const char *path, int type)
 	_cleanup_close_ int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* An AF_UNIX connect waits for backlog room as long as a send may. */
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	if (timeout_ms >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 	int r;
 	do
 		r = connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + len + 1);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		return -errno;
+		return errno == EAGAIN && timeout_ms >= 0 ? -ETIMEDOUT : -errno;
 	return TAKE_FD(fd);
 }

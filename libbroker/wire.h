@@ -43,3 +43,7 @@ int bp_send_msg(int sock, void *buf, size_t cap, unsigned type, uint32_t seq,
 /* Connect a new CLOEXEC AF_UNIX socket of the given type to path (blocking
  * connect).  Returns the fd, -ENAMETOOLONG, or connect()'s errno. */
 int bp_connect_unix(const char *path, int type);
+/* The same, bounded: connect waits at most timeout_ms (>= 0) for room in
+ * a full backlog (-ETIMEDOUT), and the socket keeps that bound for every
+ * blocking send (SO_SNDTIMEO: a send that waits longer fails -EAGAIN). */
+int bp_connect_unix_timeout(const char *path, int type, int timeout_ms);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -41,6 +42,22 @@ static int parse_unix(const char *path, struct listen_addr *a)
 	return 0;
 }
 
+/* PORT is a number from 0 to 65535, or a service name ([A-Za-z][A-Za-z0-9-]*,
+ * as in /etc/services).  getaddrinfo() itself would take 99999 and bind
+ * port 34463. */
+static int check_port(const char *p)
+{
+	size_t n = strlen(p);
+	if (p[0] >= '0' && p[0] <= '9') {
+		if (strspn(p, "0123456789") != n)
+			return -EINVAL;
+		return n > 5 || strtoul(p, NULL, 10) > 65535 ? -ERANGE : 0;
+	}
+	if (!((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))
+		return -EINVAL;
+	return strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n ? 0 : -EINVAL;
+}
+
 static int parse_inet(const char *rest, struct listen_addr *a)
 {
 	const char *colon;
@@ -59,7 +76,10 @@ static int parse_inet(const char *rest, struct listen_addr *a)
 		hlen = (size_t)(colon - rest);
 	}
 	if (hlen >= sizeof(a->host) || strlen(colon + 1) >= sizeof(a->port) || !colon[1])
-		return -EINVAL;
+		return strspn(colon + 1, "0123456789") == strlen(colon + 1) && colon[1] ? -ERANGE : -EINVAL;
+	int r = check_port(colon + 1);
+	if (r < 0)
+		return r;
 	memcpy(a->host, rest, hlen);
 	a->host[hlen] = 0;
 	snprintf(a->port, sizeof(a->port), "%s", colon + 1);

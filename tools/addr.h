@@ -16,7 +16,8 @@ struct listen_addr {
 	socklen_t un_len;
 };
 
-/* Parse ADDR; -EINVAL or -ENAMETOOLONG if it is not one.  *ret only on success. */
+/* Parse ADDR; -EINVAL or -ENAMETOOLONG if it is not one, -ERANGE for a
+ * numeric port above 65535.  *ret only on success. */
 int addr_parse(const char *text, struct listen_addr *ret);
 
 /* Create a socket bound at a (listening, for stream and seqpacket; TCP with

@@ -148,7 +148,10 @@ int verb_listen(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "give ADDR APP ID");
 	const char *text = argv[optind], *app = argv[optind + 1], *id = argv[optind + 2];
 	struct listen_addr a;
-	if (addr_parse(text, &a) < 0)
+	int r = addr_parse(text, &a);
+	if (r == -ERANGE)
+		return ctl_usage(c, "'%s': a port is a number from 0 to 65535 (or a service name)", text);
+	if (r < 0)
 		return ctl_usage(c, "'%s' is not an address like tcp:HOST:PORT, udp:HOST:PORT or unix:/path", text);
 
 	char err[256];
@@ -158,7 +161,7 @@ int verb_listen(struct ctl *c, int argc, char **argv)
 		return EXIT_FAILURE_RUNTIME;
 	}
 	char bound[sizeof(a.un.sun_path) + 300];
-	int r = addr_format(fd, &a, bound, sizeof(bound));
+	r = addr_format(fd, &a, bound, sizeof(bound));
 	if (r < 0)
 		return ctl_fail(c, r, text);
 	int port = addr_port(fd);

@@ -4,6 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,3 +150,84 @@ int manifests_load_dir(const char *dir, bool lookup_user,
 	return drop_conflicts(list, count, report);
 }
 
+
+/* May uid (with gid and, if the user has a name, its groups) execute path?
+ * In a child with those ids when we are root, so that every directory on
+ * the way counts; as ourselves otherwise. */
+static int may_execute(const char *path, uid_t uid, gid_t gid)
+{
+	if (geteuid() != 0 || uid == 0)
+		return access(path, X_OK) < 0 ? -errno : 0;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct passwd *pw = getpwuid(uid);
+		if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) < 0 || setgid(gid) < 0 ||
+		    setuid(uid) < 0)
+			_exit(125);
+		_exit(access(path, X_OK) < 0 ? (errno & 0x7f) : 0);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 125)
+		return -EPERM;
+	return -WEXITSTATUS(status);
+}
+
+int manifest_check_runnable(const struct manifest *m, char *err, size_t errlen)
+{
+	if (m->activation != ACTIVATION_EXEC || !m->argv)
+		return 0;
+	const char *prog = m->argv[0];
+	struct stat st;
+	if (stat(prog, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: [activation] command: %s: %s", m->path, prog, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: [activation] command: %s is not a regular file", m->path, prog);
+		return -EACCES;
+	}
+	int r = may_execute(prog, m->uid, m->gid);
+	if (r < 0)
+		snprintf(err, errlen, "%s: [activation] command: user %s may not run %s: %s", m->path, m->user,
+			 prog, strerror(-r));
+	return r;
+}
+
+static unsigned check_problems;
+
+static void check_report(const char *path, const char *message)
+{
+	(void)path;
+	fprintf(stderr, "%s\n", message);
+	check_problems++;
+}
+
+int manifests_check_dir(const char *dir)
+{
+	struct manifest **list;
+	check_problems = 0;
+	int n = manifests_load_dir(dir, true, check_report, &list);
+	if (n < 0) {
+		fprintf(stderr, "%s: %s\n", dir, strerror(-n));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		char err[4400];
+		if (manifest_check_runnable(list[i], err, sizeof(err)) < 0) {
+			check_report(list[i]->path, err);
+			continue;
+		}
+		printf("%s: %s (%s, %s)\n", list[i]->path, list[i]->id, activation_name(list[i]->activation),
+		       handoff_name(list[i]->handoff));
+	}
+	manifests_free(list);
+	if (check_problems)
+		fprintf(stderr, "%u problem(s) in %s: the apps concerned would not be served\n", check_problems, dir);
+	return (int)check_problems;
+}

@@ -54,7 +54,7 @@ void caps_format(unsigned caps, char *buf, size_t size)
 		}
 }
 
-static int parse_caps(const char *value, unsigned *ret)
+static int parse_caps(const char *value, unsigned *ret, char *why, size_t whylen)
 {
 	unsigned caps = 0;
 	char *copy = strdup(value), *save = NULL;
@@ -67,6 +67,8 @@ static int parse_caps(const char *value, unsigned *ret)
 			if (strcasecmp(w, cap_names[i].name) == 0)
 				break;
 		if (i == ARRAY_SIZE(cap_names)) {
+			snprintf(why, whylen, "unknown capability '%.40s' (known: internetClient, "
+				 "internetClientServer, privateNetworkClientServer, localSocket)", w);
 			r = -EINVAL;
 			break;
 		}
@@ -124,6 +126,7 @@ struct mparse {
 	char *err;
 	size_t errlen;
 	bool have_activation;
+	char why[160];               /* what a key's parser said is wrong, if more than "invalid" */
 };
 
 static int set_str(char **field, const char *value)
@@ -166,7 +169,7 @@ static int app_key(struct mparse *p, const char *name, const char *value)
 	if (strcasecmp(name, "unit") == 0)
 		return *value ? set_str(&m->unit, value) : -EINVAL;
 	if (strcasecmp(name, "capabilities") == 0)
-		return parse_caps(value, &m->caps);
+		return parse_caps(value, &m->caps, p->why, sizeof(p->why));
 	return -ENOENT;
 }
 
@@ -228,11 +231,17 @@ static int handler(void *user, const char *section, const char *name, const char
 		r = activation_key(p, name, value);
 	else if (strcasecmp(section, "limits") == 0)
 		r = limits_key(p, name, value);
-	if (r < 0 && !p->err[0])
-		snprintf(p->err, p->errlen, "[%s] %s: %s", section, name,
-			 r == -ENOENT && strcasecmp(name, "user") == 0 ? "no such user" :
-			 r == -ENOENT ? "unknown key" : r == -EEXIST ? "given twice" :
-			 r == -ERANGE ? "out of range" : r == -ENOMEM ? "out of memory" : "invalid value");
+	if (r < 0 && !p->err[0]) {
+		if (p->why[0])
+			snprintf(p->err, p->errlen, "[%s] %s: %s", section, name, p->why);
+		else {
+			bool nouser = r == -ENOENT && strcasecmp(name, "user") == 0, show = r != -ENOENT || nouser;
+			snprintf(p->err, p->errlen, "[%s] %s: %s%s%.64s%s", section, name,
+				 nouser ? "no such user" : r == -ENOENT ? "unknown key" : r == -EEXIST ? "given twice" :
+				 r == -ERANGE ? "out of range" : r == -ENOMEM ? "out of memory" : "invalid value",
+				 show ? " '" : "", show ? value : "", show ? "'" : "");
+		}
+	}
 	return r == 0;
 }
 

@@ -85,3 +85,13 @@ int manifests_load_dir(const char *dir, bool lookup_user,
 		       void (*report)(const char *path, const char *message),
 		       struct manifest ***ret);
 void manifests_free(struct manifest **list);
+
+/* Can m's exec command run: does it exist, is it a regular file, may the
+ * app's user execute it?  0 (also for other activations) or a negative
+ * errno with a sentence naming the file, key and program in err. */
+int manifest_check_runnable(const struct manifest *m, char *err, size_t errlen);
+
+/* brokerd --check: every manifest in dir parsed and its command checked;
+ * each good one printed to stdout, each problem to stderr.  Returns the
+ * number of problems, or a negative errno when dir cannot be read. */
+int manifests_check_dir(const char *dir);

@@ -207,12 +207,25 @@ def test_usage_errors(env):
         (["listen", "sctp:127.0.0.1:0", SLEEPY, "x"], "listen with an unknown scheme"),
         (["listen", "unix:relative", SLEEPY, "x"], "listen on a relative path"),
         (["listen", "tcp:127.0.0.1:0", SLEEPY], "listen without ID"),
+        (["listen", "tcp:127.0.0.1:+80", SLEEPY, "x"], "listen with a signed port"),
+        (["listen", "tcp:127.0.0.1:8o", SLEEPY, "x"], "listen with a port neither number nor name"),
+        (["listen", "udp:127.0.0.1:ht_tp", SLEEPY, "x"], "listen with a service name of bad characters"),
     ]
     for args, what in cases:
         r = env.ctl(*args)
         lines = r.stderr.splitlines()
         tap.ok(r.returncode == 2 and len(lines) == 1 and lines[0].startswith("brokerctl: ") and not r.stdout,
                f"usage error exits 2 with one line: {what}", r)
+
+
+def test_port_range(env):
+    """A numeric port is 0-65535: getaddrinfo alone would bind 99999 as 34463."""
+    for port in ["65536", "99999", "1234567"]:
+        r = env.ctl("listen", f"tcp:127.0.0.1:{port}", SLEEPY, "range")
+        lines = r.stderr.splitlines()
+        tap.ok(r.returncode == 2 and len(lines) == 1 and "a port is a number from 0 to 65535" in lines[0] and
+               not r.stdout and env.held(SLEEPY, "range") is None,
+               f"listen tcp:127.0.0.1:{port}: refused, one line, nothing held", r)
 
 
 def test_no_brokerd(env):
@@ -526,6 +539,7 @@ def main():
         sections = [
             lambda: test_basics(env),
             lambda: test_usage_errors(env),
+            lambda: test_port_range(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
         ]

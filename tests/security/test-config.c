@@ -195,6 +195,59 @@ START_TEST(untrusted_and_conflicting_manifests)
 }
 END_TEST
 
+/* brokerd --check fails on any manifest that would not be served, and
+ * says which file, line, key and value; a program that is missing or that
+ * the app's user may not run is a problem too. */
+START_TEST(check_broken_apps_dir)
+{
+	struct hb b;
+	sec_setup(&b, NULL);
+	sec_app_simple(&b, SEC_GOOD_APP, 0, "localSocket");
+	/* in /tmp, which every user may search: only the file's mode counts */
+	char prog[] = "/tmp/sb-check-XXXXXX";
+	int pfd = mkstemp(prog);
+	ck_assert_int_ge(pfd, 0);
+	close(pfd);
+	write_raw(prog, "#!/bin/sh\n", 10, 0700);
+	char text[PATH_MAX + 200];
+	sec_app(&b, "a-good.conf", "[app]\nid = com.example.fine\nuser = 0\n[activation]\ncommand = /bin/true\n");
+	sec_app(&b, "b-caps.conf", "[app]\nid = com.example.caps\nuser = 0\ncapabilities = localSocket bluetooth\n"
+		"[activation]\ncommand = /bin/true\n");
+	sec_app(&b, "c-missing.conf", "[app]\nid = com.example.missing\nuser = 0\n[activation]\n"
+		"command = /nonexistent/binary --flag\n");
+	snprintf(text, sizeof(text), "[app]\nid = com.example.denied\nuser = 65534\n[activation]\ncommand = %s\n", prog);
+	sec_app(&b, "d-denied.conf", text);
+	sec_app(&b, "e-timeout.conf", "[app]\nid = com.example.t\nuser = 0\n[activation]\ncommand = /bin/true\n"
+		"timeout-ms = 5s\n");
+	const char *args[] = { "--check", "--config", b.conf, NULL };
+	char out[8192];
+	ck_assert_int_eq(sec_run_brokerd(args, out, sizeof(out)), 1);
+	static const char *const says[] = {
+		"a-good.conf: com.example.fine (exec, libbroker)",
+		"b-caps.conf:4: [app] capabilities: unknown capability 'bluetooth'",
+		"c-missing.conf: [activation] command: /nonexistent/binary: No such file or directory",
+		"d-denied.conf: [activation] command: user 65534 may not run ",
+		"e-timeout.conf:6: [activation] timeout-ms: invalid value '5s'",
+		"4 problem(s) in ",
+	};
+	for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		ck_assert_msg(strstr(out, says[i]), "'%s' not in: %s", says[i], out);
+	ck_assert_int_eq(chmod(prog, 0755), 0);   /* now nobody may run it */
+	for (const char *f = "bcde"; *f; f++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/apps.d/%c-%s.conf", b.dir, *f,
+			 *f == 'b' ? "caps" : *f == 'c' ? "missing" : *f == 'd' ? "denied" : "timeout");
+		if (*f != 'd')
+			ck_assert_int_eq(unlink(path), 0);
+	}
+	ck_assert_int_eq(sec_run_brokerd(args, out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "d-denied.conf: com.example.denied"), "%s", out);
+	unlink(prog);
+	hb_start(&b);
+	sec_end(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("config");
@@ -203,6 +256,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, garbage_brokerd_conf);
 	tcase_add_test(tc, garbage_manifests);
 	tcase_add_test(tc, untrusted_and_conflicting_manifests);
+	tcase_add_test(tc, check_broken_apps_dir);
 	suite_add_tcase(s, tc);
 	return s;
 }

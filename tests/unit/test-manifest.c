@@ -129,11 +129,17 @@ END_TEST
 
 START_TEST(bad_enum_values)
 {
-	parse_bad("[app]\nid = a\nuser = 1\n[activation]\nmethod = fork\ncommand = /x\n", "[activation] method: invalid value");
+	parse_bad("[app]\nid = a\nuser = 1\n[activation]\nmethod = fork\ncommand = /x\n",
+		  "t.conf:5: [activation] method: invalid value 'fork'");
 	parse_bad("[app]\nid = a\nuser = 1\n[activation]\nmethod =\ncommand = /x\n", "method: invalid value");
 	parse_bad("[app]\nid = a\nuser = 1\n[activation]\ncommand = /x\nhandoff = systemd\n", "handoff: invalid value");
 	parse_bad("[app]\nid = a\nuser = 1\ncapabilities = internetClient bluetooth\n[activation]\ncommand = /x\n",
-		  "capabilities: invalid value");
+		  "t.conf:4: [app] capabilities: unknown capability 'bluetooth' (known: internetClient, "
+		  "internetClientServer, privateNetworkClientServer, localSocket)");
+	parse_bad("[app]\nid = a\nuser = 1\n[limits]\nmax-sockets = 0\n[activation]\ncommand = /x\n",
+		  "t.conf:5: [limits] max-sockets: out of range '0'");
+	parse_bad("[app]\nid = a\nuser = 1\nuser = 2\n[activation]\ncommand = /x\n",
+		  "t.conf:4: [app] user: given twice '2'");
 	/* the compatibility hand-offs need exec: brokerd runs the program */
 	parse_bad("[app]\nid = a\nuser = 1\n[activation]\nmethod = wake-socket\nsocket = /w\nhandoff = inetd\n",
 		  "handoff inetd needs activation exec");
