@@ -60,6 +60,18 @@ static inline struct held *add(struct app *a, const char *id, int fd, const char
 	return h;
 }
 
+/* App id with a manifest (user: this test's), whose sections after [app]'s
+ * id and user are text (e.g. "[activation]\ncommand = /bin/true\n"). */
+static inline struct app *app_with_manifest(const char *id, const char *text)
+{
+	char m[1024], err[256];
+	snprintf(m, sizeof(m), "[app]\nid = %s\nuser = %u\n%s", id, (unsigned)getuid(), text);
+	struct app *a = app_get(&d, id);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_msg(manifest_parse_string(m, "test", true, &a->m, err, sizeof(err)) == 0, "%s", err);
+	return a;
+}
+
 /* brokerd lets go of h (as a drop or a claim would). */
 static inline void drop(struct held *h)
 {

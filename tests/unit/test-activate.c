@@ -41,17 +41,6 @@ static void teardown(void)
 	strcpy(dir, "/tmp/broker-test-activate-XXXXXX");
 }
 
-static struct app *app_with(const char *id, const char *activation)
-{
-	char text[512], err[256];
-	snprintf(text, sizeof(text), "[app]\nid = %s\nuser = %u\n[activation]\n%s\n", id, (unsigned)getuid(),
-		 activation);
-	struct app *a = app_get(&d, id);
-	ck_assert_ptr_nonnull(a);
-	ck_assert_msg(manifest_parse_string(text, "test", true, &a->m, err, sizeof(err)) == 0, "%s", err);
-	return a;
-}
-
 static struct held *trigger_one(struct app *a, int *peer)
 {
 	int sv[2];
@@ -78,7 +67,7 @@ static void run_until_state(struct app *a, enum broker_app_state s)
  * the socket stays held and pending for the retry. */
 START_TEST(exec_without_hello_fails)
 {
-	struct app *a = app_with("app.exec", "command = /bin/true");
+	struct app *a = app_with_manifest("app.exec", "[activation]\ncommand = /bin/true\n");
 	int peer;
 	struct held *h = trigger_one(a, &peer);
 	run_until_state(a, BROKER_APP_BACKOFF);   /* the kick, the start, the exit */
@@ -99,7 +88,7 @@ START_TEST(backoff_doubles_to_cap)
 {
 	d.cfg.backoff_initial_ms = 100;
 	d.cfg.backoff_max_ms = 250;
-	struct app *a = app_with("app.backoff", "command = /bin/true");
+	struct app *a = app_with_manifest("app.backoff", "[activation]\ncommand = /bin/true\n");
 	static const uint64_t want[] = { 100, 200, 250, 250 };
 	for (unsigned i = 0; i < 4; i++) {
 		backoff_fail(&d, a, -ETIMEDOUT, "test");
@@ -134,10 +123,10 @@ START_TEST(start_slots)
 	d.cfg.max_pending_activations = 1;
 	char path[2][128], line[200];
 	int l0 = wake_listener(0, path[0], sizeof(path[0])), l1 = wake_listener(1, path[1], sizeof(path[1]));
-	snprintf(line, sizeof(line), "method = wake-socket\nsocket = %s", path[0]);
-	struct app *a = app_with("app.one", line);
-	snprintf(line, sizeof(line), "method = wake-socket\nsocket = %s", path[1]);
-	struct app *b = app_with("app.two", line);
+	snprintf(line, sizeof(line), "[activation]\nmethod = wake-socket\nsocket = %s\n", path[0]);
+	struct app *a = app_with_manifest("app.one", line);
+	snprintf(line, sizeof(line), "[activation]\nmethod = wake-socket\nsocket = %s\n", path[1]);
+	struct app *b = app_with_manifest("app.two", line);
 	int pa, pb;
 	trigger_one(a, &pa);
 	trigger_one(b, &pb);
@@ -173,8 +162,8 @@ END_TEST
 START_TEST(wake_socket_missing)
 {
 	char line[200];
-	snprintf(line, sizeof(line), "method = wake-socket\nsocket = %s/wake2", dir);
-	struct app *a = app_with("app.gone", line);
+	snprintf(line, sizeof(line), "[activation]\nmethod = wake-socket\nsocket = %s/wake2\n", dir);
+	struct app *a = app_with_manifest("app.gone", line);
 	int peer;
 	trigger_one(a, &peer);
 	spin();

@@ -21,18 +21,6 @@ static void setup(void)
 	d.cfg.backoff_initial_ms = 60000;   /* a retry must not start anything here */
 }
 
-/* An app with a libbroker manifest (never started: the test is the app). */
-static struct app *app_with_manifest(const char *id)
-{
-	char text[256], err[256];
-	snprintf(text, sizeof(text), "[app]\nid = %s\nuser = %u\n[activation]\ncommand = /bin/false\n", id,
-		 (unsigned)getuid());
-	struct app *a = app_get(&d, id);
-	ck_assert_ptr_nonnull(a);
-	ck_assert_msg(manifest_parse_string(text, "test", true, &a->m, err, sizeof(err)) == 0, "%s", err);
-	return a;
-}
-
 /* A triggered socket of a, and the peer's end of it. */
 static struct held *triggered(struct app *a, const char *id, const char *ctx, int *peer)
 {
@@ -80,9 +68,23 @@ static void receive(int app, struct bp_msg *m)
 	ck_abort_msg("brokerd sent nothing");
 }
 
+/* A triggered socket handed back over a fresh exchange: the HANDBACK
+ * read (its fds closed), the app's end in *ret_app. */
+static struct held *handed_back(struct app *a, int *ret_peer, int *ret_app)
+{
+	struct held *h = triggered(a, "conn", NULL, ret_peer);
+	*ret_app = open_exchange(a);
+	send_hello(*ret_app);
+	struct bp_msg m;
+	receive(*ret_app, &m);
+	ck_assert_uint_eq(m.type, BP_HANDBACK);
+	bp_msg_close_fds(&m);
+	return h;
+}
+
 START_TEST(hello_handback_ack)
 {
-	struct app *a = app_with_manifest("app.hb");
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
 	int peer;
 	struct held *h = triggered(a, "conn", "ctx\0bytes", &peer);
 	uint64_t serial = h->serial;
@@ -139,15 +141,9 @@ END_TEST
  * pending again, brokerd's copy intact, and the attempt a failure. */
 START_TEST(no_ack_requeues)
 {
-	struct app *a = app_with_manifest("app.hb");
-	int peer;
-	struct held *h = triggered(a, "conn", NULL, &peer);
-	int app = open_exchange(a);
-	send_hello(app);
-	struct bp_msg m;
-	receive(app, &m);
-	ck_assert_uint_eq(m.type, BP_HANDBACK);
-	bp_msg_close_fds(&m);
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+	int peer, app;
+	struct held *h = handed_back(a, &peer, &app);
 	close(app);
 	while (a->conn)
 		ev_run(d.loop, EVRUN_ONCE);
@@ -167,7 +163,7 @@ END_TEST
 /* A second hello breaks the protocol: the exchange ends as a failure. */
 START_TEST(protocol_broken)
 {
-	struct app *a = app_with_manifest("app.hb");
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
 	int app = open_exchange(a);
 	send_hello(app);
 	struct bp_msg m;
@@ -188,14 +184,10 @@ END_TEST
 /* Dropping a socket in flight: nothing is left to acknowledge in time. */
 START_TEST(drop_in_flight_stops_deadline)
 {
-	struct app *a = app_with_manifest("app.hb");
-	int peer;
-	struct held *h = triggered(a, "conn", NULL, &peer);
-	int app = open_exchange(a);
-	send_hello(app);
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+	int peer, app;
+	struct held *h = handed_back(a, &peer, &app);
 	struct bp_msg m;
-	receive(app, &m);
-	bp_msg_close_fds(&m);
 	receive(app, &m);
 	ck_assert(ev_is_active(&a->timer));
 	lifecycle_remove(&d, &(struct event){ .type = EVENT_DROP, .held = h });

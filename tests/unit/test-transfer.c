@@ -34,13 +34,9 @@ static void setup(void)
 
 static struct app *app_caps(const char *id, const char *caps, const char *limits)
 {
-	char text[512], err[256];
-	snprintf(text, sizeof(text), "[app]\nid = %s\nuser = %u\ncapabilities = %s\n[activation]\n"
-		 "command = /bin/true\n%s", id, (unsigned)getuid(), caps, limits);
-	struct app *a = app_get(&d, id);
-	ck_assert_ptr_nonnull(a);
-	ck_assert_msg(manifest_parse_string(text, "test", true, &a->m, err, sizeof(err)) == 0, "%s", err);
-	return a;
+	char text[512];
+	snprintf(text, sizeof(text), "capabilities = %s\n[activation]\ncommand = /bin/true\n%s", caps, limits);
+	return app_with_manifest(id, text);
 }
 
 /* transfer_socket(fd) refused with err; fd closed, nothing held. */
