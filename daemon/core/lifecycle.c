@@ -11,9 +11,10 @@
 #include "store.h"
 #include "util.h"
 
-static void emit(struct daemon *d, enum event_type type, struct app *a, struct held *h, int reason)
+/* pid: the app's instance, where the event concerns it (a hand-back). */
+static void emit(struct daemon *d, enum event_type type, struct app *a, struct held *h, int reason, pid_t pid)
 {
-	struct event ev = { .type = type, .app = a, .held = h, .reason = reason, .pid = a->pid };
+	struct event ev = { .type = type, .app = a, .held = h, .reason = reason, .pid = pid };
 	event_emit(d, &ev);
 }
 
@@ -140,7 +141,7 @@ int lifecycle_restore(struct daemon *d, struct held *h)
 		pend(h);   /* triggered but never acknowledged: wake the app again */
 	else if (watch(d, h) < 0)   /* LENT too: its program is not ours any more */
 		pend(h);   /* unarmable: to its app, as it would be at once anyway */
-	emit(d, EVENT_RESTORED, h->app, h, h->reason);
+	emit(d, EVENT_RESTORED, h->app, h, h->reason, 0);
 	return 0;
 }
 
@@ -158,7 +159,7 @@ void lifecycle_watch(struct daemon *d, struct held *h)
 		return;
 	}
 	store_update(d, h);
-	emit(d, EVENT_WATCH, a, h, 0);
+	emit(d, EVENT_WATCH, a, h, 0, 0);
 }
 
 void lifecycle_trigger(struct daemon *d, struct held *h, int reason)
@@ -172,7 +173,7 @@ void lifecycle_trigger(struct daemon *d, struct held *h, int reason)
 	h->last_trigger = now_usec(CLOCK_REALTIME);
 	pend(h);
 	store_update(d, h);
-	emit(d, EVENT_TRIGGER, a, h, reason);
+	emit(d, EVENT_TRIGGER, a, h, reason, 0);
 }
 
 void lifecycle_unarmable(struct daemon *d, struct held *h, int error)
@@ -192,7 +193,7 @@ void lifecycle_send(struct daemon *d, struct held *h)
 	store_update(d, h);
 	TAILQ_INSERT_TAIL(&a->inflight, h, queue);
 	a->ninflight++;
-	emit(d, EVENT_HANDBACK, a, h, h->reason);
+	emit(d, EVENT_HANDBACK, a, h, h->reason, a->pid);
 }
 
 void lifecycle_requeue(struct daemon *d, struct app *a)
@@ -205,7 +206,7 @@ void lifecycle_requeue(struct daemon *d, struct app *a)
 		store_update(d, h);
 		TAILQ_INSERT_HEAD(&a->pending, h, queue);
 		a->npending++;
-		emit(d, EVENT_REQUEUED, a, h, h->reason);
+		emit(d, EVENT_REQUEUED, a, h, h->reason, 0);
 	}
 }
 
@@ -220,7 +221,7 @@ void lifecycle_lend(struct daemon *d, struct held *h)
 	}
 	h->state = BROKER_STATE_LENT;
 	store_update(d, h);
-	emit(d, EVENT_LENT, a, h, h->reason);
+	emit(d, EVENT_LENT, a, h, h->reason, 0);
 }
 
 void lifecycle_remove(struct daemon *d, const struct event *why)
