@@ -60,6 +60,7 @@ enum broker_app_state {
 	BROKER_APP_STARTING = 1,    /* started or connected; waiting for it to say hello */
 	BROKER_APP_RUNNING = 2,     /* has an activation connection */
 	BROKER_APP_BACKOFF = 3,     /* the last activation failed; waiting to retry */
+	BROKER_APP_THROTTLED = 4,   /* started too often (its trigger limit); waiting */
 };
 
 /* Events that `brokerctl monitor` shows. */
@@ -74,6 +75,7 @@ enum broker_event_type {
 	BROKER_EVENT_FAILURE = 8,    /* activation failed; error and detail say why */
 	BROKER_EVENT_EXIT = 9,       /* a broker-started instance exited */
 	BROKER_EVENT_RELOAD = 10,
+	BROKER_EVENT_THROTTLED = 11, /* an app reached its trigger limit; detail says which */
 };
 
 /* Names as used in the environment, logs, JSON and brokerctl, e.g.

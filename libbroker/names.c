@@ -35,6 +35,7 @@ static const char *const app_states[] = {
 	[BROKER_APP_STARTING] = "starting",
 	[BROKER_APP_RUNNING] = "running",
 	[BROKER_APP_BACKOFF] = "backoff",
+	[BROKER_APP_THROTTLED] = "throttled",
 };
 
 static const char *const events[] = {
@@ -48,6 +49,7 @@ static const char *const events[] = {
 	[BROKER_EVENT_FAILURE] = "failure",
 	[BROKER_EVENT_EXIT] = "exit",
 	[BROKER_EVENT_RELOAD] = "reload",
+	[BROKER_EVENT_THROTTLED] = "throttled",
 };
 
 const char *broker_kind_name(int kind) { return NAME(kinds, kind); }

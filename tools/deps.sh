@@ -10,6 +10,7 @@ systemd dbus dbus-daemon util-linux procps iproute2
 gnutls-bin openssl socat softhsm2 groff-base
 clang-14 libclang-rt-14-dev valgrind
 s6 libs6-dev skalibs-dev hyperfine gnuplot-nox strace
+lighttpd python3-gunicorn
 "
 
 missing=""

@@ -86,6 +86,9 @@ int config_defaults(struct config *c, bool user)
 		.activation_timeout_ms = 30000,
 		.backoff_initial_ms = 1000,
 		.backoff_max_ms = 300000,
+		.trigger_limit_burst = 20,
+		.trigger_limit_interval_ms = 10000,
+		.healthy_run_ms = 1000,
 		.max_keepalive_sec = 7 * 24 * 3600,
 	};
 	int r;
@@ -137,6 +140,9 @@ static const struct limit_key limit_keys[] = {
 	LIMIT("activation-timeout-ms", activation_timeout_ms, 10, 3600000),
 	LIMIT("backoff-initial-ms", backoff_initial_ms, 1, 3600000),
 	LIMIT("backoff-max-ms", backoff_max_ms, 1, 86400000),
+	LIMIT("trigger-limit-burst", trigger_limit_burst, 1, 1000000),
+	LIMIT("trigger-limit-interval-ms", trigger_limit_interval_ms, 0, 86400000),
+	LIMIT("healthy-run-ms", healthy_run_ms, 0, 3600000),
 	LIMIT("max-keepalive-sec", max_keepalive_sec, 1, 365 * 24 * 3600),
 };
 

@@ -29,6 +29,9 @@ struct config {
 	unsigned activation_timeout_ms; /* hello and every ack from a started app */
 	unsigned backoff_initial_ms;
 	unsigned backoff_max_ms;
+	unsigned trigger_limit_burst;   /* starts of one app ... */
+	unsigned trigger_limit_interval_ms;   /* ... within this, then THROTTLED; 0: no limit */
+	unsigned healthy_run_ms;        /* an instance up this long (and served) ran healthy */
 	unsigned max_keepalive_sec;
 };
 

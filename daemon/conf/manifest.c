@@ -218,6 +218,12 @@ static int limits_key(struct mparse *p, const char *name, const char *value)
 		return parse_uint(value, 1, 1000000, &p->m->max_sockets);
 	if (strcasecmp(name, "max-context") == 0)
 		return parse_uint(value, 0, 65536, &p->m->max_context);
+	if (strcasecmp(name, "trigger-limit-burst") == 0)
+		return parse_uint(value, 1, 1000000, &p->m->trigger_limit_burst);
+	if (strcasecmp(name, "trigger-limit-interval-ms") == 0) {
+		p->m->trigger_interval_set = true;
+		return parse_uint(value, 0, 86400000, &p->m->trigger_limit_interval_ms);
+	}
 	return -ENOENT;
 }
 

@@ -42,6 +42,9 @@ struct manifest {
 	unsigned timeout_ms;         /* 0 = brokerd's activation-timeout-ms */
 	unsigned max_sockets;        /* 0 = brokerd's max-held-per-app */
 	unsigned max_context;        /* 0 = brokerd's max-context */
+	unsigned trigger_limit_burst;        /* 0 = brokerd's */
+	unsigned trigger_limit_interval_ms;  /* if trigger_interval_set; 0 = no limit */
+	bool trigger_interval_set;
 };
 
 /* Parse one manifest.  lookup_user resolves user names (getpwnam), so

@@ -101,6 +101,11 @@ struct app {
 	unsigned acked;              /* acks in the current activation */
 	uint64_t retry_at;           /* CLOCK_REALTIME usec of the next retry */
 	uint64_t backoff_ms;         /* the wait before that retry */
+	uint64_t started_at;         /* CLOCK_MONOTONIC usec of the last start */
+	uint64_t window_start;       /* CLOCK_MONOTONIC usec: the trigger limit's window */
+	unsigned window_starts;      /* starts in it */
+	unsigned throttles;          /* throttled in a row (each wait longer) */
+	bool throttled_in_window;
 	TAILQ_ENTRY(app) link;
 };
 

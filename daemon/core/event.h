@@ -22,6 +22,7 @@ enum event_type {
 	EVENT_FAILURE = BROKER_EVENT_FAILURE,     /* app's activation failed: error, detail; now BACKOFF */
 	EVENT_EXIT = BROKER_EVENT_EXIT,           /* app's instance pid exited; detail: how */
 	EVENT_RELOAD = BROKER_EVENT_RELOAD,       /* the manifests were read again; detail: "N app(s)" */
+	EVENT_THROTTLED = BROKER_EVENT_THROTTLED, /* app started too often: THROTTLED; detail: the limit */
 	/* brokerd's own. */
 	EVENT_GIVEN,          /* held given to an inetd program for good; removed next (monitor: ACK) */
 	EVENT_PEER_GONE,      /* held's peer closed and its program cannot be told; removed next (monitor: DROP) */

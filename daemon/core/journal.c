@@ -49,6 +49,10 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 			 "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
 			 ev->detail, a->nheld, a->failures, (double)a->backoff_ms / 1000.);
 		break;
+	case EVENT_THROTTLED:
+		log_full(LOG_WARNING, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "
+			 "in %.1f s", ev->detail, a->nheld, (double)a->backoff_ms / 1000.);
+		break;
 	case EVENT_EXIT:
 		log_full(LOG_INFO, a->id, NULL, 0, "instance %d %s", (int)ev->pid, ev->detail);
 		break;

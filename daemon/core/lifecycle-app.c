@@ -24,10 +24,14 @@ void lifecycle_app_succeeded(struct app *a)
 	a->failures = 0;
 }
 
-uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const char *why)
+uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const char *why, bool healthy)
 {
+	/* A crash after a healthy run is retried at once: only failures in a
+	 * row, with no healthy run between them, back off. */
+	if (healthy)
+		a->failures = 0;
+	uint64_t ms = healthy ? 0 : d->cfg.backoff_initial_ms;
 	a->failures++;
-	uint64_t ms = d->cfg.backoff_initial_ms;
 	for (unsigned i = 1; i < a->failures && ms < d->cfg.backoff_max_ms; i++)
 		ms *= 2;
 	if (ms > d->cfg.backoff_max_ms)
@@ -40,6 +44,26 @@ uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const 
 	return ms;
 }
 
+void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const char *why)
+{
+	a->throttles++;
+	a->throttled_in_window = true;
+	lifecycle_app_state(d, a, BROKER_APP_THROTTLED);
+	a->backoff_ms = ms;
+	a->retry_at = now_usec(CLOCK_REALTIME) + ms * 1000;
+	event_emit(d, &(struct event){ .type = EVENT_THROTTLED, .app = a, .pid = a->pid, .detail = why });
+}
+
+unsigned app_trigger_burst(const struct daemon *d, const struct app *a)
+{
+	return a->m && a->m->trigger_limit_burst ? a->m->trigger_limit_burst : d->cfg.trigger_limit_burst;
+}
+
+unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a)
+{
+	return a->m && a->m->trigger_interval_set ? a->m->trigger_limit_interval_ms : d->cfg.trigger_limit_interval_ms;
+}
+
 void lifecycle_app_retry(struct daemon *d, struct app *a)
 {
 	a->retry_at = 0;
@@ -48,6 +72,16 @@ void lifecycle_app_retry(struct daemon *d, struct app *a)
 
 void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const char *detail)
 {
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	a->started_at = now;
+	if (!a->window_starts || now - a->window_start >= (uint64_t)app_trigger_interval_ms(d, a) * 1000) {
+		if (a->window_starts && !a->throttled_in_window)
+			a->throttles = 0;   /* a whole window within the limit */
+		a->window_start = now;
+		a->window_starts = 0;
+		a->throttled_in_window = false;
+	}
+	a->window_starts++;
 	event_emit(d, &(struct event){ .type = EVENT_ACTIVATE, .app = a, .reason = reason, .pid = a->pid,
 				      .detail = detail });
 }

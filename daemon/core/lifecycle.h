@@ -64,9 +64,16 @@ void lifecycle_app_begin(struct app *a);
 /* It made progress: the back-off starts again from the beginning. */
 void lifecycle_app_succeeded(struct app *a);
 /* It failed (why: one sentence): BACKOFF, the failure counted, the retry
- * time set; EVENT_FAILURE.  Returns the back-off in ms. */
-uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const char *why);
-/* BACKOFF is over: IDLE again. */
+ * time set; EVENT_FAILURE.  After a healthy run (healthy) the count starts
+ * again and the retry is at once.  Returns the back-off in ms. */
+uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const char *why, bool healthy);
+/* Started too often (why: the limit, in words): THROTTLED for ms, each
+ * throttle in a row counted; EVENT_THROTTLED. */
+void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const char *why);
+/* a's trigger limit: at most burst starts within interval ms (0: none). */
+unsigned app_trigger_burst(const struct daemon *d, const struct app *a);
+unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a);
+/* BACKOFF or THROTTLED is over: IDLE again. */
 void lifecycle_app_retry(struct daemon *d, struct app *a);
 /* Started or connected (detail: how): EVENT_ACTIVATE. */
 void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const char *detail);

@@ -10,6 +10,10 @@
  * and the retry waits for the back-off. */
 void backoff_fail(struct daemon *d, struct app *a, int error, const char *why);
 
+/* Would one more start take a past its trigger limit?  Then a is
+ * THROTTLED (its sockets stay held; the timer ends it) and true. */
+bool backoff_throttle(struct daemon *d, struct app *a);
+
 /* (Re)start a's timer to fire in seconds. */
 void backoff_arm(struct daemon *d, struct app *a, double seconds);
 

@@ -107,13 +107,13 @@ static int start_inetd(struct daemon *d, struct app *a, struct held *h)
 
 static void deliver(struct daemon *d, struct app *a, bool listen_fds)
 {
-	if (a->pid || a->state == BROKER_APP_BACKOFF)
+	if (a->pid || a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED)
 		return;   /* one at a time; the exit or the retry comes back here */
 	struct held *h, *next;
 	TAILQ_FOREACH_SAFE(h, &a->pending, queue, next)
 		drop_if_closed(d, h);
 	h = TAILQ_FIRST(&a->pending);
-	if (!h)
+	if (!h || backoff_throttle(d, a))
 		return;
 	int r = listen_fds ? start_listen_fds(d, a) : start_inetd(d, a, h);
 	if (r < 0) {
@@ -142,7 +142,14 @@ static void child_exited(struct daemon *d, struct app *a, int status)
 			lifecycle_watch(d, h);
 	lifecycle_app_state(d, a, BROKER_APP_IDLE);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		backoff_fail(d, a, -ECHILD, "the program failed; its sockets are watched again");
+		char why[160];
+		if (WIFEXITED(status))
+			snprintf(why, sizeof(why), "%s exited with status %d; its sockets are watched again",
+				 a->m ? a->m->argv[0] : "the program", WEXITSTATUS(status));
+		else
+			snprintf(why, sizeof(why), "%s was killed by signal %d (%s); its sockets are watched again",
+				 a->m ? a->m->argv[0] : "the program", WTERMSIG(status), strsignal(WTERMSIG(status)));
+		backoff_fail(d, a, -ECHILD, why);
 		return;
 	}
 	lifecycle_app_succeeded(a);

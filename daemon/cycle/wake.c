@@ -89,8 +89,10 @@ static void wake_deliver(struct daemon *d, struct app *a)
 			handback_flush(d, a->conn);
 		return;   /* starting: hello will flush */
 	}
-	if (a->state == BROKER_APP_BACKOFF || a->pid)
+	if (a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED || a->pid)
 		return;   /* the retry timer or the child's exit comes back here */
+	if (backoff_throttle(d, a))
+		return;
 	if (d->nstarting >= d->cfg.max_pending_activations) {
 		log_full(LOG_NOTICE, a->id, NULL, 0, "waiting: %u activations are already starting", d->nstarting);
 		return;

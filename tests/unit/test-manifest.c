@@ -221,6 +221,10 @@ START_TEST(out_of_range_numbers)
 		{ "max-sockets", "1000001", "out of range" },
 		{ "max-context", "65537", "out of range" },
 		{ "max-context", "1.5", "invalid value" },
+		{ "trigger-limit-burst", "0", "out of range" },
+		{ "trigger-limit-burst", "1000001", "out of range" },
+		{ "trigger-limit-interval-ms", "86400001", "out of range" },
+		{ "trigger-limit-interval-ms", "10s", "invalid value" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
 		char text[512];
@@ -240,6 +244,13 @@ START_TEST(out_of_range_numbers)
 	ck_assert_uint_eq(m->timeout_ms, 3600000);
 	ck_assert_uint_eq(m->max_sockets, 1000000);
 	ck_assert_uint_eq(m->max_context, 65536);
+	ck_assert_uint_eq(m->trigger_limit_burst, 0);   /* brokerd's */
+	ck_assert(!m->trigger_interval_set);
+	manifest_free(m);
+	m = parse_ok(EXEC_APP "[limits]\ntrigger-limit-burst = 1\ntrigger-limit-interval-ms = 0\n");
+	ck_assert_uint_eq(m->trigger_limit_burst, 1);
+	ck_assert(m->trigger_interval_set);   /* 0: no limit for this app */
+	ck_assert_uint_eq(m->trigger_limit_interval_ms, 0);
 	manifest_free(m);
 }
 END_TEST
