@@ -92,6 +92,7 @@ static const struct {
 	{ ENOSPC, "brokerd already holds as many sockets as it is allowed to" },
 	{ EBUSY, "the socket is being handed back to the app right now" },
 	{ EEXIST, "brokerd holds this socket already, under another id or for another app" },
+	{ ECANCELED, "an admin dropped this socket: brokerd does not hold it again" },
 	{ EBADFD, "the socket carries a userspace TLS session, whose state would be lost if it were handed over" },
 	{ EBADMSG, "malformed message (or, at activation, malformed LISTEN_FDS, LISTEN_PID or LISTEN_FDNAMES)" },
 	{ EOPNOTSUPP, "unknown request: libbroker and brokerd versions differ" },

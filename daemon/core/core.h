@@ -168,6 +168,8 @@ struct daemon {
 	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
 	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
+	uint64_t dropped[64];        /* SO_COOKIEs of the last sockets an admin dropped (held.c) */
+	unsigned ndropped;
 	/* Separate, because a request's fields point into rbuf while its
 	 * replies are encoded into wbuf. */
 	uint8_t rbuf[BP_MSG_MAX];    /* the message being handled */

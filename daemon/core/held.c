@@ -186,3 +186,29 @@ unsigned held_count_state(struct daemon *d, int state)
 		n += h->state == state;
 	return n;
 }
+
+#define NDROPPED (sizeof(((struct daemon *)0)->dropped) / sizeof(uint64_t))
+
+static int socket_cookie(int fd, uint64_t *ret)
+{
+	socklen_t len = sizeof(*ret);
+	return getsockopt(fd, SOL_SOCKET, SO_COOKIE, ret, &len) < 0 ? -errno : 0;
+}
+
+void held_remember_dropped(struct daemon *d, int fd)
+{
+	uint64_t cookie;
+	if (socket_cookie(fd, &cookie) == 0)
+		d->dropped[d->ndropped++ % NDROPPED] = cookie;
+}
+
+bool held_dropped_before(const struct daemon *d, int fd)
+{
+	uint64_t cookie;
+	if (!d->ndropped || socket_cookie(fd, &cookie) < 0)
+		return false;   /* nothing dropped yet: no syscall on the common path */
+	for (size_t i = 0; i < NDROPPED && i < d->ndropped; i++)
+		if (d->dropped[i] == cookie)
+			return true;
+	return false;
+}

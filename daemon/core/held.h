@@ -42,3 +42,9 @@ int held_restore(struct daemon *d, struct app *a, const struct reglog_entry *e, 
 		 struct held **ret);
 
 unsigned held_count_state(struct daemon *d, int state);
+
+/* An admin dropped the socket fd: remember it (its SO_COOKIE, never reused;
+ * the last 64), so that its app cannot hold it again by transferring it
+ * back, say from a hand-back that was in flight. */
+void held_remember_dropped(struct daemon *d, int fd);
+bool held_dropped_before(const struct daemon *d, int fd);

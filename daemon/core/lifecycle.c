@@ -231,6 +231,8 @@ void lifecycle_remove(struct daemon *d, const struct event *why)
 	struct event ev = *why;
 	ev.app = a;
 	event_emit(d, &ev);
+	if (ev.type == EVENT_DROP)
+		held_remember_dropped(d, held_fd(h));
 	if (ev.type == EVENT_ACK) {
 		a->acked++;
 		a->failures = 0;

@@ -95,6 +95,10 @@ static int check_unique(struct daemon *d, struct app *a, const struct identity *
 	int r = held_ino(fd, ret_ino);
 	if (r < 0)
 		return r;
+	if (held_dropped_before(d, fd)) {
+		snprintf(why, len, "an admin dropped this socket; brokerd does not hold it again");
+		return -ECANCELED;
+	}
 	struct held *same = held_find_file(d, *ret_ino);
 	if (same && (same->app != a || strcmp(held_id(same), id) != 0)) {
 		if (app_may_see(same->app, who))

@@ -180,6 +180,36 @@ START_TEST(lighttpd_killed)
 }
 END_TEST
 
+/* An admin drops a socket while it is being handed back: the app, which
+ * acknowledges and transfers it back as usual, cannot hold it again. */
+START_TEST(drop_while_handing_back)
+{
+	struct hb b;
+	hb_init(&b, "drop", NULL);
+	hb_testapp(&b, "org.test.drop", "--ack-after %s --retransfer", "go");
+	hb_start(&b);
+	const char *rep = hb_report(&b, "org.test.drop");
+	int held, peer;
+	hb_tcp_pair(&held, &peer);
+	hb_transfer(&b, "org.test.drop", "s", held, "c", 1, 0);
+	ck_assert_int_eq(write(peer, "data", 4), 4);
+	char line[HB_LINE_MAX];
+	hb_report_get(rep, "received", 0, line);   /* handed back, not yet acknowledged */
+	ck_assert_int_eq(hb_held_state(&b, "org.test.drop", "s"), BROKER_STATE_HANDING_BACK);
+	hb_drop(&b, "org.test.drop", "s");
+	hb_touch(hb_path(&b, "go"));
+	hb_report_get(rep, "retransfer", 0, line);
+	hb_expect(line, "result", "-125");   /* -ECANCELED */
+	ck_assert_ptr_null(hb_show(&b, "org.test.drop", "s"));
+	ck_assert(hb_file_contains(b.log, "dropped by uid"));
+	ck_assert(hb_eof(peer, HB_WAIT_MS));   /* the app let go of it too: nobody holds it */
+	close(peer);
+	hb_report_get(rep, "exit", 0, line);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("faults");
@@ -187,6 +217,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, listener_storm);
 	tcase_add_test(tc, lighttpd_killed);
+	tcase_add_test(tc, drop_while_handing_back);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }
