@@ -303,6 +303,6 @@ int caps_check_facts(const struct sock_facts *f, unsigned granted, char *why, si
 	}
 	if (caps_cover(granted, (unsigned)need))
 		return 0;
-	SAY("missing capability %s for %s", cap_name((unsigned)need), what);
+	SAY("missing capability %s for %s", manifest_cap_name((unsigned)need), what);
 	return -EACCES;
 }

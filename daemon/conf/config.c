@@ -11,7 +11,7 @@
 #include "config.h"
 #include "proto.h"
 
-int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret)
+int config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret)
 {
 	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
 		return -EINVAL;
@@ -28,7 +28,7 @@ int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *re
 	return 0;
 }
 
-int parse_bool(const char *s, bool *ret)
+int config_parse_bool(const char *s, bool *ret)
 {
 	static const char *yes[] = { "1", "yes", "true", "on" }, *no[] = { "0", "no", "false", "off" };
 	for (size_t i = 0; i < 4; i++) {
@@ -40,7 +40,7 @@ int parse_bool(const char *s, bool *ret)
 	return -EINVAL;
 }
 
-void ini_setup(void)
+void config_ini_setup(void)
 {
 #ifdef HAVE_INI_RUNTIME_OPTIONS
 	/* Debian's libinih takes these at run time: a line buffer on the
@@ -169,7 +169,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
 			if (strcasecmp(name, limit_keys[i].name) == 0) {
 				unsigned *field = (unsigned *)((char *)c + limit_keys[i].offset);
-				r = parse_uint(value, limit_keys[i].min, limit_keys[i].max, field);
+				r = config_parse_uint(value, limit_keys[i].min, limit_keys[i].max, field);
 				break;
 			}
 	}
@@ -207,7 +207,7 @@ int config_load(struct config *c, const char *path, bool must_exist, char *err, 
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	ini_setup();
+	config_ini_setup();
 	int r = ini_parse_file(f, handler, &ps);
 	fclose(f);
 	r = finish_parse(r, path, &ps);
@@ -220,7 +220,7 @@ int config_load_string(struct config *c, const char *text, char *err, size_t err
 {
 	struct parse_state ps = { c, err, errlen };
 	err[0] = 0;
-	ini_setup();
+	config_ini_setup();
 	return finish_parse(ini_parse_string(text, handler, &ps), "(string)", &ps);
 }
 

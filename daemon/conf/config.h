@@ -53,8 +53,8 @@ void config_free(struct config *c);
 
 /* Shared by the INI readers: let libinih read long lines (a manifest's
  * command easily passes the 200 bytes Debian's build reads by default). */
-void ini_setup(void);
+void config_ini_setup(void);
 
 /* Shared by the INI readers: a decimal in [min, max], or -EINVAL/-ERANGE. */
-int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret);
-int parse_bool(const char *s, bool *ret);
+int config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret);
+int config_parse_bool(const char *s, bool *ret);

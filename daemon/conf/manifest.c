@@ -23,17 +23,17 @@ static const struct {
 	{ "localSocket", CAP_LOCAL },
 };
 
-const char *activation_name(enum activation_method a)
+const char *manifest_activation_name(enum activation_method a)
 {
 	return a == ACTIVATION_WAKE_SOCKET ? "wake-socket" : "exec";
 }
 
-const char *handoff_name(enum handoff_mode h)
+const char *manifest_handoff_name(enum handoff_mode h)
 {
 	return h == HANDOFF_LISTEN_FDS ? "listen-fds" : h == HANDOFF_INETD ? "inetd" : "libbroker";
 }
 
-const char *cap_name(unsigned bit)
+const char *manifest_cap_name(unsigned bit)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
 		if (cap_names[i].bit == bit)
@@ -41,7 +41,7 @@ const char *cap_name(unsigned bit)
 	return "unknown";
 }
 
-void caps_format(unsigned caps, char *buf, size_t size)
+void manifest_caps_format(unsigned caps, char *buf, size_t size)
 {
 	size_t used = 0;
 	buf[0] = 0;
@@ -139,7 +139,7 @@ static int set_str(char **field, const char *value)
 static int resolve_user(struct manifest *m, const char *value, bool lookup)
 {
 	unsigned num;
-	if (parse_uint(value, 0, 0xfffffffe, &num) == 0) {
+	if (config_parse_uint(value, 0, 0xfffffffe, &num) == 0) {
 		m->uid = num;
 		m->gid = num;
 		if (lookup) {
@@ -208,21 +208,21 @@ static int activation_key(struct mparse *p, const char *name, const char *value)
 		return 0;
 	}
 	if (strcasecmp(name, "timeout-ms") == 0)
-		return parse_uint(value, 10, 3600000, &m->timeout_ms);
+		return config_parse_uint(value, 10, 3600000, &m->timeout_ms);
 	return -ENOENT;
 }
 
 static int limits_key(struct mparse *p, const char *name, const char *value)
 {
 	if (strcasecmp(name, "max-sockets") == 0)
-		return parse_uint(value, 1, 1000000, &p->m->max_sockets);
+		return config_parse_uint(value, 1, 1000000, &p->m->max_sockets);
 	if (strcasecmp(name, "max-context") == 0)
-		return parse_uint(value, 0, 65536, &p->m->max_context);
+		return config_parse_uint(value, 0, 65536, &p->m->max_context);
 	if (strcasecmp(name, "trigger-limit-burst") == 0)
-		return parse_uint(value, 1, 1000000, &p->m->trigger_limit_burst);
+		return config_parse_uint(value, 1, 1000000, &p->m->trigger_limit_burst);
 	if (strcasecmp(name, "trigger-limit-interval-ms") == 0) {
 		p->m->trigger_interval_set = true;
-		return parse_uint(value, 0, 86400000, &p->m->trigger_limit_interval_ms);
+		return config_parse_uint(value, 0, 86400000, &p->m->trigger_limit_interval_ms);
 	}
 	return -ENOENT;
 }
@@ -263,7 +263,7 @@ static int check_complete(struct manifest *m, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (m->activation == ACTIVATION_WAKE_SOCKET && m->handoff != HANDOFF_LIBBROKER) {
-		snprintf(err, errlen, "handoff %s needs activation exec", handoff_name(m->handoff));
+		snprintf(err, errlen, "handoff %s needs activation exec", manifest_handoff_name(m->handoff));
 		return -EINVAL;
 	}
 	return 0;
@@ -300,7 +300,7 @@ int manifest_parse_string(const char *text, const char *name, bool lookup_user,
 	err[0] = 0;
 	if (!p.m)
 		return -ENOMEM;
-	ini_setup();
+	config_ini_setup();
 	return finish(ini_parse_string(text, handler, &p), &p, name, ret);
 }
 
@@ -313,7 +313,7 @@ int manifest_parse_stream(FILE *f, const char *path, bool lookup_user, struct ma
 		fclose(f);
 		return -ENOMEM;
 	}
-	ini_setup();
+	config_ini_setup();
 	int r = ini_parse_file(f, handler, &p);
 	fclose(f);
 	return finish(r, &p, path, ret);

@@ -63,14 +63,14 @@ int manifest_parse_string(const char *text, const char *name, bool lookup_user,
 struct manifest *manifest_free(struct manifest *m);
 
 /* Names for the enums and capability bits ("exec", "listen-fds", ...). */
-const char *activation_name(enum activation_method a);
-const char *handoff_name(enum handoff_mode h);
+const char *manifest_activation_name(enum activation_method a);
+const char *manifest_handoff_name(enum handoff_mode h);
 /* The name of one capability bit ("internetClient"), or "unknown". */
-const char *cap_name(unsigned bit);
+const char *manifest_cap_name(unsigned bit);
 /* Space-separated capability names of caps into buf. */
-void caps_format(unsigned caps, char *buf, size_t size);
+void manifest_caps_format(unsigned caps, char *buf, size_t size);
 
-/* apps-dir.c */
+/* manifest-dir.c */
 
 /* May brokerd trust a file or directory with this stat (what names it in
  * err)?  Its owner must be root or brokerd's own user, and neither its group

@@ -81,7 +81,7 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	char caps[128] = "";
 	const struct manifest *m = a->m;
 	if (m)
-		caps_format(m->caps, caps, sizeof(caps));
+		manifest_caps_format(m->caps, caps, sizeof(caps));
 	struct bp_app_info w = {
 		.uid = m ? m->uid : 0, .held = a->nheld,
 		.max_sockets = m && m->max_sockets ? m->max_sockets : d->cfg.max_held_per_app,
@@ -91,7 +91,7 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	const char *target = !m ? "" : m->activation == ACTIVATION_WAKE_SOCKET ? m->wake_socket : m->command;
 	const char *s[7] = {
 		a->id, m ? m->user : "", m && m->unit ? m->unit : "",
-		m ? activation_name(m->activation) : "", m ? handoff_name(m->handoff) : "",
+		m ? manifest_activation_name(m->activation) : "", m ? manifest_handoff_name(m->handoff) : "",
 		target, caps,
 	};
 	struct bp_field f[7];

@@ -39,7 +39,7 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 		break;
 	case EVENT_PEER_GONE:
 		log_full(LOG_INFO, a->id, id, ev->reason, "peer closed; dropped (the %s program has no way to be told)",
-			 handoff_name(a->m->handoff));
+			 manifest_handoff_name(a->m->handoff));
 		break;
 	case EVENT_REPLACED:
 		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer%s", ev->prev ? " of the same socket" : "");

@@ -39,7 +39,7 @@ static bool drop_if_closed(struct daemon *d, struct held *h)
 static int started(struct daemon *d, struct app *a, int reason)
 {
 	lifecycle_app_state(d, a, BROKER_APP_RUNNING);
-	lifecycle_app_activated(d, a, reason, handoff_name(a->m->handoff));
+	lifecycle_app_activated(d, a, reason, manifest_handoff_name(a->m->handoff));
 	return 0;
 }
 

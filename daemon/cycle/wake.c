@@ -78,7 +78,7 @@ static int start(struct daemon *d, struct app *a)
 	}
 	lifecycle_app_state(d, a, BROKER_APP_STARTING);
 	backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
-	lifecycle_app_activated(d, a, reason, activation_name(m->activation));
+	lifecycle_app_activated(d, a, reason, manifest_activation_name(m->activation));
 	return 0;
 }
 

@@ -119,11 +119,11 @@ START_TEST(every_enum_value)
 		ck_assert_int_eq(m->handoff, v[i].handoff);
 		manifest_free(m);
 	}
-	ck_assert_str_eq(activation_name(ACTIVATION_EXEC), "exec");
-	ck_assert_str_eq(activation_name(ACTIVATION_WAKE_SOCKET), "wake-socket");
-	ck_assert_str_eq(handoff_name(HANDOFF_LIBBROKER), "libbroker");
-	ck_assert_str_eq(handoff_name(HANDOFF_LISTEN_FDS), "listen-fds");
-	ck_assert_str_eq(handoff_name(HANDOFF_INETD), "inetd");
+	ck_assert_str_eq(manifest_activation_name(ACTIVATION_EXEC), "exec");
+	ck_assert_str_eq(manifest_activation_name(ACTIVATION_WAKE_SOCKET), "wake-socket");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_LIBBROKER), "libbroker");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_LISTEN_FDS), "listen-fds");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_INETD), "inetd");
 }
 END_TEST
 
@@ -191,7 +191,7 @@ START_TEST(bad_ids)
 		parse_bad(text, "[app] id: invalid value");
 	}
 	/* The longest id: 255 bytes (BROKER_ID_MAX), longer than libinih's
-	 * default 200-byte line, which brokerd lifts (ini_setup()). */
+	 * default 200-byte line, which brokerd lifts (config_ini_setup()). */
 	char text[600], id[300];
 	memset(id, 'a', 255);
 	id[255] = 0;
@@ -353,15 +353,15 @@ START_TEST(capabilities)
 		manifest_free(m);
 	}
 	char buf[128];
-	caps_format(0, buf, sizeof(buf));
+	manifest_caps_format(0, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "");
-	caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, sizeof(buf));
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "internetClient localSocket");
-	caps_format(CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL, buf, sizeof(buf));
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "internetClient internetClientServer privateNetworkClientServer localSocket");
 	/* a short buffer: cut, but terminated */
 	memset(buf, 'x', sizeof(buf));
-	caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, 20);
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, 20);
 	ck_assert_uint_eq(strlen(buf), 19);
 	ck_assert_int_eq(strncmp(buf, "internetClient loca", 19), 0);
 }

@@ -223,8 +223,8 @@ int manifests_check_dir(const char *dir)
 			check_report(list[i]->path, err);
 			continue;
 		}
-		printf("%s: %s (%s, %s)\n", list[i]->path, list[i]->id, activation_name(list[i]->activation),
-		       handoff_name(list[i]->handoff));
+		printf("%s: %s (%s, %s)\n", list[i]->path, list[i]->id, manifest_activation_name(list[i]->activation),
+		       manifest_handoff_name(list[i]->handoff));
 	}
 	manifests_free(list);
 	if (check_problems)
