@@ -5,15 +5,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <ini.h>
 #include <pwd.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "manifest.h"
+#include "util.h"
 
 int manifest_check_trust(const struct stat *st, const char *what, char *err, size_t errlen)
 {
@@ -74,7 +78,7 @@ static int id_cmp(const void *a, const void *b)
 /* Two files that claim one id: neither wins, so that a file sorted first
  * cannot take an app over.  The list is sorted by id on return. */
 static int drop_conflicts(struct manifest **list, int count,
-			  void (*report)(const char *path, const char *message))
+			  void (*report)(void *ud, const char *path, const char *message), void *ud)
 {
 	qsort(list, (size_t)count, sizeof(*list), id_cmp);
 	int kept = 0;
@@ -91,7 +95,7 @@ static int drop_conflicts(struct manifest **list, int count,
 			snprintf(err, sizeof(err), "app %s is declared by %d files (%s and %s); none of them is used",
 				 list[k]->id, j - i, list[i]->path, list[i + 1]->path);
 			if (report)
-				report(list[k]->path, err);
+				report(ud, list[k]->path, err);
 		}
 		for (; i < j; i++)
 			manifest_free(list[i]);
@@ -101,7 +105,7 @@ static int drop_conflicts(struct manifest **list, int count,
 }
 
 int manifests_load_dir(const char *dir, bool lookup_user,
-		       void (*report)(const char *path, const char *message),
+		       void (*report)(void *ud, const char *path, const char *message), void *ud,
 		       struct manifest ***ret)
 {
 	struct stat st;
@@ -114,7 +118,7 @@ int manifests_load_dir(const char *dir, bool lookup_user,
 		int r = manifest_check_trust(&st, dir, err, sizeof(err));
 		if (r < 0) {
 			if (report)
-				report(dir, err);
+				report(ud, dir, err);
 			return r;
 		}
 	}
@@ -140,14 +144,14 @@ int manifests_load_dir(const char *dir, bool lookup_user,
 		struct manifest *m;
 		if (parse_trusted(path, lookup_user, &m, err, sizeof(err)) < 0) {
 			if (report)
-				report(path, err);
+				report(ud, path, err);
 			continue;
 		}
 		list[count++] = m;
 	}
 	free(names);
 	*ret = list;
-	return drop_conflicts(list, count, report);
+	return drop_conflicts(list, count, report, ud);
 }
 
 
@@ -201,8 +205,9 @@ int manifest_check_runnable(const struct manifest *m, char *err, size_t errlen)
 
 static unsigned check_problems;
 
-static void check_report(const char *path, const char *message)
+static void check_report(void *ud, const char *path, const char *message)
 {
+	(void)ud;
 	(void)path;
 	fprintf(stderr, "%s\n", message);
 	check_problems++;
@@ -212,7 +217,7 @@ int manifests_check_dir(const char *dir)
 {
 	struct manifest **list;
 	check_problems = 0;
-	int n = manifests_load_dir(dir, true, check_report, &list);
+	int n = manifests_load_dir(dir, true, check_report, NULL, &list);
 	if (n < 0) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(-n));
 		return n;
@@ -220,7 +225,7 @@ int manifests_check_dir(const char *dir)
 	for (int i = 0; i < n; i++) {
 		char err[4400];
 		if (manifest_check_runnable(list[i], err, sizeof(err)) < 0) {
-			check_report(list[i]->path, err);
+			check_report(NULL, list[i]->path, err);
 			continue;
 		}
 		printf("%s: %s (%s, %s)\n", list[i]->path, list[i]->id, manifest_activation_name(list[i]->activation),
@@ -230,4 +235,47 @@ int manifests_check_dir(const char *dir)
 	if (check_problems)
 		fprintf(stderr, "%u problem(s) in %s: the apps concerned would not be served\n", check_problems, dir);
 	return (int)check_problems;
+}
+
+struct peek {
+	char *id;
+	size_t idlen;
+	uid_t uid;
+};
+
+static int peek_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct peek *p = user;
+	if (strcasecmp(section, "app") != 0)
+		return 1;
+	if (strcasecmp(name, "id") == 0 && !p->id[0])
+		snprintf(p->id, p->idlen, "%s", value);
+	else if (strcasecmp(name, "user") == 0 && p->uid == (uid_t)-1) {
+		unsigned num;
+		struct passwd *pw;
+		if (config_parse_uint(value, 0, 0xfffffffe, &num) == 0)
+			p->uid = num;
+		else if ((pw = getpwnam(value)))
+			p->uid = pw->pw_uid;
+	}
+	return 1;   /* read on past errors: only these two keys matter */
+}
+
+void manifest_peek(const char *path, char *id, size_t idlen, uid_t *ret_uid)
+{
+	struct peek p = { id, idlen, (uid_t)-1 };
+	id[0] = 0;
+	/* A regular file only: a FIFO would block, /dev/zero never end. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	FILE *f = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "re") : NULL;
+	if (f) {
+		(void)ini_parse_file(f, peek_handler, &p);
+		fclose(f);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (bp_check_id(id, 255) < 0)
+		id[0] = 0;
+	*ret_uid = p.uid;
 }

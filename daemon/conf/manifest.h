@@ -80,14 +80,19 @@ int manifest_check_trust(const struct stat *st, const char *what, char *err, siz
 
 /* Every *.conf in dir, parsed.  The directory and each file must pass
  * manifest_check_trust() (an untrusted directory: -EPERM, nothing loaded).
- * Bad or untrusted files are reported with report(path, message) and
+ * Bad or untrusted files are reported with report(ud, path, message) and
  * skipped; so are all files that declare one id between them.  Returns
  * the number of manifests, with a NULL-terminated array sorted by id in
  * *ret. */
 int manifests_load_dir(const char *dir, bool lookup_user,
-		       void (*report)(const char *path, const char *message),
+		       void (*report)(void *ud, const char *path, const char *message), void *ud,
 		       struct manifest ***ret);
 void manifests_free(struct manifest **list);
+
+/* What a file that could not be used says about itself, as far as it can
+ * be read: its [app] id (into id, "" if none) and user (*ret_uid, or
+ * (uid_t)-1), so that brokerd can tell the app's user why it is missing. */
+void manifest_peek(const char *path, char *id, size_t idlen, uid_t *ret_uid);
 
 /* Can m's exec command run: does it exist, is it a regular file, may the
  * app's user execute it?  0 (also for other activations) or a negative

@@ -63,6 +63,14 @@ static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, cha
 			snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
 			return -EPERM;
 		}
+		/* Only to the user the file names (or an admin): the rest learn
+		 * nothing of other users' apps. */
+		const struct skipped *s = registry_skipped(d, id, c->admin ? (uid_t)-1 : c->uid);
+		if (s && !(a && a->m)) {
+			snprintf(why, len, "the manifest for %s was skipped, so brokerd does not know the app: %s",
+				 id, s->why);
+			return -ENOENT;
+		}
 		snprintf(why, len, "no manifest declares an app %s that uid %u may act as", id, c->uid);
 		return -ENOENT;
 	}

@@ -119,6 +119,13 @@ struct identity {
 	bool admin;                  /* root, brokerd's own user or the admin group */
 };
 
+/* A manifest file the last reload skipped, and what it says of itself. */
+struct skipped {
+	char *id;                    /* its [app] id, or NULL if it has none readable */
+	uid_t uid;                   /* its [app] user, or (uid_t)-1 */
+	char *why;                   /* the reload's sentence about it */
+};
+
 struct daemon;
 struct event;
 /* A subscriber to brokerd's events (event.h); mask: 1u << type it wants. */
@@ -168,6 +175,8 @@ struct daemon {
 	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
 	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
+	struct skipped *skipped;     /* registry.c: manifests the last reload could not use */
+	unsigned nskipped;
 	uint64_t dropped[64];        /* SO_COOKIEs of the last sockets an admin dropped (held.c) */
 	unsigned ndropped;
 	/* Separate, because a request's fields point into rbuf while its

@@ -16,6 +16,7 @@ void registry_shutdown(struct daemon *d)
 	/* Closing brokerd's copies is not letting go: under systemd the fd
 	 * store keeps them for the next start. */
 	d->stopping = true;
+	registry_forget_skipped(d);
 	struct app *a, *next;
 	TAILQ_FOREACH(a, &d->apps, link)
 		lifecycle_app_reset(d, a);
@@ -29,16 +30,70 @@ void registry_shutdown(struct daemon *d)
 	pollset_done(d);
 }
 
-void registry_report_manifest(const char *path, const char *message)
+void registry_report_manifest(void *ud, const char *path, const char *message)
 {
-	(void)path;
+	struct daemon *d = ud;
 	log_error("manifest skipped: %s", message);
+	if (!d || d->nskipped >= 1024)
+		return;
+	char id[256];
+	uid_t uid;
+	manifest_peek(path, id, sizeof(id), &uid);
+	struct skipped *more = realloc(d->skipped, (d->nskipped + 1) * sizeof(*more));
+	if (!more)
+		return;
+	d->skipped = more;
+	struct skipped *s = &more[d->nskipped];
+	*s = (struct skipped){ .id = id[0] ? strdup(id) : NULL, .uid = uid, .why = strdup(message) };
+	if (s->why && (!id[0] || s->id))
+		d->nskipped++;
+	else {
+		free(s->id);
+		free(s->why);
+	}
+}
+
+const struct skipped *registry_skipped(const struct daemon *d, const char *id, uid_t uid)
+{
+	for (unsigned i = 0; i < d->nskipped; i++) {
+		const struct skipped *s = &d->skipped[i];
+		if (s->id && strcmp(s->id, id) == 0 && (uid == (uid_t)-1 || s->uid == uid))
+			return s;
+	}
+	return NULL;
+}
+
+static void free_skipped(struct skipped *s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		free(s[i].id);
+		free(s[i].why);
+	}
+	free(s);
+}
+
+void registry_forget_skipped(struct daemon *d)
+{
+	free_skipped(d->skipped, d->nskipped);
+	d->skipped = NULL;
+	d->nskipped = 0;
 }
 
 int registry_reload(struct daemon *d)
 {
 	struct manifest **list;
-	int n = manifests_load_dir(d->cfg.apps_dir, true, registry_report_manifest, &list);
+	struct skipped *old = d->skipped;
+	unsigned nold = d->nskipped;
+	d->skipped = NULL;
+	d->nskipped = 0;
+	int n = manifests_load_dir(d->cfg.apps_dir, true, registry_report_manifest, d, &list);
+	if (n < 0) {   /* the old manifests stay, and so does what was said of the others */
+		registry_forget_skipped(d);
+		d->skipped = old;
+		d->nskipped = nold;
+	} else {
+		free_skipped(old, nold);
+	}
 	if (n < 0) {
 		log_error("cannot read %s: %s; keeping the manifests in force", d->cfg.apps_dir, strerror(-n));
 		return n;

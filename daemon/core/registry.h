@@ -15,5 +15,12 @@ int registry_reload(struct daemon *d);
  * store keeps them), free every app. */
 void registry_shutdown(struct daemon *d);
 
-/* Log a manifest that was skipped (manifests_load_dir's reporter). */
-void registry_report_manifest(const char *path, const char *message);
+/* Log a manifest that was skipped, and keep what it says of itself
+ * (manifests_load_dir's reporter; ud is the daemon, or NULL: log only). */
+void registry_report_manifest(void *ud, const char *path, const char *message);
+
+/* The skipped manifest for app id whose user is uid (any user: uid -1), or NULL. */
+const struct skipped *registry_skipped(const struct daemon *d, const char *id, uid_t uid);
+
+/* Forget the skipped manifests (a reload begins, or brokerd stops). */
+void registry_forget_skipped(struct daemon *d);

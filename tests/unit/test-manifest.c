@@ -370,8 +370,9 @@ END_TEST
 static char reports[4096];
 static int nreports;
 
-static void report(const char *path, const char *message)
+static void report(void *ud, const char *path, const char *message)
 {
+	(void)ud;
 	nreports++;
 	snprintf(reports + strlen(reports), sizeof(reports) - strlen(reports), "%s|%s\n",
 		 strrchr(path, '/') + 1, message);
@@ -418,7 +419,7 @@ START_TEST(load_dir)
 	struct manifest **list = NULL;
 	reports[0] = 0;
 	nreports = 0;
-	int n = manifests_load_dir(TEMP_DIR, false, report, &list);
+	int n = manifests_load_dir(TEMP_DIR, false, report, NULL, &list);
 	ck_assert_int_eq(n, 2);
 	/* sorted by id; both files that claim com.example.push and the broken one skipped */
 	ck_assert_str_eq(list[0]->id, "aaa.first");
@@ -433,7 +434,7 @@ START_TEST(load_dir)
 	manifests_free(list);
 
 	/* no reporter: still skipped quietly */
-	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, &list), 2);
+	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, NULL, &list), 2);
 	manifests_free(list);
 }
 END_TEST
@@ -443,7 +444,7 @@ START_TEST(load_dir_missing_or_not_a_dir)
 	char path[4096];
 	struct manifest **list = NULL;
 	snprintf(path, sizeof(path), "%s/absent", TEMP_DIR);
-	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), 0);   /* no apps.d: no apps */
+	ck_assert_int_eq(manifests_load_dir(path, false, NULL, NULL, &list), 0);   /* no apps.d: no apps */
 	ck_assert_ptr_nonnull(list);
 	ck_assert_ptr_null(list[0]);
 	manifests_free(list);
@@ -452,7 +453,7 @@ START_TEST(load_dir_missing_or_not_a_dir)
 	snprintf(path, sizeof(path), "%s/file", TEMP_DIR);
 	struct manifest **sentinel = (struct manifest **)0x1234;
 	list = sentinel;
-	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), -ENOTDIR);
+	ck_assert_int_eq(manifests_load_dir(path, false, NULL, NULL, &list), -ENOTDIR);
 	ck_assert_ptr_eq(list, sentinel);
 	manifests_free(NULL);
 	ck_assert_ptr_null(manifest_free(NULL));
