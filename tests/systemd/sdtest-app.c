@@ -43,7 +43,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "sdtest-sum.h"
 
 static int do_register(const char *app)
