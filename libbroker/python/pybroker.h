@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * socketbroker._native: libbroker for CPython.  Every value, field and
- * sentence comes from libbroker and include/broker.h; nothing of the wire
+ * sentence comes from libbroker and include/socket-broker/broker.h; nothing of the wire
  * protocol is here.  The package around it (socketbroker/__init__.py) turns
  * the ints into enums and the dicts into dataclasses.
  *

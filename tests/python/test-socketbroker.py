@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The socketbroker module against a real brokerd: every verb an app uses,
-the enums against include/broker.h, the errors and who owns a socket after
+the enums against include/socket-broker/broker.h, the errors and who owns a socket after
 each call, activation by exec with both ways of receiving, asyncio, and the
 installed layout (meson install --destdir, then `import socketbroker` from
 it alone).  Prints TAP.  Environment (set by meson): BROKERD,
@@ -49,7 +49,7 @@ def raises(fn, err):
 
 
 def check_enums():
-    header = open(f"{SRC}/include/broker.h").read()
+    header = open(f"{SRC}/include/socket-broker/broker.h").read()
     for c_enum, py_enum in (("broker_kind", socketbroker.Kind), ("broker_reason", socketbroker.Reason),
                             ("broker_state", socketbroker.State), ("broker_app_state", socketbroker.AppState),
                             ("broker_event_type", socketbroker.EventType)):

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Hand sockets to brokerd, get them back when something happens.
 
-The Python binding of libbroker (libbroker(3), include/broker.h): every
+The Python binding of libbroker (libbroker(3), include/socket-broker/broker.h): every
 call goes through the C library, so the protocol, the limits and the error
 sentences are the ones every other brokerd client has.  Hand a socket over
 and exit::

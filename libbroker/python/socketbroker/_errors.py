@@ -10,7 +10,7 @@ class BrokerError(OSError):
     ``detail`` is brokerd's own words for it, when it gave any
     (broker_last_message(): for example, which capability a manifest lacks),
     else "".  Check ``errno`` against the ``errno`` module: the errors each
-    call can raise are listed in libbroker(3) and include/broker.h.
+    call can raise are listed in libbroker(3) and include/socket-broker/broker.h.
     """
 
     def __init__(self, errno: int, strerror: str, detail: str = "") -> None:
