@@ -188,24 +188,24 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = monitor_init(&d);
 	if (r < 0) {
-		log_error("cannot start: %s", strerror(-r));
+		log_error_errno(r, "cannot start: %m");
 		return 1;
 	}
 
 	testhook_setup(&d);
 	r = registry_reload(&d);
 	if (r < 0) {
-		log_error("cannot start: manifests in %s: %s", d.cfg.apps_dir, strerror(-r));
+		log_error_errno(r, "cannot start: manifests in %s: %m", d.cfg.apps_dir);
 		return 1;
 	}
 	r = take_listen_fds(&d);
 	if (r < 0) {
-		log_error("cannot start: restoring held sockets: %s", strerror(-r));
+		log_error_errno(r, "cannot start: restoring held sockets: %m");
 		return 1;
 	}
 	r = control_open(&d);
 	if (r < 0) {
-		log_error("cannot start: control socket %s: %s", d.cfg.socket_path, strerror(-r));
+		log_error_errno(r, "cannot start: control socket %s: %m", d.cfg.socket_path);
 		return 1;
 	}
 

@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "push-tls.h"
 
 struct opts {

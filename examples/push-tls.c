@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker-tls.h"
+#include <socket-broker/broker-tls.h>
 #include "push-tls.h"
 
 /* The functions used, typed from the header that libbroker-tls implements. */

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "util.h"
 #include "wire.h"
 

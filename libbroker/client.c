@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "client.h"
 #include "util.h"
 #include "wire.h"

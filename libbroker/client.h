@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "proto.h"
 
 struct broker {

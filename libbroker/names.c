@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 #define NAME(table, v) ((v) >= 0 && (size_t)(v) < sizeof(table) / sizeof(table[0]) && table[v] ? table[v] : "unknown")
 

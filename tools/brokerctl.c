@@ -2,6 +2,7 @@
 /* brokerctl: inspect and script brokerd.  Global options, verb dispatch,
  * and the one way errors are reported. */
 #include <errno.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,20 +11,24 @@
 #include "brokerctl.h"
 #include "util.h"
 
-static const struct verb verbs[] = {
-	{ "status", "", "brokerd's counters and limits", verb_status },
-	{ "apps", "", "the apps brokerd knows, and their activation state", verb_apps },
-	{ "list", "[APP]", "held sockets (of APP, or of every app you may see)", verb_list },
-	{ "show", "APP/ID", "everything about one held socket", verb_show },
+const struct verb verbs[] = {
+	{ "status", "", "brokerd's counters and limits", verb_status, .paged = true },
+	{ "apps", "", "the apps brokerd knows, and their activation state", verb_apps, .paged = true },
+	{ "list", "[APP]", "held sockets (of APP, or of every app you may see)", verb_list, .paged = true },
+	{ "show", "APP/ID", "everything about one held socket", verb_show, .paged = true },
 	{ "monitor", "", "stream live events until interrupted", verb_monitor },
 	{ "trigger", "APP/ID", "wake the app for this socket now (admin)", verb_trigger },
 	{ "drop", "APP/ID", "close a held socket (admin)", verb_drop },
 	{ "reload", "", "re-read the manifests, as SIGHUP does (admin)", verb_reload },
 	{ "transfer", "APP ID FD [--context STR | --context-file PATH] [--keepalive SEC]",
-	  "hand inherited fd FD to brokerd as APP's socket ID", verb_transfer },
+	  "hand inherited fd FD to brokerd as APP's socket ID", verb_transfer, transfer_options },
 	{ "listen", "ADDR APP ID [--backlog N]",
-	  "bind a new listener (or datagram socket) at ADDR and hand it to brokerd", verb_listen },
+	  "bind a new listener (or datagram socket) at ADDR and hand it to brokerd", verb_listen,
+	  listen_options },
+	/* for the shell completions: brokerctl __complete WHAT */
+	{ "__complete", NULL, "", verb_complete },
 };
+const size_t verbs_count = ARRAY_SIZE(verbs);
 
 const struct verb *verb_find(const char *name)
 {
@@ -35,9 +40,11 @@ const struct verb *verb_find(const char *name)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: brokerctl [--socket PATH] [--json] VERB [ARGS]\n"
+	fprintf(f, "Usage: brokerctl [OPTIONS] VERB [ARGS]\n"
 		   "Inspect and script brokerd, the socket broker.\n\nVerbs:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (!verbs[i].args)
+			continue;
 		char call[128];
 		snprintf(call, sizeof(call), "%s %s", verbs[i].name, verbs[i].args);
 		if (strlen(call) < 20)
@@ -46,11 +53,17 @@ static void usage(FILE *f)
 			fprintf(f, "  %s\n  %-20s %s\n", call, "", verbs[i].summary);
 	}
 	fprintf(f,
-		"\nOptions:\n"
+		"\nOptions (before or after the verb):\n"
 		"  -s, --socket PATH  brokerd's control socket (default: $BROKER_SOCKET, else\n"
 		"                     /run/socket-broker/control for root and\n"
 		"                     $XDG_RUNTIME_DIR/socket-broker/control for others)\n"
 		"  -j, --json         JSON output (one object per line for monitor)\n"
+		"      --no-legend    tables without their header line\n"
+		"      --no-pager     never send the output through a pager\n"
+		"  -l, --full         do not cut table cells to fit the terminal\n"
+		"  -q, --quiet        no notes and no \"No ...\" lines, only results and errors\n"
+		"      --timeout SEC  wait at most SEC seconds for brokerd in each call\n"
+		"                     (default 10; 0: wait for ever)\n"
 		"  -h, --help         this text; VERB --help shows the verb's usage\n"
 		"      --version      print the version\n"
 		"\nADDR for listen: tcp:HOST:PORT, udp:HOST:PORT (IPv6 as tcp:[::1]:PORT,\n"
@@ -63,25 +76,69 @@ static void usage(FILE *f)
 
 static void verb_usage(FILE *f, const struct verb *v)
 {
-	fprintf(f, "Usage: brokerctl [--socket PATH] [--json] %s%s%s\n%s.\n", v->name,
+	fprintf(f, "Usage: brokerctl [OPTIONS] %s%s%s\n%s.\n", v->name,
 		*v->args ? " " : "", v->args, v->summary);
+}
+
+/* The options every verb takes; false for any other. */
+static bool common_option(struct ctl *c, int o)
+{
+	switch (o) {
+	case 'j': c->json = true; return true;
+	case 's': c->socket = optarg; return true;
+	case 'q': c->quiet = true; return true;
+	case 'l': c->full = true; return true;
+	case OPT_NO_LEGEND: c->no_legend = true; return true;
+	case OPT_NO_PAGER: c->no_pager = true; return true;
+	case OPT_TIMEOUT: {
+		char *end;
+		errno = 0;
+		double s = strtod(optarg, &end);
+		if (errno || end == optarg || *end || !(s >= 0 && s <= 86400))
+			exit(ctl_usage(c, "--timeout takes seconds from 0 (wait for ever) to 86400, not '%s'", optarg));
+		c->timeout_ms = s == 0 ? -1 : s * 1000 < 1 ? 1 : (int)(s * 1000);
+		return true;
+	}
+	default: return false;
+	}
+}
+
+/* getopt returned '?' or ':' (opterr is 0): say what was wrong, once. */
+static int bad_option(struct ctl *c, int argc, char **argv, const char *shortopts, int o)
+{
+	/* a missing argument is always the last word's; an unknown short
+	 * option is a letter shortopts lacks; otherwise a long option */
+	const char *word = o == ':' ? argv[argc - 1] : argv[optind - 1];
+	char name[64];
+	bool is_short = o == ':' ? strncmp(word, "--", 2) != 0
+				 : optopt > 0 && optopt < 0x100 && !strchr(shortopts + 1, optopt);
+	size_t len = strcspn(word, "=");
+	if (is_short)
+		snprintf(name, sizeof(name), "-%c", optopt);
+	else
+		snprintf(name, sizeof(name), "%.*s", (int)(len < 60 ? len : 60), word);
+	if (o == ':')
+		return ctl_usage(c, "option '%s' needs an argument", name);
+	if (!is_short && optopt)
+		return ctl_usage(c, "option '%s' takes no argument", name);
+	return ctl_usage(c, "unknown option '%s'", name);
 }
 
 int verb_getopt(struct ctl *c, int argc, char **argv, const char *shortopts,
 		const struct option *longopts)
 {
+	opterr = 0;
 	for (;;) {
 		int o = getopt_long(argc, argv, shortopts, longopts, NULL);
-		if (o == 'j' || o == 's') {
-			if (o == 'j')
-				c->json = true;
-			else
-				c->socket = optarg;
+		if (common_option(c, o))
 			continue;
-		}
 		if (o == 'h') {
 			verb_usage(stdout, c->v);
 			exit(EXIT_OK);
+		}
+		if (o == '?' || o == ':') {
+			bad_option(c, argc, argv, shortopts, o);
+			return '?';
 		}
 		return o;
 	}
@@ -179,7 +236,12 @@ int ctl_connect(struct ctl *c)
 				"$BROKER_SOCKET or $XDG_RUNTIME_DIR\n", c->verb);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	int r = broker_open(path, &c->b);
+	int r = broker_open_timeout(path, c->timeout_ms, &c->b);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "brokerctl: %s: brokerd at %s did not answer within %g s (is it stopped or "
+			"overloaded? --timeout waits longer)\n", c->verb, path, c->timeout_ms / 1000.);
+		return EXIT_FAILURE_RUNTIME;
+	}
 	if (r < 0) {
 		fprintf(stderr, "brokerctl: %s: cannot talk to brokerd at %s: %s\n", c->verb, path,
 			r == -ENOENT ? "no such socket (is brokerd running?)" : broker_strerror(r));
@@ -205,24 +267,24 @@ int parse_u32(const char *s, uint32_t *ret)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 256 };
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		VERB_COMMON_OPTIONS,
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
-	struct ctl c = { 0 };
+	struct ctl c = { .timeout_ms = BROKER_DEFAULT_TIMEOUT_MS };
 	int o;
+	/* Table widths count characters, in the user's encoding. */
+	setlocale(LC_CTYPE, "");
+	opterr = 0;
 	/* '+': global options end at the verb */
-	while ((o = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+" VERB_COMMON_SHORT, opts, NULL)) != -1) {
+		if (common_option(&c, o))
+			continue;
 		switch (o) {
-		case 's': c.socket = optarg; break;
-		case 'j': c.json = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case OPT_VERSION: printf("brokerctl %s\n", PACKAGE_VERSION); return EXIT_OK;
-		default: return ctl_usage(&c, "bad option");
+		default: return bad_option(&c, argc, argv, "+" VERB_COMMON_SHORT, o);
 		}
 	}
 	if (optind >= argc)
@@ -238,7 +300,7 @@ int main(int argc, char **argv)
 		return ctl_usage(&c, "unknown verb '%s'", argv[optind]);
 	}
 
-	/* The verb parses the rest; getopt's own messages read "brokerctl: VERB: ...". */
+	/* The verb parses the rest. */
 	char name[64];
 	snprintf(name, sizeof(name), "brokerctl: %s", v->name);
 	char **vargv = argv + optind;
@@ -248,7 +310,8 @@ int main(int argc, char **argv)
 	broker_close(c.b);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "brokerctl: %s: cannot write the output: %m\n", v->name);
-		return r ? r : EXIT_FAILURE_RUNTIME;
+		r = r ? r : EXIT_FAILURE_RUNTIME;
 	}
+	pager_close();
 	return r;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brokerctl internals: the verb table, error reporting and output helpers.
- * brokerctl talks to brokerd only through include/broker.h. */
+ * brokerctl talks to brokerd only through include/socket-broker/broker.h. */
 #pragma once
 
 #include <getopt.h>
@@ -8,8 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 /* Exit codes, documented in brokerctl(1) and --help. */
 enum {
@@ -22,6 +23,11 @@ enum {
 struct ctl {
 	const char *socket;   /* --socket, or NULL for libbroker's default */
 	bool json;
+	bool no_legend;       /* tables without their header, and no "No ..." line */
+	bool no_pager;
+	bool quiet;           /* no "No ..." lines or notes, only results and errors */
+	bool full;            /* tables as wide as their cells, whatever the terminal */
+	int timeout_ms;       /* --timeout: for every call to brokerd; -1 = none */
 	const char *verb;     /* the verb's name, for messages */
 	const struct verb *v;
 	broker *b;            /* opened by ctl_connect() */
@@ -29,28 +35,40 @@ struct ctl {
 
 struct verb {
 	const char *name;
-	const char *args;     /* usage after the verb name */
+	const char *args;     /* usage after the verb name; NULL: hidden from --help */
 	const char *summary;
 	int (*run)(struct ctl *c, int argc, char **argv);
+	const struct option *options;   /* its longopts, if more than the common ones */
+	bool paged;           /* its output goes through the pager on a terminal */
 };
 
-/* Every verb takes these after its name too; its longopts array starts
- * with VERB_COMMON_OPTIONS and its shortopts with VERB_COMMON_SHORT. */
+/* Options of every verb, before the verb or after it. */
+enum { OPT_NO_LEGEND = 0x100, OPT_NO_PAGER, OPT_VERSION, OPT_TIMEOUT };
 #define VERB_COMMON_OPTIONS \
 	{ "json", no_argument, NULL, 'j' }, \
 	{ "socket", required_argument, NULL, 's' }, \
-	{ "help", no_argument, NULL, 'h' }
-#define VERB_COMMON_SHORT "hjs:"
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "full", no_argument, NULL, 'l' }, \
+	{ "no-legend", no_argument, NULL, OPT_NO_LEGEND }, \
+	{ "no-pager", no_argument, NULL, OPT_NO_PAGER }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
+/* A verb's shortopts start with this (the ':' lets us tell a missing
+ * argument from an unknown option). */
+#define VERB_COMMON_SHORT ":hjs:ql"
 
 /* getopt_long over a verb's arguments (argv[0] is the verb).  Handles the
  * common options itself; returns any other option character, -1 at the end
- * of the options, or '?' after getopt has printed what was wrong. */
+ * of the options, or '?' after saying, in one line, what was wrong. */
 int verb_getopt(struct ctl *c, int argc, char **argv, const char *shortopts,
 		const struct option *longopts);
 
 /* Parse only the common options; EXIT_OK with optind at the first
- * argument, or EXIT_USAGE after getopt has said what was wrong. */
+ * argument, or EXIT_USAGE after saying what was wrong. */
 int verb_common_options(struct ctl *c, int argc, char **argv);
+
+/* The options of transfer and listen, for their verbs and for completion. */
+extern const struct option transfer_options[], listen_options[];
 
 /* For verbs without arguments of their own: EXIT_OK, or EXIT_USAGE after
  * saying what was wrong. */
@@ -77,18 +95,27 @@ void format_time_age(uint64_t usec, uint64_t now, char *buf, size_t size);
 void format_duration(uint64_t usec, char *buf, size_t size);          /* "2h 5m" */
 void format_bytes_escaped(const void *p, size_t len, char *buf, size_t size);
 uint64_t realtime_usec(void);
+const char *user_name(uid_t uid);   /* NULL if the uid has no name */
 const char *family_name(int family);
 const char *sotype_name(int sotype);
 
 json_object *json_text(const char *s);       /* valid JSON even for non-UTF-8 input */
 json_object *json_time(uint64_t usec);       /* RFC 3339 UTC string, null for 0 */
+json_object *json_usec(uint64_t usec);       /* the number, null for 0 */
 int json_print(json_object *o, bool one_line);   /* consumes o; 0, -ENOMEM or -EIO */
 
 /* table.c: a column of a table of records; cell() writes rec's cell
- * ("" shows as "-").  A table grows by a line in its column array. */
+ * ("" shows as "-").  A table grows by a line in its column array.
+ * width: libsmartcols' hint (below 1: a share of the terminal); squeeze:
+ * the column may be cut to make the table fit the terminal; drop: 0, or
+ * the column may be left out where even cut columns do not fit, the
+ * highest drop first. */
 struct column {
 	const char *header;
 	void (*cell)(const void *rec, uint64_t now, char *buf, size_t size);
+	double width;
+	bool squeeze;
+	unsigned drop;
 };
 
 /* A cell that formats fields of a record r of type T. */
@@ -100,9 +127,28 @@ struct column {
 	}
 
 /* Print a NULL-terminated list of records: as a JSON array (c->json), else
- * as a table, or the line none when there are no records. */
+ * as a table, or the line none when there are no records (unless --quiet
+ * or --no-legend).  Starts the pager. */
 int records_print(const struct ctl *c, void *const *list, const struct column *cols, unsigned ncols,
 		  json_object *(*to_json)(const void *rec), const char *none);
+
+/* How many columns a table may take: the terminal's (or $COLUMNS), or 0
+ * for no limit (--full, or not a terminal).  Ask before the pager starts. */
+unsigned table_width(const struct ctl *c);
+
+/* pager.c: on a terminal, and unless --no-pager, send stdout through
+ * $SYSTEMD_PAGER, $PAGER or less from now on (as systemctl does). */
+void pager_open(const struct ctl *c);
+/* Flush stdout, end the pager's input and wait for it to quit. */
+void pager_close(void);
+
+/* complete.c: the hidden verb behind the shell completions. */
+int verb_complete(struct ctl *c, int argc, char **argv);
+/* sockets.c: every socket this connection may see; returns their number. */
+int list_visible(broker *b, broker_info ***ret);
+/* The verb table, for completion. */
+extern const struct verb verbs[];
+extern const size_t verbs_count;
 
 /* units.c: the service manager's view of the units manifests name. */
 struct units {

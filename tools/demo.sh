@@ -4,6 +4,8 @@
 # push-client example registered as app org.example.push.
 set -eu
 cd "$(dirname "$0")/.."
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH   # Debian's python3, as the tests use it
+export PATH
 top=$(pwd)
 sh tools/deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null

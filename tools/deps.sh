@@ -4,13 +4,14 @@
 set -eu
 
 PACKAGES="
-meson ninja-build pkg-config gcc libc6-dev
+meson ninja-build pkg-config gcc libc6-dev libsmartcols-dev python3 python3-dev mypy
 libev-dev libsystemd-dev libinih-dev libjson-c-dev libgnutls28-dev check
-systemd dbus dbus-daemon util-linux procps iproute2
+systemd dbus dbus-daemon util-linux procps iproute2 zsh
 gnutls-bin openssl socat softhsm2 groff-base
 clang-14 libclang-rt-14-dev valgrind
 s6 libs6-dev skalibs-dev hyperfine gnuplot-nox strace
 lighttpd python3-gunicorn
+build-essential dpkg-dev debhelper dh-python lintian python3 python3-dev libsmartcols-dev man-db
 "
 
 missing=""

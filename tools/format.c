@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* How brokerctl writes times, bytes and JSON. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -8,6 +9,21 @@
 
 #include "brokerctl.h"
 #include "util.h"
+
+const char *user_name(uid_t uid)
+{
+	/* a list has many sockets of few users: ask NSS once per user in a row */
+	static uid_t last = (uid_t)-1;
+	static char name[256];
+	static bool known;
+	if (uid != last) {
+		struct passwd *pw = getpwuid(uid);
+		known = pw != NULL;
+		snprintf(name, sizeof(name), "%s", pw ? pw->pw_name : "");
+		last = uid;
+	}
+	return known ? name : NULL;
+}
 
 uint64_t realtime_usec(void)
 {
@@ -182,6 +198,11 @@ json_object *json_time(uint64_t usec)
 		return NULL;
 	snprintf(buf, sizeof(buf), "%s.%06uZ", date, (unsigned)(usec % 1000000u));
 	return json_object_new_string(buf);
+}
+
+json_object *json_usec(uint64_t usec)
+{
+	return usec ? json_object_new_uint64(usec) : NULL;
 }
 
 int json_print(json_object *o, bool one_line)

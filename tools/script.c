@@ -60,19 +60,20 @@ static int hand_over(struct ctl *c, const char *app, const char *id, int fd,
 	return EXIT_OK;
 }
 
+const struct option transfer_options[] = {
+	VERB_COMMON_OPTIONS,
+	{ "context", required_argument, NULL, 'C' },
+	{ "context-file", required_argument, NULL, 'F' },
+	{ "keepalive", required_argument, NULL, 'k' },
+	{ 0 },
+};
+
 int verb_transfer(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		VERB_COMMON_OPTIONS,
-		{ "context", required_argument, NULL, 'C' },
-		{ "context-file", required_argument, NULL, 'F' },
-		{ "keepalive", required_argument, NULL, 'k' },
-		{ 0 },
-	};
 	const char *context = NULL, *context_file = NULL;
 	uint32_t keepalive = 0, fd;
 	int o;
-	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT "k:", opts)) != -1) {
+	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT "k:", transfer_options)) != -1) {
 		switch (o) {
 		case 'C': context = optarg; break;
 		case 'F': context_file = optarg; break;
@@ -129,16 +130,17 @@ static int print_listening(struct ctl *c, const char *bound, int port, const cha
 	return json_print(o, false);
 }
 
+const struct option listen_options[] = {
+	VERB_COMMON_OPTIONS,
+	{ "backlog", required_argument, NULL, 'b' },
+	{ 0 },
+};
+
 int verb_listen(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		VERB_COMMON_OPTIONS,
-		{ "backlog", required_argument, NULL, 'b' },
-		{ 0 },
-	};
 	uint32_t backlog = SOMAXCONN;
 	int o;
-	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT, opts)) != -1) {
+	while ((o = verb_getopt(c, argc, argv, VERB_COMMON_SHORT, listen_options)) != -1) {
 		if (o != 'b')
 			return EXIT_USAGE;
 		if (parse_u32(optarg, &backlog) < 0 || backlog > INT_MAX)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brokerctl list and show: held sockets. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,9 +44,11 @@ static json_object *info_json(const void *rec)
 	json_object_object_add(o, "last_reason", i->last_reason == BROKER_REASON_NONE ? NULL :
 				json_object_new_string(broker_reason_name(i->last_reason)));
 	json_object_object_add(o, "last_trigger", json_time(i->last_trigger_usec));
-	json_object_object_add(o, "last_trigger_usec", json_object_new_uint64(i->last_trigger_usec));
-	json_object_object_add(o, "keepalive_sec", json_object_new_uint64(i->keepalive_sec));
+	json_object_object_add(o, "last_trigger_usec", json_usec(i->last_trigger_usec));
+	json_object_object_add(o, "keepalive_sec", i->keepalive_sec ? json_object_new_uint64(i->keepalive_sec) : NULL);
 	json_object_object_add(o, "owner_uid", json_object_new_int64(i->owner_uid));
+	const char *user = user_name(i->owner_uid);
+	json_object_object_add(o, "owner_user", user ? json_text(user) : NULL);
 	json_object_object_add(o, "local", *i->local ? json_text(i->local) : NULL);
 	json_object_object_add(o, "peer", *i->peer ? json_text(i->peer) : NULL);
 	json_object_object_add(o, "serial", json_object_new_uint64(i->serial));
@@ -81,9 +82,10 @@ static void cell_reason(const void *rec, uint64_t now, char *buf, size_t size)
 }
 
 static const struct column list_columns[] = {
-	{ "APP", cell_app }, { "ID", cell_id }, { "KIND", cell_kind }, { "STATE", cell_state },
-	{ "HELD SINCE", cell_since }, { "LAST REASON", cell_reason }, { "OWNER UID", cell_owner },
-	{ "LOCAL", cell_local }, { "PEER", cell_peer },
+	{ "APP", cell_app, 0.25, true }, { "ID", cell_id, 0.15, true }, { "KIND", cell_kind, 0, false },
+	{ "STATE", cell_state, 0, false }, { "HELD SINCE", cell_since, 0.15, true, 3 },
+	{ "LAST REASON", cell_reason, 0.15, true, 1 }, { "OWNER UID", cell_owner, 0, false, 4 },
+	{ "LOCAL", cell_local, 0.2, true }, { "PEER", cell_peer, 0.2, true, 2 },
 };
 
 /* Append src's entries to *dst (both NULL-terminated); src's array is freed. */
@@ -106,7 +108,7 @@ static int list_append(broker_info ***dst, size_t *n, broker_info **src)
 
 /* Every socket this connection may see.  An admin asks for all at once;
  * others ask app by app, for the apps that brokerd shows them. */
-static int list_visible(broker *b, broker_info ***ret)
+int list_visible(broker *b, broker_info ***ret)
 {
 	if (broker_is_admin(b))
 		return broker_list(b, NULL, ret);
@@ -174,9 +176,9 @@ static void show_text(const broker_info *i)
 		printf("keep-alive:   %u s\n", i->keepalive_sec);
 	else
 		printf("keep-alive:   none\n");
-	struct passwd *pw = getpwuid(i->owner_uid);
-	printf("owner:        uid %u%s%s%s\n", (unsigned)i->owner_uid, pw ? " (" : "",
-	       pw ? pw->pw_name : "", pw ? ")" : "");
+	const char *user = user_name(i->owner_uid);
+	printf("owner:        uid %u%s%s%s\n", (unsigned)i->owner_uid, user ? " (" : "", user ? user : "",
+	       user ? ")" : "");
 	printf("local:        %s\n", *i->local ? i->local : "-");
 	printf("peer:         %s\n", *i->peer ? i->peer : "-");
 	printf("serial:       %llu\n", (unsigned long long)i->serial);
@@ -194,6 +196,7 @@ int verb_show(struct ctl *c, int argc, char **argv)
 	r = broker_show(c->b, app, id, &info);
 	if (r < 0)
 		return ctl_fail(c, r, argv[optind]);
+	pager_open(c);
 	if (c->json)
 		r = json_print(info_json(info), false);
 	else

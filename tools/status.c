@@ -8,6 +8,13 @@
 #include "brokerctl.h"
 #include "util.h"
 
+/* Held sockets that no state above covers: lent to a running program. */
+static uint32_t status_lent(const broker_status *s)
+{
+	uint32_t busy = s->watching + s->triggered + s->handing_back;
+	return s->held > busy ? s->held - busy : 0;
+}
+
 static json_object *status_json(const broker_status *s, const broker *b)
 {
 	json_object *o = json_object_new_object();
@@ -20,7 +27,7 @@ static json_object *status_json(const broker_status *s, const broker *b)
 	const struct { const char *key; uint64_t v; } n[] = {
 		{ "apps", s->apps }, { "running", s->running }, { "held", s->held },
 		{ "watching", s->watching }, { "triggered", s->triggered },
-		{ "handing_back", s->handing_back }, { "clients", s->clients },
+		{ "handing_back", s->handing_back }, { "lent", status_lent(s) }, { "clients", s->clients },
 		{ "max_held", s->max_held }, { "max_held_per_app", s->max_held_per_app },
 		{ "triggers_total", s->triggers_total }, { "activations_total", s->activations_total },
 		{ "handbacks_total", s->handbacks_total },
@@ -42,6 +49,7 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	r = broker_get_status(c->b, &s);
 	if (r < 0)
 		return ctl_fail(c, r, NULL);
+	pager_open(c);
 	if (c->json) {
 		r = json_print(status_json(&s, c->b), false);
 		return r < 0 ? ctl_fail(c, r, NULL) : EXIT_OK;
@@ -49,7 +57,6 @@ int verb_status(struct ctl *c, int argc, char **argv)
 
 	char up[32];
 	format_duration(s.uptime_usec, up, sizeof(up));
-	uint32_t busy = s.watching + s.triggered + s.handing_back;
 	printf("brokerd %s (pid %d), up %s\n", s.version, (int)s.pid, up);
 	printf("control socket: %s\n", s.socket_path);
 	printf("you:            uid %u%s\n", (unsigned)broker_peer_uid(c->b),
@@ -57,7 +64,7 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	printf("apps:           %u known, %u running\n", s.apps, s.running);
 	printf("held sockets:   %u (limit %u, %u per app)\n", s.held, s.max_held, s.max_held_per_app);
 	printf("                %u watching, %u triggered, %u handing back, %u lent\n", s.watching,
-	       s.triggered, s.handing_back, s.held > busy ? s.held - busy : 0);
+	       s.triggered, s.handing_back, status_lent(&s));
 	if (s.stored == BROKER_NO_STORE)
 		printf("fd store:       none (not under systemd: held sockets do not survive a restart)\n");
 	else
@@ -98,10 +105,12 @@ static void cell_retry(const void *rec, uint64_t now, char *buf, size_t size)
 }
 
 static const struct column app_columns[] = {
-	{ "APP", cell_id }, { "USER", cell_user }, { "STATE", cell_state }, { "PID", cell_pid },
-	{ "HELD", cell_held }, { "FAILURES", cell_failures }, { "RETRY", cell_retry },
-	{ "ACTIVATION", cell_activation }, { "HANDOFF", cell_handoff }, { "TARGET", cell_target },
-	{ "UNIT", cell_unit }, { "UNIT-STATE", cell_unit_state },
+	{ "APP", cell_id, 0.2, true }, { "USER", cell_user, 0.1, true, 9 },
+	{ "STATE", cell_state, 0, false }, { "PID", cell_pid, 0, false, 1 }, { "HELD", cell_held, 0, false, 2 },
+	{ "FAILURES", cell_failures, 0, false, 8 }, { "RETRY", cell_retry, 0.1, true, 5 },
+	{ "ACTIVATION", cell_activation, 0.1, true, 7 }, { "HANDOFF", cell_handoff, 0.1, true, 6 },
+	{ "TARGET", cell_target, 0.1, true, 3 }, { "UNIT", cell_unit, 0.1, true, 4 },
+	{ "UNIT-STATE", cell_unit_state, 0.1, true, 4 },
 };
 
 static json_object *app_json(const void *rec)
@@ -122,7 +131,7 @@ static json_object *app_json(const void *rec)
 	json_object_object_add(o, "max_sockets", json_object_new_int64(a->max_sockets));
 	json_object_object_add(o, "failures", json_object_new_int64(a->failures));
 	json_object_object_add(o, "retry", json_time(a->retry_usec));
-	json_object_object_add(o, "retry_usec", json_object_new_uint64(a->retry_usec));
+	json_object_object_add(o, "retry_usec", json_usec(a->retry_usec));
 	json_object_object_add(o, "activation", json_text(a->activation));
 	json_object_object_add(o, "handoff", json_text(a->handoff));
 	json_object_object_add(o, "target", json_text(a->target));
@@ -146,8 +155,9 @@ static void fill_unit_states(struct ctl *c, struct app_row *rows, int n)
 	struct units u;
 	const char *control = c->socket ? c->socket : broker_default_socket();
 	if (units_open(&u, control) < 0) {
-		fprintf(stderr, "brokerctl: unit states unknown: no %s service manager is reachable (%s)\n",
-			u.user ? "user" : "system", strerror(-u.error));
+		if (!c->quiet)
+			fprintf(stderr, "brokerctl: unit states unknown: no %s service manager is reachable (%s)\n",
+				u.user ? "user" : "system", strerror(-u.error));
 		for (int i = 0; i < n; i++)
 			if (*rows[i].a->unit)
 				snprintf(rows[i].unit_state, sizeof(rows[i].unit_state), "?");
@@ -158,8 +168,9 @@ static void fill_unit_states(struct ctl *c, struct app_row *rows, int n)
 			continue;
 		int r = units_state(&u, rows[i].a->unit, rows[i].unit_state, sizeof(rows[i].unit_state));
 		if (r < 0) {
-			fprintf(stderr, "brokerctl: %s: cannot ask the service manager: %s\n", rows[i].a->unit,
-				strerror(-r));
+			if (!c->quiet)
+				fprintf(stderr, "brokerctl: %s: cannot ask the service manager: %s\n",
+					rows[i].a->unit, strerror(-r));
 			snprintf(rows[i].unit_state, sizeof(rows[i].unit_state), "?");
 		}
 	}

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The whole test suite, as CI runs it:
-#   1. a normal build and every suite (unit, end-to-end, systemd, TLS);
+#   1. a normal build and every suite (unit, end-to-end, systemd, TLS, and
+#      package: the install layout, and the Debian packages built, checked
+#      with lintian, installed and run);
 #   2. the same suites built with ASan and UBSan;
 #   3. each fuzzer for a bounded time (BROKER_FUZZ_SECONDS, default 60),
 #      under ASan and UBSan, in a clang build;
@@ -10,6 +12,10 @@
 # Environment: BROKER_TEST_QUICK=1 skips 2, 3 and 4 (for a fast local loop).
 set -u
 cd "$(dirname "$0")/.."
+# The distribution's tools first: the tests use Debian's python3 and the
+# Python packages apt installs for it, not a user's pyenv or virtualenv.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
 sh tools/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 logs=""
@@ -33,8 +39,11 @@ run_build() {
 status=0
 run_build build-test || status=1
 if [ "${BROKER_TEST_QUICK:-0}" != 1 ]; then
+	# The package suite builds its own packages: once, in the normal pass, is enough.
+	TEST_ARGS="${BROKER_TEST_SUITES:-} --no-suite package"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+	unset TEST_ARGS
 	# Make sure each expected log exists even if a build failed.
 	case "$logs" in *build-asan*) ;; *) logs="$logs build-asan/meson-logs/testlog.json" ;; esac
 

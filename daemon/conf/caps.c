@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
+
 #include "caps.h"
 #include "manifest.h"
 #include "sockaddr.h"

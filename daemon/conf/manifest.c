@@ -209,6 +209,8 @@ static int activation_key(struct mparse *p, const char *name, const char *value)
 	}
 	if (strcasecmp(name, "timeout-ms") == 0)
 		return config_parse_uint(value, 10, 3600000, &m->timeout_ms);
+	if (strcasecmp(name, "environment") == 0)
+		return manifest_env_add(m, value, p->why, sizeof(p->why));
 	return -ENOENT;
 }
 
@@ -260,6 +262,10 @@ static int check_complete(struct manifest *m, char *err, size_t errlen)
 		missing = "[activation] socket (wake-socket needs one)";
 	if (missing) {
 		snprintf(err, errlen, "missing %s", missing);
+		return -EINVAL;
+	}
+	if (m->activation == ACTIVATION_WAKE_SOCKET && m->environment) {
+		snprintf(err, errlen, "environment needs activation exec (systemd starts a wake-socket app)");
 		return -EINVAL;
 	}
 	if (m->activation == ACTIVATION_WAKE_SOCKET && m->handoff != HANDOFF_LIBBROKER) {
@@ -345,6 +351,7 @@ struct manifest *manifest_free(struct manifest *m)
 	free(m->unit);
 	free(m->command);
 	free(m->wake_socket);
+	manifest_env_free(m);
 	free(m);
 	return NULL;
 }

@@ -45,6 +45,8 @@ struct manifest {
 	unsigned trigger_limit_burst;        /* 0 = brokerd's */
 	unsigned trigger_limit_interval_ms;  /* if trigger_interval_set; 0 = no limit */
 	bool trigger_interval_set;
+	char **environment;          /* exec: "NAME=VALUE", NULL-terminated; NULL if none */
+	unsigned nenv;
 };
 
 /* Parse one manifest.  lookup_user resolves user names (getpwnam), so
@@ -69,6 +71,19 @@ const char *manifest_handoff_name(enum handoff_mode h);
 const char *manifest_cap_name(unsigned bit);
 /* Space-separated capability names of caps into buf. */
 void manifest_caps_format(unsigned caps, char *buf, size_t size);
+
+/* manifest-env.c */
+
+#define MANIFEST_ENV_MAX 64       /* variables one manifest may give */
+#define MANIFEST_ENV_BYTES 8192   /* their NAME=VALUE text, NULs included */
+
+/* Add environment= value's NAME=VALUE words to m.  On error a negative
+ * errno and, for a bad word, a sentence naming it in err (without the key,
+ * file and line, which the caller adds); m keeps the words before it. */
+int manifest_env_add(struct manifest *m, const char *value, char *err, size_t errlen);
+/* Does m give the variable that entry ("NAME=...") sets? */
+bool manifest_env_overrides(const struct manifest *m, const char *entry);
+void manifest_env_free(struct manifest *m);
 
 /* manifest-dir.c */
 

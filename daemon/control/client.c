@@ -183,7 +183,7 @@ static void on_client(struct ev_loop *loop, ev_io *w, int revents)
 	if (r == -EAGAIN)
 		return;
 	if (r == 0) {
-		client_free(d, c, "closed");
+		client_free(d, c, NULL);   /* routine (every brokerctl call): not logged */
 		return;
 	}
 	if (c->monitor) {

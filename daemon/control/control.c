@@ -77,7 +77,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
 			/* The pending connection stays readable: pause rather than spin. */
-			log_warning("accept on the control socket failed: %m; pausing for 100 ms");
+			log_warning_errno(errno, "accept on the control socket failed: %m; pausing for 100 ms");
 			ev_io_stop(loop, w);
 			ev_timer_init(&d->accept_pause, on_accept_resume, 0.1, 0.);
 			ev_timer_start(loop, &d->accept_pause);
@@ -85,7 +85,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)
-				log_warning("accept on the control socket failed: %m");
+				log_warning_errno(errno, "accept on the control socket failed: %m");
 			return;
 		}
 		struct ucred cred;

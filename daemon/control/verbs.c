@@ -218,6 +218,25 @@ static int do_reload(struct daemon *d, struct client *c, struct bp_msg *m, char 
 	return r < 0 ? r : reply_ok(d, c, m->seq);
 }
 
+/* A client can be refused at will: at notice level, but rate-limited per uid. */
+static void log_refused_transfer(const struct client *c, const struct bp_msg *m, int r, const char *why)
+{
+	unsigned suppressed;
+	if (!log_ratelimit_uid(c->uid, &suppressed))
+		return;
+	const char *id = bp_msg_str(m, 0);
+	bool named = bp_check_id(id, BROKER_ID_MAX) == 0;   /* safe to print */
+	char more[64] = "";
+	if (suppressed)
+		snprintf(more, sizeof(more), " (and %u more from this uid not logged)", suppressed);
+	/* the gist of the sentence ("permission denied") before brokerd's own words */
+	const char *sentence = broker_strerror(r), *colon = strstr(sentence, ": ");
+	int gist = *why && colon ? (int)(colon - sentence) : (int)strlen(sentence);
+	log_event(LOG_NOTICE, MSGID_TRANSFER_REFUSED, r, c->app ? c->app->id : NULL, named ? id : NULL, 0,
+		  "transfer by uid %u%s refused: %.*s%s%s%s", c->uid, c->app ? "" : " (no app registered)",
+		  gist, sentence, *why ? ": " : "", why, more);
+}
+
 /* Indexed by request type; a type without a handler is not a request. */
 static verb_fn *const verbs[] = {
 	[BP_HELLO] = do_hello,
@@ -250,6 +269,8 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 		snprintf(why, sizeof(why), "%s is not a request", bp_type_name(m->type));
 		r = -EOPNOTSUPP;
 	}
+	if (m->type == BP_TRANSFER && r < 0)
+		log_refused_transfer(c, m, r, why);
 	bp_msg_close_fds(m);   /* whatever no handler took */
 	if (c->broken || (r < 0 && client_error(d, c, m->seq, r, "%s", why[0] ? why : broker_strerror(r)) < 0))
 		client_free(d, c, "cannot reply");

@@ -11,7 +11,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "config.h"
 #include "manifest.h"
 #include "proto.h"

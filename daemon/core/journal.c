@@ -15,7 +15,7 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 			 ev->prev ? ", replacing" : "");
 		break;
 	case EVENT_TRIGGER:
-		log_full(LOG_INFO, a->id, id, ev->reason, "triggered");
+		log_event(LOG_INFO, MSGID_TRIGGER, 0, a->id, id, ev->reason, "triggered");
 		break;
 	case EVENT_ACTIVATE:
 		if (a->m->handoff == HANDOFF_LIBBROKER)
@@ -45,9 +45,9 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer%s", ev->prev ? " of the same socket" : "");
 		break;
 	case EVENT_FAILURE:
-		log_full(LOG_WARNING, a->id, NULL, 0,
-			 "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
-			 ev->detail, a->nheld, a->failures, (double)a->backoff_ms / 1000.);
+		log_event(LOG_WARNING, MSGID_ACTIVATION_FAILED, ev->error, a->id, NULL, 0,
+			  "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
+			  ev->detail, a->nheld, a->failures, (double)a->backoff_ms / 1000.);
 		break;
 	case EVENT_THROTTLED:
 		log_full(LOG_WARNING, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "

@@ -103,7 +103,7 @@ int lifecycle_hold(struct daemon *d, struct held *h, struct held *old, pid_t pid
 	if (r < 0) {
 		/* Refused, so that the app keeps its socket rather than have
 		 * brokerd hold one it cannot watch. */
-		log_full(LOG_ERR, a->id, held_id(h), 0, "cannot watch the socket: %s", strerror(-r));
+		log_full_errno(LOG_ERR, r, a->id, held_id(h), 0, "cannot watch the socket: %m");
 		unwatch(d, h);
 		if (same)
 			h->stored_as = 0;   /* the store entry is still old's */
@@ -178,8 +178,7 @@ void lifecycle_trigger(struct daemon *d, struct held *h, int reason)
 
 void lifecycle_unarmable(struct daemon *d, struct held *h, int error)
 {
-	log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot watch the socket: %s; it goes back to the app",
-		 strerror(-error));
+	log_full_errno(LOG_ERR, error, h->app->id, held_id(h), 0, "cannot watch the socket: %m; it goes back to the app");
 	h->state = BROKER_STATE_WATCHING;
 	lifecycle_trigger(d, h, BROKER_REASON_SOCKET_CLOSED);
 }

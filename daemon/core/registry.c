@@ -95,7 +95,7 @@ int registry_reload(struct daemon *d)
 		free_skipped(old, nold);
 	}
 	if (n < 0) {
-		log_error("cannot read %s: %s; keeping the manifests in force", d->cfg.apps_dir, strerror(-n));
+		log_error_errno(n, "cannot read %s: %m; keeping the manifests in force", d->cfg.apps_dir);
 		return n;
 	}
 	/* Apps that lost their manifest keep their sockets until claimed or dropped. */

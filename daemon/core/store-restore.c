@@ -176,7 +176,7 @@ static int open_registry(struct daemon *d, int fd, struct replay *rp)
 		}
 		if (r == -ENOMEM)
 			return r;
-		log_error("the registry's metadata cannot be read (%s): every stored socket is dropped", strerror(-r));
+		log_error_errno(r, "the registry's metadata cannot be read (%m): every stored socket is dropped");
 		tdestroy(rp->tree, free);
 		*rp = (struct replay){ 0 };
 		store_forget_name(STORE_REGISTRY_NAME);
@@ -323,7 +323,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		s->ready = true;
 	s->stored = d->nheld;   /* each restored one came back from the store */
 	if (rp.n)
-		log_info("restored %u held socket(s) from the fd store, %u of them triggered and pending",
-			 d->nheld, pending);
+		log_event(LOG_INFO, MSGID_RESTORED, 0, NULL, NULL, 0, "restored %u held socket(s) from the fd store, %u of them triggered and pending",
+			  d->nheld, pending);
 	return 0;
 }

@@ -77,7 +77,7 @@ void store_forget_name(const char *name)
 	snprintf(text, sizeof(text), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 	int r = store_notify(text, -1);
 	if (r < 0)
-		log_warning("cannot remove %s from the fd store: %s", name, strerror(-r));
+		log_warning_errno(r, "cannot remove %s from the fd store: %m", name);
 }
 
 void store_entry_of(const struct held *h, struct reglog_entry *e)
@@ -116,7 +116,7 @@ int store_compact_now(struct daemon *d)
 	struct walk w = { TAILQ_FIRST(&d->all) };
 	int r = reglog_compact(&s->log, d->next_serial + 1, each_held, &w);
 	if (r < 0) {
-		log_error("cannot compact the registry log: %s", strerror(-r));
+		log_error_errno(r, "cannot compact the registry log: %m");
 		return r;
 	}
 	s->compactions++;
@@ -153,7 +153,7 @@ int store_put(struct daemon *d, struct held *h)
 	store_entry_of(h, &e);
 	int r = reglog_put(&s->log, &e);
 	if (r < 0) {
-		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot record the socket's metadata: %s", strerror(-r));
+		log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot record the socket's metadata: %m");
 		goto fail;
 	}
 	if (!carried) {
@@ -162,8 +162,7 @@ int store_put(struct daemon *d, struct held *h)
 		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
 		r = store_notify(text, held_fd(h));
 		if (r < 0) {
-			log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %s",
-				 strerror(-r));
+			log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %m");
 			reglog_remove(&s->log, h->serial, put_size(h));
 			goto fail;
 		}
@@ -185,7 +184,7 @@ void store_update(struct daemon *d, struct held *h)
 		return;
 	int r = reglog_update(&s->log, h->serial, h->state, h->reason, h->deadline, h->last_trigger);
 	if (r < 0)
-		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot record a state change: %s", strerror(-r));
+		log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot record a state change: %m");
 	maybe_compact(d);
 }
 
@@ -206,7 +205,7 @@ void store_del(struct daemon *d, struct held *h)
 		return;
 	int r = reglog_remove(&s->log, h->serial, put_size(h));
 	if (r < 0)
-		log_full(LOG_ERR, h->app->id, held_id(h), 0, "cannot record the removal: %s", strerror(-r));
+		log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot record the removal: %m");
 	maybe_compact(d);
 	store_audit_soon(d);
 }

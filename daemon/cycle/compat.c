@@ -83,7 +83,7 @@ static int start_inetd(struct daemon *d, struct app *a, struct held *h)
 		int conn = accept4(held_fd(h), NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
 			if (errno != EAGAIN && errno != ECONNABORTED)
-				log_full(LOG_WARNING, a->id, held_id(h), reason, "accept failed: %m");
+				log_full_errno(LOG_WARNING, errno, a->id, held_id(h), reason, "accept failed: %m");
 			lifecycle_watch(d, h);   /* nothing to serve after all: watch again */
 			return 0;
 		}

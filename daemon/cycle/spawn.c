@@ -59,8 +59,9 @@ static bool inherited_var(const char *e)
 	return true;
 }
 
-/* The child's environment in one allocation: brokerd's own variables
- * (pointed to, not copied), then the activation's, whose text follows the
+/* The child's environment in one allocation: brokerd's own variables less
+ * those the manifest's environment= gives, then the manifest's (both
+ * pointed to, not copied), then the activation's, whose text follows the
  * pointer array.  The LISTEN_PID entry is left for the child to fill in,
  * since only it knows its pid. */
 static char **build_env(struct daemon *d, struct app *a, const char *const *names, unsigned nfds,
@@ -73,14 +74,17 @@ static char **build_env(struct daemon *d, struct app *a, const char *const *name
 		text += strlen(names[i]) + 1;
 	const char *why = broker_reason_name(reason);
 	text += 128 + strlen(a->id) + strlen(why) + strlen(d->cfg.socket_path);
-	char **env = malloc((n + 7) * sizeof(*env) + text);
+	size_t slots = n + a->m->nenv + 7;
+	char **env = malloc(slots * sizeof(*env) + text);
 	if (!env)
 		return NULL;
-	char *p = (char *)(env + n + 7), *end = p + text;
+	char *p = (char *)(env + slots), *end = p + text;
 	size_t k = 0;
 	for (char **e = environ; *e; e++)
-		if (inherited_var(*e))
+		if (inherited_var(*e) && !manifest_env_overrides(a->m, *e))
 			env[k++] = *e;
+	for (unsigned i = 0; i < a->m->nenv; i++)
+		env[k++] = a->m->environment[i];
 	if (nfds > 0) {
 		env[k++] = p;
 		p += snprintf(p, (size_t)(end - p), "LISTEN_FDS=%u", nfds) + 1;

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #include "tls.h"
-#include "util.h"
+#include "../util.h"
 
 /* getaddrinfo() cannot be made non-blocking, so it runs on a thread that
  * signals an eventfd when done.  The handle and the thread each hold a

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "tls.h"
-#include "util.h"
+#include "../util.h"
 
 int broker_tls_new(enum broker_tls_level level, broker_tls **ret)
 {

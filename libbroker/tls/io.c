@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "tls.h"
-#include "util.h"
+#include "../util.h"
 
 static int usable(broker_tls *t)
 {

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "tls.h"
-#include "util.h"
+#include "../util.h"
 
 /* GnuTLS's NORMAL set with the versions each level allows; "-NULL" removes
  * the NULL cipher even if NORMAL ever included it (checked again after the

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "tls.h"
-#include "util.h"
+#include "../util.h"
 
 static const struct {
 	const char *name;

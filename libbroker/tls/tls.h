@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "broker.h"
-#include "broker-tls.h"
+#include <socket-broker/broker.h>
+#include <socket-broker/broker-tls.h>
 
 enum bt_phase {
 	BT_IDLE,          /* nothing started yet */

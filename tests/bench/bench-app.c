@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 static int serve(int fd)
 {

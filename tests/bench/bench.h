@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 struct bench {
 	const char *out;        /* results directory */

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 static void serve(FILE *log, const broker_handback *h, int fd)
 {

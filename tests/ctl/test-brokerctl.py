@@ -18,13 +18,17 @@ import tempfile
 import time
 import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli  # noqa: E402
+
 BROKERD = os.environ["BROKERD"]
 BROKERCTL = os.environ["BROKERCTL"]
 CTL_APP = os.environ["CTL_APP"]
 LIBBROKER = os.environ["LIBBROKER"]
 UID = os.getuid()
 USER = pwd.getpwuid(UID).pw_name
-SLEEPY, ECHO = "org.test.sleepy", "org.test.echo"
+# a wide app id, for the tables that must fit the terminal
+SLEEPY, ECHO = "org.test.sleepy.with-a-rather-long-application-identifier", "org.test.echo"
 LIST_COLUMNS = ["APP", "ID", "KIND", "STATE", "HELD SINCE", "LAST REASON", "OWNER UID", "LOCAL", "PEER"]
 TIME_AGE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d+[smhd] ago\)$")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -103,12 +107,18 @@ class Env:
             shutil.copy2(LIBBROKER, f"{self.dir}/libbroker/libbroker.so.1")
         return self._ubin
 
-    def ctl(self, *args, pass_fds=(), user=None, socket_path=None, stdin=subprocess.DEVNULL):
+    brokerctl_path = BROKERCTL
+
+    def ctl(self, *args, pass_fds=(), user=None, socket_path=None, stdin=subprocess.DEVNULL, env_extra=None):
         argv = [BROKERCTL, "--socket", socket_path or self.control, *args]
         if user:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
                     self.unprivileged_brokerctl(), *argv[1:]]
-        return subprocess.run(argv, pass_fds=pass_fds, stdin=stdin, capture_output=True, text=True, timeout=20)
+        # a terminal's width must not leak into the tables that tests parse
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "PAGER", "SYSTEMD_PAGER")}
+        env.update(env_extra or {})
+        return subprocess.run(argv, pass_fds=pass_fds, stdin=stdin, capture_output=True, text=True, timeout=20,
+                              env=env)
 
     def json(self, *args):
         r = self.ctl("--json", *args)
@@ -184,7 +194,7 @@ def test_basics(env):
     tap.ok(r.returncode == 0 and all(f"  {v}" in r.stdout for v in verbs) and "Exit status" in r.stdout,
            "--help lists every verb and the exit codes", r)
     r = env.ctl("list", "--help")
-    tap.ok(r.returncode == 0 and "brokerctl [--socket PATH] [--json] list [APP]" in r.stdout, "list --help", r)
+    tap.ok(r.returncode == 0 and "brokerctl [OPTIONS] list [APP]" in r.stdout, "list --help", r)
 
 
 def test_usage_errors(env):
@@ -210,12 +220,29 @@ def test_usage_errors(env):
         (["listen", "tcp:127.0.0.1:+80", SLEEPY, "x"], "listen with a signed port"),
         (["listen", "tcp:127.0.0.1:8o", SLEEPY, "x"], "listen with a port neither number nor name"),
         (["listen", "udp:127.0.0.1:ht_tp", SLEEPY, "x"], "listen with a service name of bad characters"),
+        (["transfer", SLEEPY, "x", "0", "--keepalive"], "transfer with --keepalive last"),
     ]
     for args, what in cases:
         r = env.ctl(*args)
         lines = r.stderr.splitlines()
         tap.ok(r.returncode == 2 and len(lines) == 1 and lines[0].startswith("brokerctl: ") and not r.stdout,
                f"usage error exits 2 with one line: {what}", r)
+    # getopt's own line is not printed: one line, ours, that says where to look
+    exact = [
+        (["--frob"], "brokerctl: unknown option '--frob' (see brokerctl --help)"),
+        (["-x", "list"], "brokerctl: unknown option '-x' (see brokerctl --help)"),
+        (["--json=yes", "list"], "brokerctl: option '--json' takes no argument (see brokerctl --help)"),
+        (["list", "--frob"], "brokerctl: list: unknown option '--frob' (see brokerctl list --help)"),
+        (["list", "-jx"], "brokerctl: list: unknown option '-x' (see brokerctl list --help)"),
+        (["list", "--no-pager=1"], "brokerctl: list: option '--no-pager' takes no argument (see brokerctl list --help)"),
+        (["listen", "--backlog"], "brokerctl: listen: option '--backlog' needs an argument (see brokerctl listen --help)"),
+    ]
+    for args, line in exact:
+        r = subprocess.run([BROKERCTL, *args], capture_output=True, text=True, timeout=20)
+        tap.ok(r.returncode == 2 and r.stderr == line + "\n" and not r.stdout, f"one error line: {line}", r)
+    r = subprocess.run([BROKERCTL, "--socket"], capture_output=True, text=True, timeout=20)
+    tap.ok(r.returncode == 2 and r.stderr == "brokerctl: option '--socket' needs an argument (see brokerctl --help)\n",
+           "one error line: --socket without PATH", r)
 
 
 def test_port_range(env):
@@ -226,6 +253,29 @@ def test_port_range(env):
         tap.ok(r.returncode == 2 and len(lines) == 1 and "a port is a number from 0 to 65535" in lines[0] and
                not r.stdout and env.held(SLEEPY, "range") is None,
                f"listen tcp:127.0.0.1:{port}: refused, one line, nothing held", r)
+
+
+def test_stopped_brokerd(env):
+    """A brokerd stopped with SIGSTOP: --timeout bounds every call, with one clear line."""
+    r = env.ctl("status", "--timeout", "soon")
+    tap.ok(r.returncode == 2 and one_error_line(r, "status") and "--timeout takes seconds" in r.stderr,
+           "--timeout with a bad value is a usage error", r)
+    env.brokerd.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = env.ctl("status", "--timeout", "0.3")
+        took = time.monotonic() - t0
+        tap.ok(r.returncode == 1 and one_error_line(r, "status") and "did not answer within 0.3 s" in r.stderr
+               and took < 5, f"status against a stopped brokerd: exit 1 after {took:.2f} s, one line", r)
+        t0 = time.monotonic()
+        r = env.ctl("--timeout", "0.3", "list")
+        took = time.monotonic() - t0
+        tap.ok(r.returncode == 1 and one_error_line(r, "list") and took < 5,
+               f"list against a stopped brokerd: exit 1 after {took:.2f} s", r)
+    finally:
+        env.brokerd.send_signal(signal.SIGCONT)
+    r = env.ctl("status", "--timeout", "5")
+    tap.ok(r.returncode == 0, "brokerd answers again once it runs", r)
 
 
 def test_no_brokerd(env):
@@ -308,6 +358,7 @@ def test_listen(env):
 
     r = env.ctl("listen", "--json", "udp:127.0.0.1:0", SLEEPY, "u4")
     j = json.loads(r.stdout) if r.returncode == 0 else {}
+    env.listen_json = j
     h = env.held(SLEEPY, "u4")
     tap.ok(j.get("app") == SLEEPY and j.get("id") == "u4" and j.get("port", 0) > 0 and
            j.get("address") == f"udp:127.0.0.1:{j.get('port')}" and h and h["kind"] == "datagram" and
@@ -372,6 +423,16 @@ def tcp_pair():
         app_end = socket.create_connection(lst.getsockname())
         peer, _ = lst.accept()
     return app_end, peer
+
+
+def test_wide(env):
+    """A long id at a UTF-8 path, then the tables at several widths."""
+    path = f"{env.dir}/ünïcödé-straße-名前"
+    os.mkdir(path)
+    r = env.ctl("listen", f"unix:{path}/s", SLEEPY, "a-rather-long-socket-id-for-the-table")
+    tap.ok(r.returncode == 0, "listen at a UTF-8 path for the table tests", r)
+    cli.test_table_flags(tap, env, SLEEPY)
+    cli.test_width(tap, env, SLEEPY, f"{path}/s")
 
 
 def test_transfer(env):
@@ -542,6 +603,7 @@ def main():
             lambda: test_port_range(env),
             lambda: test_no_brokerd(env),
             lambda: test_status_apps(env),
+            lambda: cli.test_flags(tap, env),
         ]
         for s in sections:
             run(s)
@@ -549,12 +611,17 @@ def main():
         port = run(lambda: test_listen(env))
         if port:
             run(lambda: test_triggered_listener(env, port))
+        run(lambda: test_wide(env))
+        run(lambda: cli.test_pager(tap, env))
         run(lambda: test_transfer(env))
+        run(lambda: cli.test_completion(tap, env, [SLEEPY, ECHO]))
         run(lambda: test_admin(env))
         run(lambda: test_permissions(env))
         run(lambda: test_no_leaks(env))
+        run(lambda: test_stopped_brokerd(env))   # after the fd count: clients that gave up linger a moment
         if monitors:
             run(lambda: test_monitor_output(env, *monitors))
+            run(lambda: cli.test_schema(tap, env, getattr(env, "listen_json", None), events(monitors[1][1])))
 
         last, out = env.monitor()
         wait_for(lambda: env.ctl("reload").returncode == 0 and "reload" in read(out))

@@ -43,7 +43,7 @@
 
 #include <check.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 #define HB_WAIT_MS 10000     /* default patience for any condition */
 #define HB_LINE_MAX 4096     /* longest report line the helpers read */

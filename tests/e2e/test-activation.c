@@ -298,6 +298,63 @@ START_TEST(nothing_pending_when_the_app_opens)
 }
 END_TEST
 
+/* A manifest's environment= reaches the started app: its variables are
+ * added to brokerd's, replace brokerd's own of the same name, and leave
+ * the rest of brokerd's environment and the activation's variables alone. */
+START_TEST(manifest_environment_reaches_the_app)
+{
+	struct hb b;
+	hb_init(&b, "environment", NULL);
+	char rel[300];
+	snprintf(rel, sizeof(rel), "apps.d/%s.conf", APP);
+	hb_write(hb_path(&b, rel),
+		 "[app]\nid = %s\nuser = %u\ncapabilities = localSocket\n"
+		 "[activation]\nmethod = exec\n"
+		 "command = %s --report %s.report --env SBT_GIVEN,SBT_EMPTY,SBT_OVERRIDDEN,SBT_INHERITED,SBT_NONE\n"
+		 "environment = SBT_GIVEN=a=b:/c\n"
+		 "environment = SBT_EMPTY= SBT_OVERRIDDEN=from-the-manifest\n",
+		 APP, (unsigned)getuid(), getenv("TESTAPP"), APP);
+	/* brokerd inherits these from the test */
+	setenv("SBT_INHERITED", "from-brokerd", 1);
+	setenv("SBT_OVERRIDDEN", "from-brokerd", 1);
+	unsetenv("SBT_NONE");
+	hb_start(&b);
+	unsetenv("SBT_INHERITED");
+	unsetenv("SBT_OVERRIDDEN");
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+
+	int held, peer;
+	hb_unix_pair(SOCK_STREAM, &held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "x", 1);
+	hb_report_get(rep, "start", 0, line);
+	hb_expect(line, "reason", "socket-activity");
+	hb_expect(line, "app", APP);
+	hb_expect(line, "names", "socket-broker");
+	hb_expect(line, "pid_ok", "1");
+	static const char *const want[][3] = {
+		{ "SBT_GIVEN", "1", "a=b:/c" },
+		{ "SBT_EMPTY", "1", "" },
+		{ "SBT_OVERRIDDEN", "1", "from-the-manifest" },
+		{ "SBT_INHERITED", "1", "from-brokerd" },
+		{ "SBT_NONE", "0", "" },
+	};
+	for (int i = 0; i < 5; i++) {
+		hb_report_get(rep, "env", i, line);
+		hb_expect(line, "name", want[i][0]);
+		hb_expect(line, "set", want[i][1]);
+		hb_expect(line, "value", want[i][2]);
+	}
+	hb_report_get(rep, "handback", 0, line);
+	hb_expect(line, "data", "x");
+	hb_report_get(rep, "exit", 0, line);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 /* An app that takes its sockets and exits without reading the batch end
  * resets its activation connection.  The reset reaches brokerd before the
  * acks the app sent ahead of it (brokerd is stopped meanwhile so that they
@@ -374,6 +431,7 @@ int main(void)
 	tcase_add_test(tc, app_that_never_opens_its_activation);
 	tcase_add_test(tc, nothing_pending_when_the_app_opens);
 	tcase_add_test(tc, acks_queued_before_a_reset_count);
+	tcase_add_test(tc, manifest_environment_reaches_the_app);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }

@@ -14,6 +14,8 @@
  *   crash / noack / stall / hang   just before misbehaving as asked
  *   error      when a libbroker call fails
  *   exit       after closing its activation
+ *   env        with --env, after start: one line per variable asked for,
+ *              name=NAME set=0|1 value=VALUE (escaped; "" when unset)
  *
  * Options (no blanks inside values: a manifest's command is split on blanks):
  *   --delay-ms N        sleep N ms before opening the activation (slow start)
@@ -36,6 +38,7 @@
  *   --hang-once M       same, but never open the activation (sleep until killed)
  *   --exit-after N      exit after N handbacks, without reading what else
  *                       brokerd sent (its batch end): the connection resets
+ *   --env NAME[,NAME...] report these variables of its environment
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "report.h"
 
 #define LIFETIME_MS 20000
@@ -63,6 +66,7 @@ static struct {
 	const char *report, *wait_file, *answer, *stay_until;
 	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
+	const char *env;          /* --env: names to report */
 	unsigned delay_ms, read_min, receive_ms, exit_after;
 	bool accept, retransfer;
 } opt;
@@ -100,6 +104,20 @@ static void report(const char *fmt, ...)
 	if (write(fd, line, (size_t)n) != n)
 		perror("testapp: report");
 	close(fd);
+}
+
+/* One env line per name in the comma-separated list. */
+static void report_env(const char *names)
+{
+	char list[1024];
+	snprintf(list, sizeof(list), "%s", names ? names : "");
+	char *save = NULL;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		const char *value = getenv(name);
+		char esc[4096];
+		report_escape(value ? value : "", value ? strlen(value) : 0, esc, sizeof(esc));
+		report("env name=%s set=%d value=%s", name, value != NULL, esc);
+	}
 }
 
 static bool exists(const char *path)
@@ -346,6 +364,7 @@ int main(int argc, char **argv)
 		{ "ack-after", required_argument, NULL, 'K' },
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
+		{ "env", required_argument, NULL, 'E' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -368,6 +387,7 @@ int main(int argc, char **argv)
 		case 'K': opt.ack_after = optarg; break;
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'E': opt.env = optarg; break;
 		default: return 2;
 		}
 	}
@@ -389,6 +409,7 @@ int main(int argc, char **argv)
 	       getenv("LISTEN_FDS") ? getenv("LISTEN_FDS") : "-",
 	       getenv("LISTEN_FDNAMES") ? getenv("LISTEN_FDNAMES") : "-",
 	       pid && atoi(pid) == (int)getpid());
+	report_env(opt.env);
 	if (first_time(opt.hang_once)) {
 		report("hang pid=%d", (int)getpid());
 		sleep_forever();

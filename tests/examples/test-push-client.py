@@ -15,41 +15,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
+from brokertest import Tap, recv_exactly, wait_for  # noqa: E402
+
 BROKERD, BROKERCTL, PUSH = (os.environ[k] for k in ("BROKERD", "BROKERCTL", "PUSH_CLIENT"))
-n = failed = 0
-
-
-def ok(cond, desc, diag=""):
-    global n, failed
-    n += 1
-    print(f"{'ok' if cond else 'not ok'} {n} - {desc}")
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print(f"# {line}")
-    sys.stdout.flush()
-    return cond
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not (v := cond()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return v
-
-
-def recv_exactly(conn, want, timeout=10.0):
-    conn.settimeout(timeout)
-    got = b""
-    try:
-        while len(got) < len(want):
-            chunk = conn.recv(len(want) - len(got))
-            if not chunk:
-                break
-            got += chunk
-    except socket.timeout:
-        pass
-    return got
+tap = Tap()
+ok = tap.ok
 
 
 d = tempfile.mkdtemp(prefix="test-push-client-")
@@ -98,7 +69,7 @@ try:
     r = subprocess.run([PUSH, f"127.0.0.1:{port}"], env=env, capture_output=True, text=True, timeout=30)
     ok(r.returncode == 0 and "handed to brokerd" in r.stdout, "push-client hands its socket over and exits", r)
     conn, _ = server.accept()
-    ok(recv_exactly(conn, b"hello from push-client\n") == b"hello from push-client\n", "the server got the greeting")
+    ok(recv_exactly(conn, 23) == b"hello from push-client\n", "the server got the greeting")
     socks = held()
     ok(socks and len(socks) == 1 and socks[0]["id"] == "push" and socks[0]["kind"] == "stream"
        and socks[0]["state"] == "watching" and socks[0]["context"] == f"server=127.0.0.1:{port}",
@@ -108,7 +79,7 @@ try:
     for msg in (b"message-one\n", b"second message, longer\n"):
         conn.sendall(msg)
         want = f"ack {len(msg)}\n".encode()
-        ok(recv_exactly(conn, want) == want, f"woken by {msg!r}: the app read exactly those bytes and answered")
+        ok(recv_exactly(conn, len(want)) == want, f"woken by {msg!r}: the app read exactly those bytes and answered")
         socks = wait_for(lambda: (s := held()) and s[0]["state"] == "watching" and s[0]["serial"] != serial and s)
         ok(bool(socks), "handed over again after answering (a new transfer, watching)", socks)
         serial = socks[0]["serial"] if socks else serial
@@ -116,7 +87,7 @@ try:
     conn.close()
     server.settimeout(10)
     conn2, _ = server.accept()
-    ok(recv_exactly(conn2, b"hello again from push-client\n") == b"hello again from push-client\n",
+    ok(recv_exactly(conn2, 29) == b"hello again from push-client\n",
        "after the server hung up, the app reconnected from its saved context")
     socks = wait_for(lambda: (s := held()) and s[0]["serial"] != serial and s)
     ok(socks and socks[0]["context"] == f"server=127.0.0.1:{port}", "the new connection is held under the same id", socks)
@@ -129,10 +100,9 @@ finally:
     brokerd.send_signal(signal.SIGTERM)
     rc = brokerd.wait(timeout=10)
     ok(rc == 0, "brokerd stops cleanly on SIGTERM", rc)
-    if failed:
+    if tap.failed:
         log.seek(0)
         for line in log.read().splitlines():
             print(f"# brokerd: {line}")
     subprocess.run(["rm", "-rf", d])
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+sys.exit(tap.done())

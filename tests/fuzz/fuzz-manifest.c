@@ -26,7 +26,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		if (m->activation == ACTIVATION_EXEC && (!m->argv || !m->argv[0] || m->argv[0][0] != '/'))
 			__builtin_trap();
-		if (m->activation == ACTIVATION_WAKE_SOCKET && !m->wake_socket)
+		if (m->activation == ACTIVATION_WAKE_SOCKET && (!m->wake_socket || m->environment))
+			__builtin_trap();
+		/* environment=: bounded, NAME=VALUE each, none of brokerd's own */
+		size_t bytes = 0;
+		if (m->nenv > MANIFEST_ENV_MAX || (m->nenv && m->environment[m->nenv]))
+			__builtin_trap();
+		for (unsigned i = 0; i < m->nenv; i++) {
+			const char *e = m->environment[i];
+			bytes += strlen(e) + 1;
+			if (!strchr(e, '=') || e[0] == '=' || strncmp(e, "LISTEN_", 7) == 0 ||
+			    strncmp(e, "BROKER_", 7) == 0 || !manifest_env_overrides(m, e))
+				__builtin_trap();
+		}
+		if (bytes > MANIFEST_ENV_BYTES)
 			__builtin_trap();
 		manifest_free(m);
 	} else if (m || !err[0]) {

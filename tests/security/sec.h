@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "harness.h"   /* tests/e2e */
 #include "proto.h"
 

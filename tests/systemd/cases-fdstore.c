@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sdtest-sum.h"
 #include "sdtest.h"
 #include "testutil.h"
 
@@ -222,14 +223,21 @@ END_TEST
 
 /* The randomized run: seeded (SDTEST_CHAOS_SEED, else the time; printed),
  * SDTEST_CHAOS_SOCKETS sockets (200) in 4 apps that accept, ack and
- * transfer back in random order, SDTEST_CHAOS_KILLS kill -9s (30) and a
- * restart every fourth round, bounded by SDTEST_CHAOS_SECONDS (100). */
+ * transfer back in random order (and now and then exit unacknowledged),
+ * SDTEST_CHAOS_KILLS kill -9s of brokerd (30), a restart every fourth
+ * round, a reload every fifth, a kill -9 of an app instance mid-cycle
+ * every sixth, a burst to every socket every seventh; bounded by
+ * SDTEST_CHAOS_SECONDS (100).  The oracle: every payload sent is answered
+ * once with its exact bytes, unless the app it went to was killed holding
+ * it (then its peer sees the end, and the socket is counted lost by the
+ * app); every other socket is held at the end with its context. */
 #define CHAOS_APPS 4
 #define CHAOS_MAX 1000
 
 struct csock {
 	char app[32], id[16], ctx[32];
 	int peer;
+	bool lost;                   /* its app was killed holding it */
 };
 
 static unsigned env_num(const char *name, unsigned dflt)
@@ -245,10 +253,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The app's answer line on fd, into line: 1, or 0 when the peer saw the
+ * connection end (its app died holding it), or -1 after timeout_ms. */
+static int read_answer(int fd, char *line, size_t size, int timeout_ms)
+{
+	size_t n = 0;
+	while (n < size - 1 && (n == 0 || line[n - 1] != '\n')) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		ssize_t k = read(fd, line + n, 1);
+		if (k <= 0)
+			return 0;
+		n++;
+	}
+	line[n ? n - 1 : 0] = 0;
+	return 1;
+}
+
 /* Nothing more arrived on any peer: no answer twice, no stray bytes. */
 static void expect_quiet(struct csock *s, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
+		if (s[i].lost)
+			continue;
 		struct pollfd p = { .fd = s[i].peer, .events = POLLIN };
 		ck_assert_msg(poll(&p, 1, 0) == 0, "%s/%s: more arrived than one answer per payload", s[i].app, s[i].id);
 	}
@@ -288,24 +316,36 @@ START_TEST(chaos)
 	}
 	sd_wait_all_watching(n);
 
-	unsigned kills = 0, restarts = 0, payloads = 0;
+	unsigned kills = 0, restarts = 0, reloads = 0, app_kills = 0, bursts = 0, payloads = 0, lost = 0;
 	unsigned long long bytes = 0;
 	double start = now_s();
 	static bool chosen[CHAOS_MAX];
 	for (unsigned round = 0; kills < kills_wanted && now_s() - start < budget; round++) {
-		unsigned k = 10 + rand_r(&rng) % 20;
+		bool burst = round % 7 == 6;
+		unsigned k = burst ? n : 10 + (unsigned)rand_r(&rng) % 20;
+		bursts += burst;
 		memset(chosen, 0, sizeof(chosen));
 		for (unsigned j = 0; j < k; j++) {
-			unsigned i = (unsigned)rand_r(&rng) % n;
-			if (chosen[i])
+			unsigned i = burst ? j : (unsigned)rand_r(&rng) % n;
+			if (chosen[i] || s[i].lost)
 				continue;
 			chosen[i] = true;
 			len[i] = 1 + (size_t)rand_r(&rng) % sizeof(payload[0]);
 			fill(payload[i], len[i], seed + round * 1000 + i);
 			sd_send_payload(s[i].peer, payload[i], len[i], 1 + (unsigned)rand_r(&rng) % 3);
 		}
-		/* The fault lands somewhere in the middle of the apps' cycles. */
+		/* The faults land somewhere in the middle of the apps' cycles. */
 		nanosleep(&(struct timespec){ 0, (long)(rand_r(&rng) % 300) * 1000000L }, NULL);
+		int killed_app = -1;
+		if (round % 6 == 5) {
+			killed_app = (int)((unsigned)rand_r(&rng) % CHAOS_APPS);
+			SD_OK("systemctl --user kill -s KILL sdtest-app@c%d.service", killed_app);
+			app_kills++;
+		}
+		if (round % 5 == 4) {
+			SD_OK("systemctl --user reload brokerd.service");
+			reloads++;
+		}
 		if (round % 4 == 3) {
 			SD_OK("systemctl --user restart brokerd.service");
 			bpid = sd_wait_brokerd(bpid);
@@ -314,22 +354,51 @@ START_TEST(chaos)
 			bpid = sd_kill_brokerd(bpid);
 			kills++;
 		}
-		for (unsigned i = 0; i < n; i++)
-			if (chosen[i]) {
-				sd_expect_answer(s[i].peer, s[i].app, s[i].id, "socket-activity", s[i].ctx,
-						 strlen(s[i].ctx), payload[i], len[i], NULL);
-				payloads++;
-				bytes += len[i];
+		for (unsigned i = 0; i < n; i++) {
+			if (!chosen[i])
+				continue;
+			char line[512], want[512];
+			int w = snprintf(want, sizeof(want), "ok app=%s id=%s reason=socket-activity ctxlen=%zu ctxsum=%08x "
+					 "len=%zu sum=%08x pid=", s[i].app, s[i].id, strlen(s[i].ctx),
+					 sdtest_sum(s[i].ctx, strlen(s[i].ctx)), len[i], sdtest_sum(payload[i], len[i]));
+			int r = read_answer(s[i].peer, line, sizeof(line), 30000);
+			if (r == 0 && (int)(i % CHAOS_APPS) == killed_app) {
+				s[i].lost = true;   /* the instance died with it in its hands */
+				lost++;
+				continue;
 			}
+			ck_assert_msg(r == 1, "%s/%s: %s (seed %u, round %u)", s[i].app, s[i].id,
+				      r == 0 ? "the peer saw the connection end" : "no answer", seed, round);
+			ck_assert_msg(strncmp(line, want, (size_t)w) == 0, "answer '%s', expected '%s...' (seed %u)", line,
+				      want, seed);
+			payloads++;
+			bytes += len[i];
+		}
+		/* Others the killed instance had in its hands end too. */
+		for (unsigned i = 0; killed_app >= 0 && i < n; i++) {
+			if (s[i].lost || (int)(i % CHAOS_APPS) != killed_app)
+				continue;
+			struct pollfd p = { .fd = s[i].peer, .events = POLLIN | POLLRDHUP };
+			char c;
+			if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) && read(s[i].peer, &c, 1) <= 0) {
+				s[i].lost = true;
+				lost++;
+			}
+		}
 	}
 	ck_assert_msg(kills >= kills_wanted, "only %u kill(s) within %.0f s", kills, budget);
 
-	/* Every socket held, with its context, and alive end to end. */
-	sd_wait_all_watching(n);
+	/* Every socket not lost with a killed app: held, with its context,
+	 * and alive end to end. */
+	sd_wait_all_watching(n - lost);
 	broker_info **list = sd_list();
 	for (unsigned i = 0; i < n; i++) {
 		broker_info *in = sd_find(list, s[i].app, s[i].id);
-		ck_assert_msg(in != NULL, "%s/%s was lost", s[i].app, s[i].id);
+		if (s[i].lost) {
+			ck_assert_msg(in == NULL, "%s/%s: its app died with it, yet brokerd holds it", s[i].app, s[i].id);
+			continue;
+		}
+		ck_assert_msg(in != NULL, "%s/%s was lost (seed %u)", s[i].app, s[i].id, seed);
 		ck_assert_uint_eq(in->context_len, strlen(s[i].ctx));
 		ck_assert(memcmp(in->context, s[i].ctx, in->context_len) == 0);
 	}
@@ -338,21 +407,28 @@ START_TEST(chaos)
 	bpid = sd_kill_brokerd(bpid);
 	kills++;
 	for (unsigned i = 0; i < n; i++) {
+		if (s[i].lost)
+			continue;
 		len[i] = 64;
 		fill(payload[i], len[i], seed + i);
 		sd_send_payload(s[i].peer, payload[i], len[i], 1);
 	}
 	for (unsigned i = 0; i < n; i++) {
+		if (s[i].lost)
+			continue;
 		sd_expect_answer(s[i].peer, s[i].app, s[i].id, "socket-activity", s[i].ctx, strlen(s[i].ctx),
 				 payload[i], len[i], NULL);
 		payloads++;
 		bytes += len[i];
 	}
-	sd_wait_all_watching(n);
+	sd_wait_all_watching(n - lost);
 	expect_quiet(s, n);
-	fprintf(stderr, "# chaos: seed %u: %u kill -9, %u restarts, %u payloads (%llu bytes) checked, "
-		"%u sockets checked, 0 lost, %d hand-back(s) delivered twice, %.1f s\n", seed, kills, restarts,
-		payloads, bytes, n, journal_count("delivered again, nothing to read"), now_s() - start);
+	fprintf(stderr, "# chaos: seed %u: %u kill -9 of brokerd, %u restarts, %u reloads, %u kill -9 of an app "
+		"instance (%u socket(s) went with them), %d app exit(s) without an ack, %u bursts to every socket; "
+		"%u payloads (%llu bytes) checked, %u sockets checked, 0 lost by brokerd, %d hand-back(s) "
+		"delivered twice, %.1f s\n", seed, kills, restarts, reloads, app_kills, lost,
+		journal_count("exiting without an ack"), bursts, payloads, bytes, n,
+		journal_count("delivered again, nothing to read"), now_s() - start);
 	for (unsigned i = 0; i < n; i++)
 		close(s[i].peer);
 	sd_case_done();

@@ -15,7 +15,9 @@
  *	  ack-first       acknowledge, then serve and transfer back (default)
  *	  transfer-first  serve and transfer back (a dup), then acknowledge
  *	  transfer-exit   serve and transfer back, then exit unacknowledged
- *	  random          ack-first or transfer-first, by --seed and the pid
+ *	  random          ack-first or transfer-first, by --seed and the pid, and
+ *	                  one time in 16 exit at once, unacknowledged (brokerd
+ *	                  keeps the socket and starts the app again)
  *	  hold            acknowledge and keep the socket, never serve it
  *
  *   sdtest-app --register APP
@@ -43,7 +45,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "sdtest-sum.h"
 
 static int do_register(const char *app)
@@ -209,7 +211,15 @@ int main(int argc, char **argv)
 			broker_handback_free(h);   /* closes brokerd's socket, unacknowledged */
 			continue;
 		}
-		int o = order == RANDOM ? (rand_r(&seed) & 1 ? TRANSFER_FIRST : ACK_FIRST) : order;
+		int o = order;
+		if (order == RANDOM) {
+			unsigned x = (unsigned)rand_r(&seed);
+			if (x % 16 == 0) {
+				fprintf(stderr, "sdtest-app: %s: exiting without an ack\n", h->id);
+				_exit(0);
+			}
+			o = x & 1 ? TRANSFER_FIRST : ACK_FIRST;
+		}
 		if (o == HOLD) {
 			int fd = broker_handback_accept(a, h);
 			fprintf(stderr, "sdtest-app: %s: holding it as fd %d\n", h->id, fd);   /* never closed */

@@ -10,7 +10,7 @@
 
 #include <check.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 
 /* How the test wants brokerd.service (a drop-in over the shipped unit). */
 struct brokerd_opts {
@@ -123,3 +123,4 @@ void sd_wake_cases(Suite *s);
 void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
 void sd_fdstore_cases(Suite *s);
+void sd_journal_cases(Suite *s);

@@ -30,5 +30,6 @@ int main(void)
 	sd_restart_cases(s);
 	sd_crash_cases(s);
 	sd_fdstore_cases(s);
+	sd_journal_cases(s);
 	return run_suite(s);
 }

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "broker-tls.h"
+#include <socket-broker/broker-tls.h>
 
 /* Create the PKI (tests/tls/make-pki.sh, path in $TLS_MAKE_PKI) in a fresh
  * temporary directory; pki_cleanup() removes it.  Call from main(). */

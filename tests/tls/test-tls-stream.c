@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "peer.h"
 #include "tiny-server.h"
 

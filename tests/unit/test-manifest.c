@@ -367,6 +367,95 @@ START_TEST(capabilities)
 }
 END_TEST
 
+START_TEST(environment)
+{
+	struct manifest *m = parse_ok(EXEC_APP);
+	ck_assert_ptr_null(m->environment);   /* none given: none */
+	ck_assert_uint_eq(m->nenv, 0);
+	manifest_free(m);
+
+	/* words add up over repeated keys; a value may hold '=' or be empty */
+	m = parse_ok(EXEC_APP "environment = PYTHONPATH=/opt/push/lib  LANG=C.UTF-8\n"
+		     "Environment =\tOPTS=a=b,c=d EMPTY= _x9=1\n");
+	static const char *const want[] = { "PYTHONPATH=/opt/push/lib", "LANG=C.UTF-8", "OPTS=a=b,c=d",
+					    "EMPTY=", "_x9=1" };
+	ck_assert_uint_eq(m->nenv, ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		ck_assert_str_eq(m->environment[i], want[i]);
+	ck_assert_ptr_null(m->environment[ARRAY_SIZE(want)]);
+	ck_assert(manifest_env_overrides(m, "PYTHONPATH=/usr/lib/python3"));
+	ck_assert(manifest_env_overrides(m, "EMPTY=x"));
+	ck_assert(!manifest_env_overrides(m, "PYTHONPATHX=1"));
+	ck_assert(!manifest_env_overrides(m, "PYTHON=1"));
+	ck_assert(!manifest_env_overrides(m, "no equals sign"));
+	ck_assert(!manifest_env_overrides(NULL, "LANG=C"));
+	manifest_free(m);
+
+	/* names that only look like brokerd's are the manifest's */
+	m = parse_ok(EXEC_APP "environment = LISTENER=1 BROKERAGE=2 NOTIFY_SOCKETS=3 WATCHDOG=4\n");
+	ck_assert_uint_eq(m->nenv, 4);
+	manifest_free(m);
+}
+END_TEST
+
+START_TEST(environment_refused)
+{
+	/* brokerd's own variables, each named, with the file and line */
+	static const char *const mine[] = { "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_ANYTHING",
+					   "BROKER_SOCKET", "BROKER_APP_ID", "BROKER_REASON", "BROKER_",
+					   "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC" };
+	for (size_t i = 0; i < ARRAY_SIZE(mine); i++) {
+		char text[512], want[256];
+		snprintf(text, sizeof(text), EXEC_APP "environment = A=1 %s=/tmp/x\n", mine[i]);
+		snprintf(want, sizeof(want), "t.conf:6: [activation] environment: %s is brokerd's to set", mine[i]);
+		parse_bad(text, want);
+	}
+	static const char *const words[] = { "NOEQUALS", "=value", "1ABC=x", "A-B=c", "A.B=c", "\xc3\xa9=1" };
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), EXEC_APP "environment = %s\n", words[i]);
+		parse_bad(text, "t.conf:6: [activation] environment: '");
+		ck_assert_msg(strstr(err, "is not NAME=VALUE") != NULL, "%s", err);
+	}
+	parse_bad(EXEC_APP "environment = A=1\nenvironment = B=2 A=3\n", "t.conf:7: [activation] environment: A given twice");
+	parse_bad(EXEC_APP "environment =\n", "t.conf:6: [activation] environment: empty");
+	parse_bad(EXEC_APP "environment = \t \n", "environment: empty");
+	/* systemd, not brokerd, starts a wake-socket app */
+	parse_bad("[app]\nid = a\nuser = 1\n[activation]\nmethod = wake-socket\nsocket = /w\nenvironment = A=1\n",
+		  "environment needs activation exec");
+}
+END_TEST
+
+START_TEST(environment_bounds)
+{
+	/* MANIFEST_ENV_MAX variables, then one more */
+	char text[16384] = EXEC_APP "environment =";
+	for (int i = 0; i < MANIFEST_ENV_MAX; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), " V%d=%d", i, i);
+	strcat(text, "\n");
+	struct manifest *m = parse_ok(text);
+	ck_assert_uint_eq(m->nenv, MANIFEST_ENV_MAX);
+	ck_assert_str_eq(m->environment[MANIFEST_ENV_MAX - 1], "V63=63");
+	manifest_free(m);
+	strcat(text, "environment = ONE_MORE=1\n");
+	parse_bad(text, "t.conf:7: [activation] environment: more than 64 variables or 8192 bytes");
+
+	/* MANIFEST_ENV_BYTES of text, NULs counted, then one byte more */
+	char value[MANIFEST_ENV_BYTES];
+	size_t len = MANIFEST_ENV_BYTES - 1 - strlen("BIG=");
+	memset(value, 'v', len);
+	value[len] = 0;
+	snprintf(text, sizeof(text), EXEC_APP "environment = BIG=%s\n", value);
+	m = parse_ok(text);
+	ck_assert_uint_eq(strlen(m->environment[0]) + 1, MANIFEST_ENV_BYTES);
+	manifest_free(m);
+	snprintf(text, sizeof(text), EXEC_APP "environment = BIG=%sv\n", value);
+	parse_bad(text, "more than 64 variables or 8192 bytes");
+	snprintf(text, sizeof(text), EXEC_APP "environment = A=\nenvironment = BIG=%s\n", value);
+	parse_bad(text, "t.conf:7: [activation] environment: more than");
+}
+END_TEST
+
 static char reports[4096];
 static int nreports;
 
@@ -478,6 +567,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, users);
 	tcase_add_test(tc, command_splitting);
 	tcase_add_test(tc, capabilities);
+	tcase_add_test(tc, environment);
+	tcase_add_test(tc, environment_refused);
+	tcase_add_test(tc, environment_bounds);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

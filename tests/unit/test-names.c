@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "broker.h"
+#include <socket-broker/broker.h>
 #include "testutil.h"
 #include "util.h"
 

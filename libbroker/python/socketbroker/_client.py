@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: MIT
+"""socketbroker.Broker: a control connection to brokerd (broker * in C)."""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+
+TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple, Union
+
+from . import _native
+from ._errors import BrokerError
+from ._types import DEFAULT_TIMEOUT, AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
+
+if TYPE_CHECKING:
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
+
+
+def _refuse_tls(sock: Any) -> None:
+    """A TLS session in this process cannot travel with its socket (as broker_fd_guard())."""
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+        raise BrokerError(errno.EBADFD, _native.strerror(-errno.EBADFD),
+                          "an ssl.SSLSocket keeps its TLS session in this process")
+
+
+class Broker:
+    """A connection to brokerd's control socket (broker_open()).
+
+    path: the socket; None means $BROKER_SOCKET, else the default
+    (socketbroker.default_socket()).  timeout: seconds each call waits for
+    brokerd (to connect, to send, for the answer; None: forever), after
+    which it fails with ETIMEDOUT.  Blocking calls release the GIL; one
+    Broker serves one thread at a time (another gets RuntimeError).  Use it
+    as a context manager, or call close().
+    """
+
+    def __init__(self, path: PathArg = None, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+        self._b = _native.Broker(path, _ms(timeout))
+
+    def set_timeout(self, timeout: Optional[float]) -> None:
+        """Change the timeout of the calls that follow (broker_set_timeout()).
+        A call that timed out may still have been done by brokerd."""
+        self._b.set_timeout(_ms(timeout))
+
+    def __enter__(self) -> "Broker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<socketbroker.Broker {'closed' if self.closed else f'fd={self.fileno()}'}>"
+
+    def close(self) -> None:
+        """Close the connection (broker_close()); safe to call twice."""
+        self._b.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._b.closed)
+
+    def fileno(self) -> int:
+        """The connection's fd, to watch for readability after monitor() (broker_get_fd())."""
+        return int(self._b.fileno())
+
+    @property
+    def last_message(self) -> str:
+        """brokerd's own words for the last error on this connection, or "" (broker_last_message())."""
+        return str(self._b.last_message)
+
+    @property
+    def peer_uid(self) -> Optional[int]:
+        """The uid brokerd saw for this connection."""
+        return self._b.peer_uid
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether brokerd granted this connection the admin verbs."""
+        return bool(self._b.is_admin)
+
+    def register(self, app_id: str) -> None:
+        """Act as app_id from now on (broker_register()).
+
+        ENOENT: no such app, or none this user may act as; EPERM: wrong unit,
+        or an admin who may see the app but not act as it; EALREADY."""
+        self._b.register(app_id)
+
+    def transfer(self, id: str, sock: Union[socket.socket, int], context: bytes = b"",
+                 keepalive: int = 0) -> None:
+        """Hand sock to brokerd under id (broker_transfer()).
+
+        context: opaque bytes brokerd gives back with the socket (4 KiB by
+        default); keepalive: seconds of quiet after which the app is woken
+        with Reason.KEEPALIVE_EXPIRED (0: none; listeners take none).  An id
+        that is already held is replaced.  A socket object is closed once
+        brokerd holds it and left alone if the transfer fails; a plain fd
+        follows the C rule (closed on success, still yours on failure).
+        An ssl.SSLSocket is refused (EBADFD): its TLS state cannot move."""
+        if isinstance(sock, int):
+            self._b.transfer(id, sock, context, keepalive)
+            return
+        _refuse_tls(sock)
+        # A copy goes, so that the socket object never names a closed fd.
+        fd = os.dup(sock.fileno())
+        try:
+            self._b.transfer(id, fd, context, keepalive)
+        except BaseException:
+            os.close(fd)
+            raise
+        sock.close()
+
+    def list(self, app_id: Optional[str] = None) -> List[SocketInfo]:
+        """Held sockets (broker_list()): this connection's app, or app_id's."""
+        return [SocketInfo._from(d) for d in self._b.list(app_id)]
+
+    def all_sockets(self) -> Dict[str, SocketInfo]:
+        """The registered app's held sockets by id (the original's AllSockets)."""
+        return {i.id: i for i in self.list()}
+
+    def show(self, id: str, app_id: Optional[str] = None) -> SocketInfo:
+        """One held socket (broker_show())."""
+        return SocketInfo._from(self._b.show(id, app_id))
+
+    def claim(self, id: str) -> Tuple[socket.socket, SocketInfo]:
+        """Take a held socket back (broker_claim()): brokerd stops watching it
+        and forgets it.  Its info's local and peer are "" (ask the socket).
+        ENOENT; EBUSY while it is being handed back or lent."""
+        fd, d = self._b.claim(id)
+        return _socket(fd), SocketInfo._from(d)
+
+    def status(self) -> Status:
+        """Broker-wide counters (broker_get_status())."""
+        return Status(**self._b.status())
+
+    def apps(self) -> List[AppInfo]:
+        """Apps brokerd knows: all for an admin, else those this user may act as."""
+        return [AppInfo(**{**d, "state": _member(AppState, d["state"])}) for d in self._b.apps()]
+
+    def trigger(self, app_id: str, id: str) -> None:
+        """Admin: wake app_id for id as if something had happened (Reason.ADMIN_TRIGGER)."""
+        self._b.trigger(app_id, id)
+
+    def drop(self, app_id: str, id: str) -> None:
+        """Admin: close a held socket and forget it."""
+        self._b.drop(app_id, id)
+
+    def reload(self) -> None:
+        """Admin: reread brokerd.conf's apps directory."""
+        self._b.reload()
+
+    def monitor(self) -> None:
+        """From now on this connection carries only events: see next_event()."""
+        self._b.monitor()
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next monitor event, or None if none came within timeout seconds
+        (None: wait; signals do not cut it short).  EPIPE when brokerd
+        closed the connection."""
+        d = self._b.next_event(_ms(timeout))
+        if d is None:
+            return None
+        return Event(**{**d, "type": _member(EventType, d["type"]), "reason": _member(Reason, d["reason"]),
+                        "kind": _member(Kind, d["kind"])})
