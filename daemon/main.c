@@ -10,10 +10,14 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "brokerd.h"
+#include "activate.h"
+#include "client.h"
 #include "control.h"
+#include "daemon.h"
 #include "log.h"
+#include "monitor.h"
 #include "notify.h"
+#include "registry.h"
 #include "store.h"
 #include "testhook.h"
 #include "util.h"
@@ -30,7 +34,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)w;
 	(void)revents;
 	log_info("SIGHUP: reloading manifests");
-	daemon_reload(ev_userdata(loop));
+	registry_reload(ev_userdata(loop));
 }
 
 /* Sort what systemd passed: the control socket, and held sockets to restore. */
@@ -136,7 +140,7 @@ static int setup_config(struct daemon *d, const struct options *o)
 {
 	char err[512];
 	bool user = o->user >= 0 ? o->user : geteuid() != 0;
-	int r = config_defaults(&d->cfg, user);
+	int r = daemon_init(d, NULL, user);
 	if (r < 0) {
 		log_error("cannot work out default paths%s", user ? " (is XDG_RUNTIME_DIR set?)" : "");
 		return r;
@@ -161,17 +165,12 @@ int main(int argc, char **argv)
 		return 2;
 	log_setup(o.verbose);
 
-	d.control_fd = -1;
-	TAILQ_INIT(&d.apps);
-	TAILQ_INIT(&d.all);
-	TAILQ_INIT(&d.clients);
-	d.started = now_usec(CLOCK_MONOTONIC);
 	if (setup_config(&d, &o) < 0)
 		return 2;
 
 	if (o.check) {
 		int n = manifests_check_dir(d.cfg.apps_dir);
-		config_free(&d.cfg);
+		daemon_free(&d);
 		return n < 0 ? 2 : n > 0 ? 1 : 0;
 	}
 
@@ -182,14 +181,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ev_set_userdata(d.loop, &d);
-	int r = held_watch_init(&d);
+	/* The layers above core subscribe to its events. */
+	int r = activate_init(&d);
+	if (r == 0)
+		r = client_init(&d);
+	if (r == 0)
+		r = monitor_init(&d);
 	if (r < 0) {
-		log_error_errno(r, "cannot create the epoll set for held sockets: %m");
+		log_error_errno(r, "cannot start: %m");
 		return 1;
 	}
 
 	testhook_setup(&d);
-	r = daemon_reload(&d);
+	r = registry_reload(&d);
 	if (r < 0) {
 		log_error_errno(r, "cannot start: manifests in %s: %m", d.cfg.apps_dir);
 		return 1;
@@ -220,10 +224,10 @@ int main(int argc, char **argv)
 
 	notify_stopping(&d);
 	control_close(&d);
-	clients_close_all(&d);
+	client_close_all(&d);
+	activate_shutdown(&d);
 	registry_shutdown(&d);
-	store_free(&d);
-	config_free(&d.cfg);
+	daemon_free(&d);
 	ev_loop_destroy(d.loop);
 	log_info("stopped");
 	return 0;

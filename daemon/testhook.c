@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "brokerd.h"
+#include "core.h"
 #include "log.h"
 #include "reglog.h"
 #include "testhook.h"

@@ -16,7 +16,7 @@ struct broker {
 	bool registered;       /* broker_register() succeeded */
 	bool monitoring;
 	int timeout_ms;        /* for each request's send and each reply; -1 = none */
-	char message[256];     /* what went wrong in the last call, or "" */
+	char message[512];     /* what went wrong in the last call, or "" */
 	struct bp_msg reply;   /* the last message received; fields point into buf */
 	uint8_t buf[BP_MSG_MAX];
 };

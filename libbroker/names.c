@@ -35,6 +35,7 @@ static const char *const app_states[] = {
 	[BROKER_APP_STARTING] = "starting",
 	[BROKER_APP_RUNNING] = "running",
 	[BROKER_APP_BACKOFF] = "backoff",
+	[BROKER_APP_THROTTLED] = "throttled",
 };
 
 static const char *const events[] = {
@@ -48,6 +49,7 @@ static const char *const events[] = {
 	[BROKER_EVENT_FAILURE] = "failure",
 	[BROKER_EVENT_EXIT] = "exit",
 	[BROKER_EVENT_RELOAD] = "reload",
+	[BROKER_EVENT_THROTTLED] = "throttled",
 };
 
 const char *broker_kind_name(int kind) { return NAME(kinds, kind); }
@@ -90,6 +92,7 @@ static const struct {
 	{ ENOSPC, "brokerd already holds as many sockets as it is allowed to" },
 	{ EBUSY, "the socket is being handed back to the app right now" },
 	{ EEXIST, "brokerd holds this socket already, under another id or for another app" },
+	{ ECANCELED, "an admin dropped this socket: brokerd does not hold it again" },
 	{ EBADFD, "the socket carries a userspace TLS session, whose state would be lost if it were handed over" },
 	{ EBADMSG, "malformed message (or, at activation, malformed LISTEN_FDS, LISTEN_PID or LISTEN_FDNAMES)" },
 	{ EOPNOTSUPP, "unknown request: libbroker and brokerd versions differ" },

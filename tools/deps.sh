@@ -10,6 +10,7 @@ systemd dbus dbus-daemon util-linux procps iproute2 zsh
 gnutls-bin openssl socat softhsm2 groff-base
 clang-14 libclang-rt-14-dev valgrind
 s6 libs6-dev skalibs-dev hyperfine gnuplot-nox strace
+lighttpd python3-gunicorn
 build-essential dpkg-dev debhelper dh-python lintian python3 python3-dev libsmartcols-dev man-db
 "
 

@@ -60,6 +60,7 @@ enum broker_app_state {
 	BROKER_APP_STARTING = 1,    /* started or connected; waiting for it to say hello */
 	BROKER_APP_RUNNING = 2,     /* has an activation connection */
 	BROKER_APP_BACKOFF = 3,     /* the last activation failed; waiting to retry */
+	BROKER_APP_THROTTLED = 4,   /* started too often (its trigger limit); waiting */
 };
 
 /* Events that `brokerctl monitor` shows. */
@@ -74,6 +75,7 @@ enum broker_event_type {
 	BROKER_EVENT_FAILURE = 8,    /* activation failed; error and detail say why */
 	BROKER_EVENT_EXIT = 9,       /* a broker-started instance exited */
 	BROKER_EVENT_RELOAD = 10,
+	BROKER_EVENT_THROTTLED = 11, /* an app reached its trigger limit; detail says which */
 };
 
 /* Names as used in the environment, logs, JSON and brokerctl, e.g.
@@ -276,9 +278,10 @@ int broker_get_fd(const broker *b);
 int broker_next_event(broker *b, int timeout_ms, broker_event **ret);
 broker_event *broker_event_free(broker_event *ev);
 
-/* Mark fd as unsafe to hand to brokerd (why: shown in no message, kept for
- * debugging), or clear the mark with why == NULL.  broker_transfer() refuses
- * a marked fd with -EBADFD.  libbroker-tls marks every fd that carries a
+/* Mark fd as unsafe to hand to brokerd (why: any text, for the reader of
+ * the caller's code; libbroker neither stores nor shows it), or clear the
+ * mark with why == NULL.  broker_transfer() refuses a marked fd with
+ * -EBADFD.  libbroker-tls marks every fd that carries a
  * userspace TLS session, whose state would be lost in a transfer. */
 int broker_fd_guard(int fd, const char *why);
 

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (manifest_parse_string(text, "fuzz.conf", false, &m, err, sizeof(err)) == 0) {
 		/* what brokerd reads from a parsed manifest */
 		char caps[128];
-		caps_format(m->caps, caps, sizeof(caps));
+		manifest_caps_format(m->caps, caps, sizeof(caps));
 		if (!m->id || !m->user || strlen(m->id) > 255)
 			__builtin_trap();
 		if (m->activation == ACTIVATION_EXEC && (!m->argv || !m->argv[0] || m->argv[0][0] != '/'))

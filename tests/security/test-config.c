@@ -134,6 +134,15 @@ START_TEST(garbage_manifests)
 		snprintf(id, sizeof(id), "com.example.b%d", i);
 		ck_assert_int_eq(broker_register(c, id), -ENOENT);
 	}
+	/* The app's user hears that its manifest was skipped, and why; an
+	 * id no file claims is simply unknown. */
+	ck_assert_int_eq(broker_register(c, "com.example.b4"), -ENOENT);
+	ck_assert_msg(strstr(broker_last_message(c), "the manifest for com.example.b4 was skipped, so brokerd does "
+			     "not know the app: ") &&
+		      strstr(broker_last_message(c), "bad04.conf:4: [app] capabilities: unknown capability 'everything'"),
+		      "%s", broker_last_message(c));
+	ck_assert_int_eq(broker_register(c, "com.example.none"), -ENOENT);
+	ck_assert_str_eq(broker_last_message(c), "no manifest declares an app com.example.none that uid 0 may act as");
 	broker_close(c);
 	sec_end(&b);
 }

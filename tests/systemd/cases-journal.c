@@ -95,7 +95,7 @@ START_TEST(journal_ids)
 	json_object *all = wait_entries(MSGID_TRANSFER_REFUSED, 1);
 	ck_assert_uint_eq(json_object_array_length(all), 1);
 	json_object *e = json_object_array_get_idx(all, 0);
-	expect_site(e, "verbs.c");
+	expect_site(e, "control/verbs.c");
 	ck_assert_str_eq(field(e, "ERRNO"), "22");
 	ck_assert_str_eq(field(e, "PRIORITY"), "5");
 	ck_assert_str_eq(field(e, "APP_ID"), "org.test.j1");
@@ -128,13 +128,13 @@ START_TEST(journal_ids)
 	ck_assert_int_eq(write(sv[1], "x", 1), 1);
 	all = wait_entries(MSGID_TRIGGER, 1);
 	e = json_object_array_get_idx(all, 0);
-	expect_site(e, "watch.c");
+	expect_site(e, "core/journal.c");   /* the journal subscribes to the trigger */
 	ck_assert_str_eq(field(e, "SOCKET_ID"), "t");
 	ck_assert_str_eq(field(e, "REASON"), "socket-activity");
 	json_object_put(all);
 	all = wait_entries(MSGID_ACTIVATION_FAILED, 1);
 	e = json_object_array_get_idx(all, 0);
-	expect_site(e, "activate.c");
+	expect_site(e, "core/journal.c");
 	ck_assert_str_eq(field(e, "APP_ID"), "org.test.j1");
 	ck_assert_str_eq(field(e, "PRIORITY"), "4");
 	json_object_put(all);
@@ -144,7 +144,7 @@ START_TEST(journal_ids)
 	sd_wait_brokerd(pid);
 	all = wait_entries(MSGID_RESTORED, 1);
 	e = json_object_array_get_idx(all, 0);
-	expect_site(e, "store-restore.c");
+	expect_site(e, "core/store-restore.c");
 	ck_assert_msg(strstr(field(e, "MESSAGE"), "restored 1 held socket(s)"), "MESSAGE=%s", field(e, "MESSAGE"));
 	json_object_put(all);
 	close(sv[1]);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* What a held socket is (socket_describe) and why it woke (socket_classify),
+/* What a held socket is (sock_facts_get and sock_facts_kind, the one
+ * classifier transfers use) and why it woke (trigger_classify),
  * on real sockets of every kind brokerd holds; and that classifying never
  * consumes a byte, a datagram or a pending connection. */
 #include <arpa/inet.h>
@@ -12,7 +13,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "brokerd.h"
+#include "caps.h"
+#include "core.h"
+#include "trigger.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -49,23 +52,39 @@ static void expect_queued(int fd, const char *want, size_t len)
 	ck_assert_mem_eq(got, want, len);
 }
 
+/* The kind of held socket fd is, or the error that refuses it. */
+static int describe(int fd, int *ret_family, int *ret_sotype)
+{
+	struct sock_facts f;
+	int r = sock_facts_get(fd, &f);
+	if (r < 0)
+		return r;
+	*ret_family = f.family;
+	*ret_sotype = f.sotype;
+	return sock_facts_kind(&f);
+}
+
 static void expect_kind(int fd, int kind, int family, int sotype)
 {
-	int k = -1, f = -1, t = -1;
-	ck_assert_int_eq(socket_describe(fd, &k, &f, &t), 0);
-	ck_assert_int_eq(k, kind);
+	int f = -1, t = -1;
+	ck_assert_int_eq(describe(fd, &f, &t), kind);
 	ck_assert_int_eq(f, family);
 	ck_assert_int_eq(t, sotype);
 }
 
-/* socket_describe fails with err and writes none of its outputs. */
+/* fd is refused with err; sock_facts_get writes nothing when it fails. */
 static void expect_refused(int fd, int err)
 {
-	int k = 77, f = 77, t = 77;
-	ck_assert_int_eq(socket_describe(fd, &k, &f, &t), err);
-	ck_assert_int_eq(k, 77);
-	ck_assert_int_eq(f, 77);
-	ck_assert_int_eq(t, 77);
+	struct sock_facts f;
+	memset(&f, 0x77, sizeof(f));
+	int r = sock_facts_get(fd, &f);
+	if (r < 0) {
+		ck_assert_int_eq(r, err);
+		ck_assert_int_eq(f.family, 0x77777777);
+		ck_assert_int_eq(f.sotype, 0x77777777);
+		return;
+	}
+	ck_assert_int_eq(sock_facts_kind(&f), err);
 }
 
 /* A listener on the loopback address of family, port 0. */
@@ -120,13 +139,13 @@ START_TEST(tcp_stream_data)
 	int held, peer;
 	ck_assert(tcp_pair(AF_INET, &held, &peer));
 	expect_kind(held, BROKER_KIND_STREAM, AF_INET, SOCK_STREAM);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_NONE);
 	send_all(peer, "hello, world", 12);
 	wait_for(held, POLLIN);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+		ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	expect_queued(held, "hello, world", 12);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_NONE);
 	close(held);
 	close(peer);
 }
@@ -138,7 +157,7 @@ START_TEST(tcp_eof)
 	ck_assert(tcp_pair(AF_INET, &held, &peer));
 	ck_assert_int_eq(shutdown(peer, SHUT_WR), 0);
 	wait_for(held, POLLIN);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
 	close(held);
 	close(peer);
 
@@ -147,9 +166,9 @@ START_TEST(tcp_eof)
 	send_all(peer, "last words", 10);
 	close(peer);
 	wait_for(held, POLLRDHUP);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	expect_queued(held, "last words", 10);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
 	close(held);
 }
 END_TEST
@@ -162,7 +181,7 @@ START_TEST(tcp_reset)
 	ck_assert_int_eq(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(peer);   /* RST, not FIN */
 	wait_for(held, POLLIN | POLLERR);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
 	close(held);
 }
 END_TEST
@@ -174,7 +193,7 @@ START_TEST(tcp_listener)
 	expect_kind(l, BROKER_KIND_LISTENER, AF_INET, SOCK_STREAM);
 	int c = connect_to(l, SOCK_STREAM);
 	wait_for(l, POLLIN);
-	ck_assert_int_eq(socket_classify(l, BROKER_KIND_LISTENER), BROKER_REASON_CONNECTION_ACCEPTED);
+	ck_assert_int_eq(trigger_classify(l, BROKER_KIND_LISTENER), BROKER_REASON_CONNECTION_ACCEPTED);
 	/* the pending connection is still there to accept, with its bytes */
 	send_all(c, "hi", 2);
 	int a = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -195,7 +214,7 @@ START_TEST(tcp6_stream)
 	expect_kind(held, BROKER_KIND_STREAM, AF_INET6, SOCK_STREAM);
 	send_all(peer, "six", 3);
 	wait_for(held, POLLIN);
-	ck_assert_int_eq(socket_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(held, BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	expect_queued(held, "six", 3);
 	char text[128];
 	ck_assert_int_eq(sockaddr_text(held, false, text, sizeof(text)), 0);
@@ -210,12 +229,12 @@ START_TEST(udp)
 	int u = loopback_listener(AF_INET, SOCK_DGRAM);
 	ck_assert_int_ge(u, 0);
 	expect_kind(u, BROKER_KIND_DATAGRAM, AF_INET, SOCK_DGRAM);   /* unconnected is fine */
-	ck_assert_int_eq(socket_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
 	int c = connect_to(u, SOCK_DGRAM);
 	send_all(c, "one", 3);
 	send_all(c, "two!", 4);
 	wait_for(u, POLLIN);
-	ck_assert_int_eq(socket_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
 	char got[16];
 	ck_assert_int_eq(recv(u, got, sizeof(got), MSG_DONTWAIT), 3);   /* whole, and in order */
 	ck_assert_mem_eq(got, "one", 3);
@@ -225,7 +244,7 @@ START_TEST(udp)
 	/* an empty datagram is activity too, and is still there afterwards */
 	send_all(c, "", 0);
 	wait_for(u, POLLIN);
-	ck_assert_int_eq(socket_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
 	ck_assert_int_eq(recv(u, got, sizeof(got), MSG_DONTWAIT), 0);
 	ck_assert_int_eq(recv(u, got, sizeof(got), MSG_DONTWAIT), -1);
 	ck_assert_int_eq(errno, EAGAIN);
@@ -243,7 +262,7 @@ START_TEST(udp_refused)
 	close(gone);
 	send_all(u, "anyone?", 7);
 	wait_for(u, POLLERR);
-	ck_assert_int_eq(socket_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(u, BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_CLOSED);
 	close(u);
 }
 END_TEST
@@ -253,12 +272,12 @@ START_TEST(unix_stream)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	expect_kind(sv[0], BROKER_KIND_STREAM, AF_UNIX, SOCK_STREAM);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
 	send_all(sv[1], "abc", 3);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	expect_queued(sv[0], "abc", 3);
 	close(sv[1]);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
 	close(sv[0]);
 }
 END_TEST
@@ -268,21 +287,21 @@ START_TEST(unix_seqpacket)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	expect_kind(sv[0], BROKER_KIND_STREAM, AF_UNIX, SOCK_SEQPACKET);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
 	send_all(sv[1], "record", 6);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	char got[16];
 	ck_assert_int_eq(recv(sv[0], got, sizeof(got), MSG_DONTWAIT), 6);
 	ck_assert_mem_eq(got, "record", 6);
 
 	/* an empty record is a message, not the end of the connection */
 	send_all(sv[1], "", 0);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_ACTIVITY);
 	ck_assert_int_eq(recv(sv[0], got, sizeof(got), MSG_DONTWAIT), 0);   /* still there */
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_NONE);
 
 	close(sv[1]);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_STREAM), BROKER_REASON_SOCKET_CLOSED);
 	close(sv[0]);
 }
 END_TEST
@@ -292,19 +311,19 @@ START_TEST(unix_datagram)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
 	expect_kind(sv[0], BROKER_KIND_DATAGRAM, AF_UNIX, SOCK_DGRAM);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
 	send_all(sv[1], "dgram", 5);
 	send_all(sv[1], "", 0);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
 	char got[16];
 	ck_assert_int_eq(recv(sv[0], got, sizeof(got), MSG_DONTWAIT), 5);
 	ck_assert_mem_eq(got, "dgram", 5);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_SOCKET_ACTIVITY);
 	ck_assert_int_eq(recv(sv[0], got, sizeof(got), MSG_DONTWAIT), 0);
 	/* A datagram peer that goes away leaves no sign to read: the kernel
 	 * reports nothing until this end sends (ECONNREFUSED then). */
 	close(sv[1]);
-	ck_assert_int_eq(socket_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
+	ck_assert_int_eq(trigger_classify(sv[0], BROKER_KIND_DATAGRAM), BROKER_REASON_NONE);
 	close(sv[0]);
 }
 END_TEST
@@ -324,7 +343,7 @@ START_TEST(unix_listeners)
 		expect_kind(l, BROKER_KIND_LISTENER, AF_UNIX, types[i]);
 		int c = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
 		ck_assert_int_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		ck_assert_int_eq(socket_classify(l, BROKER_KIND_LISTENER), BROKER_REASON_CONNECTION_ACCEPTED);
+		ck_assert_int_eq(trigger_classify(l, BROKER_KIND_LISTENER), BROKER_REASON_CONNECTION_ACCEPTED);
 		int a = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		ck_assert_int_ge(a, 0);   /* not consumed */
 		char text[128];
@@ -385,8 +404,8 @@ START_TEST(refused_families_and_types)
 	}
 	fd = socket(AF_UNIX, SOCK_RAW | SOCK_CLOEXEC, 0);   /* the kernel maps it to SOCK_DGRAM */
 	if (fd >= 0) {
-		int k, f, t;
-		ck_assert_int_eq(socket_describe(fd, &k, &f, &t), 0);
+		int f, t;
+		ck_assert_int_eq(describe(fd, &f, &t), BROKER_KIND_DATAGRAM);
 		ck_assert_int_eq(t, SOCK_DGRAM);
 		close(fd);
 	}

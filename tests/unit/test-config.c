@@ -204,25 +204,25 @@ END_TEST
 START_TEST(parse_helpers)
 {
 	unsigned v = 77;
-	ck_assert_int_eq(parse_uint("0", 0, 5, &v), 0);
+	ck_assert_int_eq(config_parse_uint("0", 0, 5, &v), 0);
 	ck_assert_uint_eq(v, 0);
 	v = 77;
-	ck_assert_int_eq(parse_uint("6", 0, 5, &v), -ERANGE);
-	ck_assert_int_eq(parse_uint("", 0, 5, &v), -EINVAL);
-	ck_assert_int_eq(parse_uint(NULL, 0, 5, &v), -EINVAL);
-	ck_assert_int_eq(parse_uint("5 ", 0, 5, &v), -EINVAL);
+	ck_assert_int_eq(config_parse_uint("6", 0, 5, &v), -ERANGE);
+	ck_assert_int_eq(config_parse_uint("", 0, 5, &v), -EINVAL);
+	ck_assert_int_eq(config_parse_uint(NULL, 0, 5, &v), -EINVAL);
+	ck_assert_int_eq(config_parse_uint("5 ", 0, 5, &v), -EINVAL);
 	ck_assert_uint_eq(v, 77);   /* untouched on failure */
 	static const char *const yes[] = { "1", "yes", "TRUE", "On" }, *const no[] = { "0", "No", "false", "OFF" };
 	for (size_t i = 0; i < 4; i++) {
 		bool b = false;
-		ck_assert_int_eq(parse_bool(yes[i], &b), 0);
+		ck_assert_int_eq(config_parse_bool(yes[i], &b), 0);
 		ck_assert(b);
-		ck_assert_int_eq(parse_bool(no[i], &b), 0);
+		ck_assert_int_eq(config_parse_bool(no[i], &b), 0);
 		ck_assert(!b);
 	}
 	bool b = true;
-	ck_assert_int_eq(parse_bool("maybe", &b), -EINVAL);
-	ck_assert_int_eq(parse_bool("", &b), -EINVAL);
+	ck_assert_int_eq(config_parse_bool("maybe", &b), -EINVAL);
+	ck_assert_int_eq(config_parse_bool("", &b), -EINVAL);
 	ck_assert(b);
 }
 END_TEST

@@ -119,11 +119,11 @@ START_TEST(every_enum_value)
 		ck_assert_int_eq(m->handoff, v[i].handoff);
 		manifest_free(m);
 	}
-	ck_assert_str_eq(activation_name(ACTIVATION_EXEC), "exec");
-	ck_assert_str_eq(activation_name(ACTIVATION_WAKE_SOCKET), "wake-socket");
-	ck_assert_str_eq(handoff_name(HANDOFF_LIBBROKER), "libbroker");
-	ck_assert_str_eq(handoff_name(HANDOFF_LISTEN_FDS), "listen-fds");
-	ck_assert_str_eq(handoff_name(HANDOFF_INETD), "inetd");
+	ck_assert_str_eq(manifest_activation_name(ACTIVATION_EXEC), "exec");
+	ck_assert_str_eq(manifest_activation_name(ACTIVATION_WAKE_SOCKET), "wake-socket");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_LIBBROKER), "libbroker");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_LISTEN_FDS), "listen-fds");
+	ck_assert_str_eq(manifest_handoff_name(HANDOFF_INETD), "inetd");
 }
 END_TEST
 
@@ -191,7 +191,7 @@ START_TEST(bad_ids)
 		parse_bad(text, "[app] id: invalid value");
 	}
 	/* The longest id: 255 bytes (BROKER_ID_MAX), longer than libinih's
-	 * default 200-byte line, which brokerd lifts (ini_setup()). */
+	 * default 200-byte line, which brokerd lifts (config_ini_setup()). */
 	char text[600], id[300];
 	memset(id, 'a', 255);
 	id[255] = 0;
@@ -221,6 +221,10 @@ START_TEST(out_of_range_numbers)
 		{ "max-sockets", "1000001", "out of range" },
 		{ "max-context", "65537", "out of range" },
 		{ "max-context", "1.5", "invalid value" },
+		{ "trigger-limit-burst", "0", "out of range" },
+		{ "trigger-limit-burst", "1000001", "out of range" },
+		{ "trigger-limit-interval-ms", "86400001", "out of range" },
+		{ "trigger-limit-interval-ms", "10s", "invalid value" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
 		char text[512];
@@ -240,6 +244,13 @@ START_TEST(out_of_range_numbers)
 	ck_assert_uint_eq(m->timeout_ms, 3600000);
 	ck_assert_uint_eq(m->max_sockets, 1000000);
 	ck_assert_uint_eq(m->max_context, 65536);
+	ck_assert_uint_eq(m->trigger_limit_burst, 0);   /* brokerd's */
+	ck_assert(!m->trigger_interval_set);
+	manifest_free(m);
+	m = parse_ok(EXEC_APP "[limits]\ntrigger-limit-burst = 1\ntrigger-limit-interval-ms = 0\n");
+	ck_assert_uint_eq(m->trigger_limit_burst, 1);
+	ck_assert(m->trigger_interval_set);   /* 0: no limit for this app */
+	ck_assert_uint_eq(m->trigger_limit_interval_ms, 0);
 	manifest_free(m);
 }
 END_TEST
@@ -342,15 +353,15 @@ START_TEST(capabilities)
 		manifest_free(m);
 	}
 	char buf[128];
-	caps_format(0, buf, sizeof(buf));
+	manifest_caps_format(0, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "");
-	caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, sizeof(buf));
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "internetClient localSocket");
-	caps_format(CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL, buf, sizeof(buf));
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_INTERNET_CLIENT_SERVER | CAP_PRIVATE_NETWORK | CAP_LOCAL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "internetClient internetClientServer privateNetworkClientServer localSocket");
 	/* a short buffer: cut, but terminated */
 	memset(buf, 'x', sizeof(buf));
-	caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, 20);
+	manifest_caps_format(CAP_INTERNET_CLIENT | CAP_LOCAL, buf, 20);
 	ck_assert_uint_eq(strlen(buf), 19);
 	ck_assert_int_eq(strncmp(buf, "internetClient loca", 19), 0);
 }
@@ -448,8 +459,9 @@ END_TEST
 static char reports[4096];
 static int nreports;
 
-static void report(const char *path, const char *message)
+static void report(void *ud, const char *path, const char *message)
 {
+	(void)ud;
 	nreports++;
 	snprintf(reports + strlen(reports), sizeof(reports) - strlen(reports), "%s|%s\n",
 		 strrchr(path, '/') + 1, message);
@@ -496,7 +508,7 @@ START_TEST(load_dir)
 	struct manifest **list = NULL;
 	reports[0] = 0;
 	nreports = 0;
-	int n = manifests_load_dir(TEMP_DIR, false, report, &list);
+	int n = manifests_load_dir(TEMP_DIR, false, report, NULL, &list);
 	ck_assert_int_eq(n, 2);
 	/* sorted by id; both files that claim com.example.push and the broken one skipped */
 	ck_assert_str_eq(list[0]->id, "aaa.first");
@@ -511,7 +523,7 @@ START_TEST(load_dir)
 	manifests_free(list);
 
 	/* no reporter: still skipped quietly */
-	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, &list), 2);
+	ck_assert_int_eq(manifests_load_dir(TEMP_DIR, false, NULL, NULL, &list), 2);
 	manifests_free(list);
 }
 END_TEST
@@ -521,7 +533,7 @@ START_TEST(load_dir_missing_or_not_a_dir)
 	char path[4096];
 	struct manifest **list = NULL;
 	snprintf(path, sizeof(path), "%s/absent", TEMP_DIR);
-	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), 0);   /* no apps.d: no apps */
+	ck_assert_int_eq(manifests_load_dir(path, false, NULL, NULL, &list), 0);   /* no apps.d: no apps */
 	ck_assert_ptr_nonnull(list);
 	ck_assert_ptr_null(list[0]);
 	manifests_free(list);
@@ -530,7 +542,7 @@ START_TEST(load_dir_missing_or_not_a_dir)
 	snprintf(path, sizeof(path), "%s/file", TEMP_DIR);
 	struct manifest **sentinel = (struct manifest **)0x1234;
 	list = sentinel;
-	ck_assert_int_eq(manifests_load_dir(path, false, NULL, &list), -ENOTDIR);
+	ck_assert_int_eq(manifests_load_dir(path, false, NULL, NULL, &list), -ENOTDIR);
 	ck_assert_ptr_eq(list, sentinel);
 	manifests_free(NULL);
 	ck_assert_ptr_null(manifest_free(NULL));

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The registry: apps and held sockets, with real sockets and a real libev
- * loop; one-shot watching and the keep-alive timer; reload of apps.d. */
+/* The registry and the lifecycle (core alone): apps and held sockets, with
+ * real sockets and a real libev loop; the keep-alive timer; a socket that
+ * cannot be armed; reload of apps.d.  Triggers by readiness are
+ * test-trigger's (they need the cycle's classifier). */
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -8,60 +10,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "brokerd.h"
-#include "testutil.h"
-#include "util.h"
-
-static struct daemon d;
-static int fds_at_start;
-
-static void setup(void)
-{
-	memset(&d, 0, sizeof(d));
-	d.loop = ev_loop_new(EVFLAG_AUTO);
-	ck_assert_ptr_nonnull(d.loop);
-	ev_set_userdata(d.loop, &d);
-	d.control_fd = -1;
-	TAILQ_INIT(&d.apps);
-	TAILQ_INIT(&d.all);
-	TAILQ_INIT(&d.clients);
-	ck_assert_int_eq(config_defaults(&d.cfg, false), 0);
-	fds_at_start = count_fds();
-}
-
-/* Tear everything down as brokerd does at exit, and insist that nothing
- * is left: no app, no socket, no fd. */
-static void teardown(void)
-{
-	registry_shutdown(&d);
-	ck_assert_uint_eq(d.napps, 0);
-	ck_assert_uint_eq(d.nheld, 0);
-	ck_assert_int_le(count_fds(), fds_at_start);
-	config_free(&d.cfg);
-	ev_loop_destroy(d.loop);
-}
-
-/* A connected AF_UNIX stream pair: [0] for brokerd, [1] the peer. */
-static void pair(int sv[2])
-{
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-/* Has the peer seen brokerd's end closed?  (It holds the only copy.) */
-static bool peer_sees_eof(int peer)
-{
-	char c;
-	return recv(peer, &c, 1, MSG_DONTWAIT) == 0;
-}
-
-static struct held *add(struct app *a, const char *id, int fd, const char *ctx, uint32_t keepalive)
-{
-	struct held *h = NULL;
-	int r = held_add(&d, a, id, fd, ctx, ctx ? (uint32_t)strlen(ctx) : 0, keepalive, 1000, &h);
-	ck_assert_msg(r == 0, "held_add %s: %d", id, r);
-	ck_assert_ptr_nonnull(h);
-	return h;
-}
+#include "daemon-fixture.h"
+#include "pollset.h"
+#include "reglog.h"
 
 START_TEST(add_find_remove)
 {
@@ -98,7 +49,7 @@ START_TEST(add_find_remove)
 	ck_assert_uint_eq(held_count_state(&d, BROKER_STATE_WATCHING), 1);
 	ck_assert(!peer_sees_eof(sv[1]));
 
-	held_remove(&d, h);
+	drop(h);
 	ck_assert_ptr_null(held_find(a, "sock-1"));
 	ck_assert_uint_eq(a->nheld, 0);
 	ck_assert_uint_eq(d.nheld, 0);
@@ -195,114 +146,6 @@ START_TEST(add_failures_consume_fd)
 }
 END_TEST
 
-static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(loop, EVBREAK_ALL);
-}
-
-/* Run the loop until h leaves WATCHING, for at most 10 s. */
-static void run_until_triggered(struct held *h)
-{
-	ev_timer guard;
-	ev_timer_init(&guard, on_guard, 10., 0.);
-	ev_timer_start(d.loop, &guard);
-	while (h->state == BROKER_STATE_WATCHING && ev_is_active(&guard))
-		ev_run(d.loop, EVRUN_ONCE);
-	ev_timer_stop(d.loop, &guard);
-	ck_assert_uint_ne(h->state, BROKER_STATE_WATCHING);
-}
-
-/* Let the loop run what is ready now, a few times over. */
-static void spin(void)
-{
-	for (int i = 0; i < 5; i++)
-		ev_run(d.loop, EVRUN_NOWAIT);
-}
-
-START_TEST(watch_triggers_once)
-{
-	int sv[2];
-	pair(sv);
-	struct app *a = app_get(&d, "app");
-	struct held *h = add(a, "s", sv[0], NULL, 0);
-	spin();
-	ck_assert_uint_eq(h->state, BROKER_STATE_WATCHING);   /* quiet: nothing happens */
-
-	send(sv[1], "ping", 4, MSG_NOSIGNAL);
-	run_until_triggered(h);
-	ck_assert_uint_eq(h->state, BROKER_STATE_TRIGGERED);
-	ck_assert_uint_eq(h->reason, BROKER_REASON_SOCKET_ACTIVITY);
-	ck_assert_uint_gt(h->last_trigger, 0);
-	ck_assert_uint_eq(a->npending, 1);
-	ck_assert_ptr_eq(TAILQ_FIRST(&a->pending), h);
-	ck_assert_uint_eq(d.triggers_total, 1);
-	ck_assert(!held_watched(h));
-
-	/* one-shot: more data, more loop iterations, no second trigger */
-	send(sv[1], "pong", 4, MSG_NOSIGNAL);
-	spin();
-	ck_assert_uint_eq(d.triggers_total, 1);
-	ck_assert_uint_eq(a->npending, 1);
-	ck_assert_uint_eq(held_count_state(&d, BROKER_STATE_TRIGGERED), 1);
-	/* and not a byte was read */
-	char got[16];
-	ck_assert_int_eq(recv(held_fd(h), got, sizeof(got), MSG_DONTWAIT), 8);
-	ck_assert_mem_eq(got, "pingpong", 8);
-
-	/* removing a triggered socket takes it off the pending queue */
-	held_remove(&d, h);
-	ck_assert_uint_eq(a->npending, 0);
-	ck_assert_ptr_null(TAILQ_FIRST(&a->pending));
-	close(sv[1]);
-}
-END_TEST
-
-/* A socket brokerd lets go of while someone else keeps it (a claim, an
- * acknowledged hand-back) leaves brokerd's epoll set: its traffic from
- * then on is not brokerd's business and must not wake it. */
-START_TEST(let_go_socket_leaves_the_set)
-{
-	int sv[2];
-	pair(sv);
-	struct app *a = app_get(&d, "app");
-	int kept = dup(sv[0]);   /* the app's copy */
-	ck_assert_int_ge(kept, 0);
-	struct held *h = add(a, "armed", sv[0], NULL, 0);
-	ck_assert(held_watched(h));
-	held_remove(&d, h);
-	send(sv[1], "ping", 4, MSG_NOSIGNAL);
-	struct epoll_event ev;
-	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
-	spin();
-
-	/* Triggered first (its one-shot event spent), then let go: still silent. */
-	int kept2 = dup(kept);
-	h = add(a, "fired", kept, NULL, 0);
-	run_until_triggered(h);   /* "ping" is waiting */
-	held_remove(&d, h);
-	send(sv[1], "pong", 4, MSG_NOSIGNAL);
-	ck_assert_int_eq(epoll_wait(d.held_ep, &ev, 1, 0), 0);
-	spin();
-	char got[16];
-	ck_assert_int_eq(recv(kept2, got, sizeof(got), MSG_DONTWAIT), 8);   /* nothing read */
-	close(kept2);
-	close(sv[1]);
-}
-END_TEST
-
-START_TEST(watch_sees_close)
-{
-	int sv[2];
-	pair(sv);
-	struct held *h = add(app_get(&d, "app"), "s", sv[0], NULL, 0);
-	close(sv[1]);
-	run_until_triggered(h);
-	ck_assert_uint_eq(h->reason, BROKER_REASON_SOCKET_CLOSED);
-}
-END_TEST
-
 START_TEST(keepalive_timer)
 {
 	int sv[2];
@@ -314,39 +157,154 @@ START_TEST(keepalive_timer)
 	ck_assert_uint_gt(h->deadline, now + 3599ull * 1000000u);
 	ck_assert_uint_le(h->deadline, now + 3600ull * 1000000u);
 
-	/* Rather than wait an hour: the deadline has passed. */
-	held_unwatch(&d, h);
-	h->deadline = now;
-	held_watch(&d, h);
+	/* The timer's end is the trigger (rather than wait an hour). */
+	ev_timer_stop(d.loop, held_timer(h));
+	ev_timer_set(held_timer(h), 0., 0.);
+	ev_timer_start(d.loop, held_timer(h));
 	run_until_triggered(h);
 	ck_assert_uint_eq(h->reason, BROKER_REASON_KEEPALIVE_EXPIRED);
 	ck_assert_uint_eq(h->deadline, 0);
 	ck_assert(!held_timer(h) || !ev_is_active(held_timer(h)));
 	ck_assert(!held_watched(h));
+	ck_assert_uint_eq(a->npending, 1);
+	ck_assert_uint_eq(d.triggers_total, 1);
 	close(sv[1]);
 }
 END_TEST
 
-START_TEST(listener_has_no_keepalive_timer)
+/* A socket restored with a keep-alive deadline that passed while brokerd
+ * was away triggers at once. */
+START_TEST(keepalive_restored_past_deadline)
 {
-	/* an abstract name of this process's own: nothing to clean up */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "broker-test-registry-%d", (int)getpid());
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, len), 0);
-	ck_assert_int_eq(listen(l, 4), 0);
-	struct held *h = add(app_get(&d, "app"), "l", l, NULL, 60);
-	ck_assert_uint_eq(h->kind, BROKER_KIND_LISTENER);
-	ck_assert(!held_timer(h) || !ev_is_active(held_timer(h)));
-	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(connect(c, (struct sockaddr *)&sa, len), 0);
+	int sv[2];
+	pair(sv);
+	struct app *a = app_get(&d, "app");
+	struct reglog_entry e = {
+		.serial = 7, .held_since = 1, .deadline = now_usec(CLOCK_MONOTONIC) - 1, .keepalive_sec = 3600,
+		.owner = 1000, .kind = BROKER_KIND_STREAM, .state = BROKER_STATE_WATCHING, .sotype = SOCK_STREAM,
+		.family = AF_UNIX, .app_len = 3, .id_len = 1, .app_id = "app", .id = "s", .ctx = "",
+	};
+	struct held *h;
+	ck_assert_int_eq(held_restore(&d, a, &e, sv[0], &h), 0);
+	ck_assert_uint_eq(h->serial, 7);
+	ck_assert(held_watched(h));
+	ck_assert(held_timer(h) && ev_is_active(held_timer(h)));
 	run_until_triggered(h);
-	ck_assert_uint_eq(h->reason, BROKER_REASON_CONNECTION_ACCEPTED);
-	int acc = accept4(held_fd(h), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	ck_assert_int_ge(acc, 0);   /* still pending for the app */
-	close(acc);
-	close(c);
+	ck_assert_uint_eq(h->reason, BROKER_REASON_KEEPALIVE_EXPIRED);
+	ck_assert_uint_eq(a->npending, 1);
+	close(sv[1]);
+}
+END_TEST
+
+/* Replace the poll set with an fd that is no epoll set: every arm fails. */
+static int break_pollset(void)
+{
+	int real = d.held_ep;
+	d.held_ep = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(d.held_ep, 0);
+	return real;
+}
+
+static void mend_pollset(int real)
+{
+	close(d.held_ep);
+	d.held_ep = real;
+}
+
+/* A transfer brokerd cannot watch is refused: the fd is closed, nothing is
+ * held, and the socket it would have replaced stays held and watched. */
+START_TEST(unarmable_transfer_refused)
+{
+	int old[2], new[2];
+	pair(old);
+	pair(new);
+	struct app *a = app_get(&d, "app");
+	struct held *h = add(a, "s", old[0], "old", 0);
+	int fds = count_fds();
+	int real = break_pollset();
+	struct held *sentinel = (struct held *)0x1234, *got = sentinel;
+	ck_assert_int_eq(held_add(&d, a, "s", new[0], NULL, 0, 0, 1000, &got), -EINVAL);
+	ck_assert_ptr_eq(got, sentinel);
+	ck_assert_int_eq(count_fds(), fds);   /* new[0] closed; the /dev/null stand-in open */
+	mend_pollset(real);
+	ck_assert(peer_sees_eof(new[1]));
+	ck_assert_ptr_eq(held_find(a, "s"), h);
+	ck_assert(held_watched(h));
+	ck_assert_uint_eq(a->nheld, 1);
+	ck_assert_uint_eq(d.nheld, 1);
+	ck_assert(!peer_sees_eof(old[1]));
+	close(old[1]);
+	close(new[1]);
+}
+END_TEST
+
+/* A socket that cannot be armed again (its listen-fds program exited, say)
+ * is not left unwatched: it goes back to its app, triggered as closed. */
+START_TEST(unarmable_watch_goes_back)
+{
+	int sv[2];
+	pair(sv);
+	struct app *a = app_get(&d, "app");
+	struct held *h = add(a, "s", sv[0], NULL, 0);
+	send(sv[1], "x", 1, MSG_NOSIGNAL);
+	for (int i = 0; i < 100 && h->poll != POLL_FIRED; i++)
+		ev_run(d.loop, EVRUN_ONCE);   /* the set reports it; nobody classifies in core */
+	ck_assert_uint_eq(h->poll, POLL_FIRED);
+	ck_assert_uint_eq(h->state, BROKER_STATE_WATCHING);
+	lifecycle_lend(&d, h);
+	ck_assert_uint_eq(h->state, BROKER_STATE_LENT);
+	int real = break_pollset();
+	lifecycle_watch(&d, h);
+	mend_pollset(real);
+	ck_assert_uint_eq(h->state, BROKER_STATE_TRIGGERED);
+	ck_assert_uint_eq(h->reason, BROKER_REASON_SOCKET_CLOSED);
+	ck_assert_ptr_eq(TAILQ_FIRST(&a->pending), h);
+	ck_assert_uint_eq(a->npending, 1);
+	ck_assert_uint_eq(d.triggers_total, 1);
+	ck_assert(!held_watched(h));
+	close(sv[1]);
+}
+END_TEST
+
+static unsigned seen[EVENT_MAX];
+static void count_event(struct daemon *dd, const struct event *ev)
+{
+	(void)dd;
+	seen[ev->type]++;
+}
+
+/* One event per transition, in order, with the socket still there. */
+START_TEST(events_per_transition)
+{
+	memset(seen, 0, sizeof(seen));
+	ck_assert_int_eq(event_subscribe(&d, count_event, EVENT_ALL), 0);
+	int sv[2];
+	pair(sv);
+	struct app *a = app_get(&d, "app");
+	struct held *h = add(a, "s", sv[0], NULL, 0);
+	ck_assert_uint_eq(seen[EVENT_TRANSFER], 1);
+	lifecycle_trigger(&d, h, BROKER_REASON_SOCKET_ACTIVITY);
+	lifecycle_trigger(&d, h, BROKER_REASON_SOCKET_ACTIVITY);   /* one-shot */
+	ck_assert_uint_eq(seen[EVENT_TRIGGER], 1);
+	lifecycle_send(&d, h);
+	ck_assert_uint_eq(h->state, BROKER_STATE_HANDING_BACK);
+	ck_assert_uint_eq(a->ninflight, 1);
+	ck_assert_uint_eq(a->npending, 0);
+	lifecycle_requeue(&d, a);
+	ck_assert_uint_eq(seen[EVENT_REQUEUED], 1);
+	ck_assert_uint_eq(h->state, BROKER_STATE_TRIGGERED);
+	ck_assert_uint_eq(a->npending, 1);
+	lifecycle_send(&d, h);
+	ck_assert_uint_eq(seen[EVENT_HANDBACK], 2);
+	lifecycle_remove(&d, &(struct event){ .type = EVENT_ACK, .held = h });
+	ck_assert_uint_eq(seen[EVENT_ACK], 1);
+	ck_assert_uint_eq(a->acked, 1);
+	ck_assert_uint_eq(a->ninflight, 0);
+	ck_assert_uint_eq(d.handbacks_total, 1);
+	ck_assert(peer_sees_eof(sv[1]));
+	app_maybe_free(&d, a);
+	ck_assert_uint_eq(seen[EVENT_APP_GONE], 1);
+	close(sv[1]);
 }
 END_TEST
 
@@ -363,7 +321,7 @@ START_TEST(reload)
 	d.cfg.apps_dir = strdup(TEMP_DIR);
 	write_manifest("one.conf", "app.one");
 	write_manifest("two.conf", "app.two");
-	ck_assert_int_eq(daemon_reload(&d), 0);
+	ck_assert_int_eq(registry_reload(&d), 0);
 	ck_assert_uint_eq(d.napps, 2);
 	struct app *one = app_find(&d, "app.one"), *two = app_find(&d, "app.two");
 	ck_assert_ptr_nonnull(one);
@@ -379,7 +337,7 @@ START_TEST(reload)
 	snprintf(path, sizeof(path), "%s/two.conf", TEMP_DIR);
 	ck_assert_int_eq(unlink(path), 0);
 	write_manifest("three.conf", "app.three");
-	ck_assert_int_eq(daemon_reload(&d), 0);
+	ck_assert_int_eq(registry_reload(&d), 0);
 	ck_assert_ptr_eq(app_find(&d, "app.two"), two);
 	ck_assert_ptr_null(two->m);
 	ck_assert_ptr_eq(held_find(two, "s"), h);
@@ -393,7 +351,7 @@ START_TEST(reload)
 	free(d.cfg.apps_dir);
 	d.cfg.apps_dir = strdup(path);   /* the removed file's path, now a file */
 	write_manifest("two.conf", "app.two");
-	ck_assert_int_eq(daemon_reload(&d), -ENOTDIR);
+	ck_assert_int_eq(registry_reload(&d), -ENOTDIR);
 	ck_assert_ptr_nonnull(app_find(&d, "app.one")->m);
 	ck_assert_uint_eq(d.napps, 3);
 
@@ -402,11 +360,11 @@ START_TEST(reload)
 	snprintf(path, sizeof(path), "%s/empty", TEMP_DIR);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	d.cfg.apps_dir = strdup(path);
-	ck_assert_int_eq(daemon_reload(&d), 0);
+	ck_assert_int_eq(registry_reload(&d), 0);
 	ck_assert_uint_eq(d.napps, 1);
 	ck_assert_ptr_eq(app_find(&d, "app.two"), two);
 	ck_assert_ptr_null(app_find(&d, "app.one"));
-	held_remove(&d, h);
+	drop(h);
 	app_maybe_free(&d, two);
 	ck_assert_uint_eq(d.napps, 0);
 	close(sv[1]);
@@ -417,20 +375,20 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("registry");
 	TCase *tc = tcase_create("registry");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, add_find_remove);
 	tcase_add_test(tc, replace_same_id);
 	tcase_add_test(tc, serial_order_and_counts);
 	tcase_add_test(tc, add_failures_consume_fd);
-	tcase_add_test(tc, watch_triggers_once);
-	tcase_add_test(tc, watch_sees_close);
-	tcase_add_test(tc, let_go_socket_leaves_the_set);
 	tcase_add_test(tc, keepalive_timer);
-	tcase_add_test(tc, listener_has_no_keepalive_timer);
+	tcase_add_test(tc, keepalive_restored_past_deadline);
+	tcase_add_test(tc, unarmable_transfer_refused);
+	tcase_add_test(tc, unarmable_watch_goes_back);
+	tcase_add_test(tc, events_per_transition);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reload");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_checked_fixture(tc, temp_dir_setup, temp_dir_teardown);
 	tcase_add_test(tc, reload);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control verbs, one table: each handler checks who asks (access.h),
+ * its arguments and limits, then acts and replies.  A handler returns 0
+ * when it replied (a client that could not be written to is marked
+ * broken), or a negative errno for dispatch to send as BP_ERROR, with the
+ * sentence in why if it wrote one.  The verbs that answer with records are
+ * in records.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "app.h"
+#include "held.h"
+#include "identity.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "records.h"
+#include "registry.h"
+#include "store.h"
+#include "transfer.h"
+#include "trigger.h"
+#include "util.h"
+#include "verbs.h"
+#include "wire.h"
+
+typedef int verb_fn(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len);
+
+static int reply_ok(struct daemon *d, struct client *c, uint32_t seq)
+{
+	struct bp_ok ok = { 0 };
+	client_reply(d, c, BP_OK, seq, &ok, sizeof(ok), NULL, 0);
+	return 0;
+}
+
+static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (c->hello)
+		return -EPROTO;
+	if (m->u.hello.version != BP_VERSION) {
+		snprintf(why, len, "protocol version %u is not brokerd's %u", m->u.hello.version, BP_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	c->hello = true;
+	ev_timer_stop(d->loop, &c->timer);
+	struct bp_hello_reply r = {
+		.version = BP_VERSION, .uid = c->uid, .flags = c->admin ? BP_HELLO_ADMIN : 0,
+	};
+	struct bp_field f = { PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 };
+	client_reply(d, c, BP_HELLO_REPLY, m->seq, &r, sizeof(r), &f, 1);
+	return 0;
+}
+
+static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	const char *id = bp_msg_str(m, 0);
+	struct app *a = app_find(d, id);
+	if (!a || !a->m || !access_may_act(c, a)) {
+		if (a && a->m && access_may_see(c, a)) {
+			snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
+			return -EPERM;
+		}
+		/* Only to the user the file names (or an admin): the rest learn
+		 * nothing of other users' apps. */
+		const struct skipped *s = registry_skipped(d, id, c->admin ? (uid_t)-1 : c->uid);
+		if (s && !(a && a->m)) {
+			snprintf(why, len, "the manifest for %s was skipped, so brokerd does not know the app: %s",
+				 id, s->why);
+			return -ENOENT;
+		}
+		snprintf(why, len, "no manifest declares an app %s that uid %u may act as", id, c->uid);
+		return -ENOENT;
+	}
+	if (c->app && c->app != a) {
+		snprintf(why, len, "this connection is registered as %s already", c->app->id);
+		return -EALREADY;
+	}
+	/* A unit binds root too: only that unit's processes are the app. */
+	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
+		if (c->unit)
+			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
+				 c->unit, a->m->unit);
+		else
+			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
+				 identity_unit_error(c->unit_error), a->m->unit);
+		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
+		return -EPERM;
+	}
+	c->app = a;
+	return reply_ok(d, c, m->seq);
+}
+
+static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a;
+	int r = access_own_app(c, &a, why, len);
+	if (r < 0)
+		return r;
+	const struct transfer t = {
+		.id = bp_msg_str(m, 0), .ctx = m->field[1].ptr, .ctx_len = m->field[1].len,
+		.keepalive_sec = m->u.transfer.keepalive_sec, .flags = m->u.transfer.flags,
+	};
+	const struct identity who = { .uid = c->uid, .pid = c->pid, .unit = c->unit, .admin = c->admin };
+	r = transfer_socket(d, a, &who, bp_msg_take_fd(m), &t, why, len);
+	return r < 0 ? r : reply_ok(d, c, m->seq);
+}
+
+/* Counters over what this client may see: an admin sees all of brokerd;
+ * anyone else their own apps and connections, and no broker-wide totals
+ * (whose changes would tell when other apps' sockets fire). */
+static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct bp_status s = {
+		.pid = (uint32_t)getpid(),
+		.max_held = d->cfg.max_held, .max_held_per_app = d->cfg.max_held_per_app,
+		.uptime_usec = now_usec(CLOCK_MONOTONIC) - d->started,
+	};
+	uint32_t stored;
+	store_counts(d, &stored, &s.store_lost);
+	s.stored = stored == UINT32_MAX ? UINT32_MAX : 0;
+	if (c->admin) {
+		s.stored = stored;   /* brokerd's own books: held == stored */
+		s.clients = d->nclients;
+		s.triggers_total = d->triggers_total;
+		s.activations_total = d->activations_total;
+		s.handbacks_total = d->handbacks_total;
+	} else {
+		s.store_lost = 0;
+		struct client *o;
+		TAILQ_FOREACH(o, &d->clients, link)
+			s.clients += o->uid == c->uid;
+	}
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link)
+		if (access_may_see(c, a)) {
+			s.apps++;
+			s.running += a->conn != NULL || a->pid != 0;
+		}
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all)
+		if (access_may_see(c, h->app)) {
+			s.held++;
+			s.watching += h->state == BROKER_STATE_WATCHING;
+			s.triggered += h->state == BROKER_STATE_TRIGGERED;
+			s.handing_back += h->state == BROKER_STATE_HANDING_BACK;
+			if (!c->admin && stored != UINT32_MAX)
+				s.stored += h->stored_as != 0;
+		}
+	struct bp_field f[2] = {
+		{ PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 },
+		{ d->cfg.socket_path, (uint32_t)strlen(d->cfg.socket_path) },
+	};
+	client_reply(d, c, BP_STATUS_REPLY, m->seq, &s, sizeof(s), f, 2);
+	return 0;
+}
+
+/* TRIGGER and DROP: admin verbs on APP/ID. */
+static int do_admin_socket(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (!c->admin)
+		return access_need_admin(d, m->type == BP_DROP ? "drop" : "trigger", why, len);
+	const char *app_id = bp_msg_str(m, 0), *id = bp_msg_str(m, 1);
+	struct app *a = app_find(d, app_id);
+	struct held *h = a ? held_find(a, id) : NULL;
+	if (!h) {
+		snprintf(why, len, "%s/%s is not held", app_id, id);
+		return -ENOENT;
+	}
+	if (m->type == BP_DROP) {
+		lifecycle_remove(d, &(struct event){ .type = EVENT_DROP, .held = h, .pid = c->pid, .uid = c->uid });
+		app_maybe_free(d, a);
+	} else {
+		trigger_admin(d, h);
+	}
+	return reply_ok(d, c, m->seq);
+}
+
+static int do_claim(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	return records_claim(d, c, m->seq, bp_msg_str(m, 0), why, len);
+}
+
+/* From now on c only listens to events (monitor.c), if the limits allow. */
+static int do_monitor(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (d->nmonitors >= d->cfg.max_monitors) {
+		snprintf(why, len, "brokerd already has %u monitors, its limit", d->nmonitors);
+		return -EUSERS;
+	}
+	/* So that one user cannot take every monitor slot. */
+	unsigned mine = 0;
+	struct client *o;
+	TAILQ_FOREACH(o, &d->clients, link)
+		mine += o->monitor && o->uid == c->uid;
+	if (!c->admin && mine >= d->cfg.max_monitors_per_uid) {
+		snprintf(why, len, "uid %u already has %u monitors, its limit", c->uid, mine);
+		return -EUSERS;
+	}
+	c->monitor = true;
+	d->nmonitors++;
+	return reply_ok(d, c, m->seq);
+}
+
+static int do_reload(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	if (!c->admin)
+		return access_need_admin(d, "reload", why, len);
+	int r = registry_reload(d);
+	if (r == -EPERM)
+		snprintf(why, len, "reload failed: %s is not trusted; the old manifests stay in force "
+			 "(see brokerd's log)", d->cfg.apps_dir);
+	else if (r < 0)
+		snprintf(why, len, "reload failed: %s: %s; the old manifests stay in force",
+			 d->cfg.apps_dir, strerror(-r));
+	return r < 0 ? r : reply_ok(d, c, m->seq);
+}
+
+/* A client can be refused at will: at notice level, but rate-limited per uid. */
+static void log_refused_transfer(const struct client *c, const struct bp_msg *m, int r, const char *why)
+{
+	unsigned suppressed;
+	if (!log_ratelimit_uid(c->uid, &suppressed))
+		return;
+	const char *id = bp_msg_str(m, 0);
+	bool named = bp_check_id(id, BROKER_ID_MAX) == 0;   /* safe to print */
+	char more[64] = "";
+	if (suppressed)
+		snprintf(more, sizeof(more), " (and %u more from this uid not logged)", suppressed);
+	/* the gist of the sentence ("permission denied") before brokerd's own words */
+	const char *sentence = broker_strerror(r), *colon = strstr(sentence, ": ");
+	int gist = *why && colon ? (int)(colon - sentence) : (int)strlen(sentence);
+	log_event(LOG_NOTICE, MSGID_TRANSFER_REFUSED, r, c->app ? c->app->id : NULL, named ? id : NULL, 0,
+		  "transfer by uid %u%s refused: %.*s%s%s%s", c->uid, c->app ? "" : " (no app registered)",
+		  gist, sentence, *why ? ": " : "", why, more);
+}
+
+/* Indexed by request type; a type without a handler is not a request. */
+static verb_fn *const verbs[] = {
+	[BP_HELLO] = do_hello,
+	[BP_REGISTER] = do_register,
+	[BP_TRANSFER] = do_transfer,
+	[BP_LIST] = records_list,
+	[BP_SHOW] = records_show,
+	[BP_CLAIM] = do_claim,
+	[BP_STATUS] = do_status,
+	[BP_APPS] = records_apps,
+	[BP_MONITOR] = do_monitor,
+	[BP_TRIGGER] = do_admin_socket,
+	[BP_DROP] = do_admin_socket,
+	[BP_RELOAD] = do_reload,
+};
+
+void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
+{
+	char why[512] = "";
+	int r;
+	verb_fn *fn = m->type < ARRAY_SIZE(verbs) ? verbs[m->type] : NULL;
+
+	if (!c->hello && m->type != BP_HELLO) {
+		snprintf(why, sizeof(why), "say hello first");
+		r = -EPROTO;
+	} else if (fn) {
+		r = fn(d, c, m, why, sizeof(why));
+	} else {
+		/* a reply type sent as a request */
+		snprintf(why, sizeof(why), "%s is not a request", bp_type_name(m->type));
+		r = -EOPNOTSUPP;
+	}
+	if (m->type == BP_TRANSFER && r < 0)
+		log_refused_transfer(c, m, r, why);
+	bp_msg_close_fds(m);   /* whatever no handler took */
+	if (c->broken || (r < 0 && client_error(d, c, m->seq, r, "%s", why[0] ? why : broker_strerror(r)) < 0))
+		client_free(d, c, "cannot reply");
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* The journal's view of the lifecycle: one line per event worth one, with
+ * the app, the socket and the reason as structured fields (log.c). */
+#include "event.h"
+#include "log.h"
+
+void journal_on_event(struct daemon *d, const struct event *ev)
+{
+	struct app *a = ev->app;
+	struct held *h = ev->held;
+	const char *id = h ? held_id(h) : NULL;
+	switch (ev->type) {
+	case EVENT_TRANSFER:
+		log_full(LOG_DEBUG, a->id, id, 0, "held (%s%s)", broker_kind_name(h->kind),
+			 ev->prev ? ", replacing" : "");
+		break;
+	case EVENT_TRIGGER:
+		log_event(LOG_INFO, MSGID_TRIGGER, 0, a->id, id, ev->reason, "triggered");
+		break;
+	case EVENT_ACTIVATE:
+		if (a->m->handoff == HANDOFF_LIBBROKER)
+			log_full(LOG_INFO, a->id, NULL, ev->reason, "activating (%s) for %u socket(s)",
+				 ev->detail, a->npending);
+		else
+			log_full(LOG_INFO, a->id, NULL, ev->reason, "started %s (pid %d, %s)", a->m->argv[0],
+				 (int)ev->pid, ev->detail);
+		break;
+	case EVENT_HANDBACK:
+		log_full(LOG_DEBUG, a->id, id, ev->reason, "handed back");
+		break;
+	case EVENT_ACK:
+		log_full(LOG_INFO, a->id, id, ev->reason, "handed back and acknowledged");
+		break;
+	case EVENT_CLAIM:
+		log_full(LOG_DEBUG, a->id, id, 0, "claimed back");
+		break;
+	case EVENT_DROP:
+		log_full(LOG_NOTICE, a->id, id, 0, "dropped by uid %u", ev->uid);
+		break;
+	case EVENT_PEER_GONE:
+		log_full(LOG_INFO, a->id, id, ev->reason, "peer closed; dropped (the %s program has no way to be told)",
+			 manifest_handoff_name(a->m->handoff));
+		break;
+	case EVENT_REPLACED:
+		log_full(LOG_DEBUG, a->id, id, 0, "replaced by a new transfer%s", ev->prev ? " of the same socket" : "");
+		break;
+	case EVENT_FAILURE:
+		log_event(LOG_WARNING, MSGID_ACTIVATION_FAILED, ev->error, a->id, NULL, 0,
+			  "activation failed: %s; %u socket(s) stay held, retry %u in %.1f s",
+			  ev->detail, a->nheld, a->failures, (double)a->backoff_ms / 1000.);
+		break;
+	case EVENT_THROTTLED:
+		log_full(LOG_WARNING, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "
+			 "in %.1f s", ev->detail, a->nheld, (double)a->backoff_ms / 1000.);
+		break;
+	case EVENT_EXIT:
+		log_full(LOG_INFO, a->id, NULL, 0, "instance %d %s", (int)ev->pid, ev->detail);
+		break;
+	case EVENT_RELOAD:
+		log_info("%s from %s", ev->detail, d->cfg.apps_dir);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* An app's one timer (backoff.h): the activation deadline, or the back-off
+ * after a failed activation. */
+#include <signal.h>
+#include <stdio.h>
+
+#include "backoff.h"
+#include "handback.h"
+#include "lifecycle.h"
+#include "util.h"
+
+unsigned backoff_timeout_ms(struct daemon *d, const struct app *a)
+{
+	return a->m && a->m->timeout_ms ? a->m->timeout_ms : d->cfg.activation_timeout_ms;
+}
+
+/* Did a's last instance run healthy: up for healthy-run-ms, and served
+ * (acknowledged a hand-back, or was lent its sockets)? */
+static bool ran_healthy(const struct daemon *d, const struct app *a)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	bool served = a->acked || (a->m && a->m->handoff != HANDOFF_LIBBROKER);
+	return a->started_at && served && now - a->started_at >= (uint64_t)d->cfg.healthy_run_ms * 1000;
+}
+
+void backoff_fail(struct daemon *d, struct app *a, int error, const char *why)
+{
+	uint64_t ms = lifecycle_app_failed(d, a, error, why, ran_healthy(d, a));
+	backoff_arm(d, a, (double)ms / 1000.);
+}
+
+bool backoff_throttle(struct daemon *d, struct app *a)
+{
+	unsigned burst = app_trigger_burst(d, a), interval = app_trigger_interval_ms(d, a);
+	uint64_t now = now_usec(CLOCK_MONOTONIC), window = (uint64_t)interval * 1000;
+	if (!interval || a->window_starts < burst || now - a->window_start >= window)
+		return false;
+	/* The rest of the window, and longer each time in a row. */
+	uint64_t ms = (a->window_start + window - now + 999) / 1000, floor = d->cfg.backoff_initial_ms;
+	for (unsigned i = 0; i < a->throttles && floor < d->cfg.backoff_max_ms; i++)
+		floor *= 2;
+	if (ms < floor)
+		ms = floor > d->cfg.backoff_max_ms ? d->cfg.backoff_max_ms : floor;
+	char why[160];
+	snprintf(why, sizeof(why), "started %u times within %u ms (trigger-limit-burst=%u, "
+		 "trigger-limit-interval-ms=%u)", a->window_starts, interval, burst, interval);
+	lifecycle_app_throttled(d, a, ms, why);
+	backoff_arm(d, a, (double)ms / 1000.);
+	return true;
+}
+
+/* Started or running, and no hello or no ack in time. */
+static void timed_out(struct daemon *d, struct app *a)
+{
+	char why[320];
+	struct actconn *c = a->conn;
+	if (c && !c->hello && a->m && a->m->activation == ACTIVATION_WAKE_SOCKET)
+		snprintf(why, sizeof(why), "nothing accepted on wake socket %.200s within %u ms "
+			 "(is the app's service failing to start?)", a->m->wake_socket, backoff_timeout_ms(d, a));
+	else if (c && !c->hello)
+		snprintf(why, sizeof(why), "the app did not open its activation within %u ms",
+			 backoff_timeout_ms(d, a));
+	else if (c)
+		snprintf(why, sizeof(why), "the app did not acknowledge %u handed-back socket(s) within %u ms",
+			 a->ninflight, backoff_timeout_ms(d, a));
+	else
+		snprintf(why, sizeof(why), "the app did not exit within %u ms", backoff_timeout_ms(d, a));
+	if (a->pid > 0)
+		kill(a->pid, c ? SIGTERM : SIGKILL);
+	if (c)
+		handback_close(d, c, why);
+	else if (a->pid > 0)
+		backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct daemon *d = ev_userdata(loop);
+	struct app *a = container_of(w, struct app, timer);
+	if (a->state == BROKER_APP_THROTTLED) {
+		lifecycle_app_retry(d, a);
+		return;
+	}
+	if (a->state != BROKER_APP_BACKOFF) {
+		timed_out(d, a);
+		return;
+	}
+	/* The failed instance was asked to stop a back-off ago. */
+	if (a->pid > 0)
+		kill(a->pid, SIGKILL);
+	lifecycle_app_retry(d, a);
+	}
+
+void backoff_arm(struct daemon *d, struct app *a, double seconds)
+{
+	ev_timer_stop(d->loop, &a->timer);
+	ev_set_cb(&a->timer, on_timer);
+	ev_timer_set(&a->timer, seconds, 0.);
+	ev_timer_start(d->loop, &a->timer);
+}

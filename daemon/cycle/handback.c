@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/* The hand-back exchange (handback.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "app.h"
+#include "handback.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "util.h"
+#include "wire.h"
+
+/* Messages read per wakeup before other connections get their turn. */
+#define READ_MAX 256
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents);
+
+int handback_open(struct daemon *d, struct app *a, int fd)
+{
+	struct actconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->app = a;
+	ev_io_init(&c->io, on_conn, fd, EV_READ);
+	ev_io_start(d->loop, &c->io);
+	a->conn = c;
+	lifecycle_app_begin(a);
+	return 0;
+}
+
+static void conn_free(struct daemon *d, struct actconn *c)
+{
+	lifecycle_requeue(d, c->app);
+	ev_io_stop(d->loop, &c->io);
+	close(c->io.fd);
+	c->app->conn = NULL;
+	free(c);
+}
+
+void handback_abort(struct daemon *d, struct actconn *c)
+{
+	conn_free(d, c);
+}
+
+void handback_close(struct daemon *d, struct actconn *c, const char *why)
+{
+	struct app *a = c->app;
+	bool hello = c->hello;
+	bool lost = a->ninflight > 0 || !hello;
+	conn_free(d, c);
+	ev_timer_stop(d->loop, &a->timer);
+
+	/* A failure is an activation that made no progress: no hello, or
+	 * sockets left unacknowledged with none acknowledged at all. */
+	if (why || (lost && a->acked == 0)) {
+		backoff_fail(d, a, -ETIMEDOUT, why ? why : !hello ? "the app exited before opening its activation"
+							    : "the app closed its activation without acknowledging");
+		return;
+	}
+	lifecycle_app_succeeded(a);
+	lifecycle_app_state(d, a, BROKER_APP_IDLE);
+	app_maybe_free(d, a);
+}
+
+static int send_handback(struct daemon *d, struct actconn *c, struct held *h)
+{
+	struct bp_handback hb = {
+		.kind = h->kind, .reason = h->reason, .keepalive_sec = h->keepalive_sec,
+		.held_since_usec = h->held_since, .serial = h->serial,
+	};
+	struct bp_field f[3] = {
+		{ c->app->id, (uint32_t)strlen(c->app->id) },
+		{ held_id(h), h->id_len },
+		{ held_ctx(h), h->ctx_len },
+	};
+	int fd = held_fd(h);
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
+			   &fd, 1, MSG_DONTWAIT);
+}
+
+static void want_write(struct daemon *d, struct actconn *c, bool on)
+{
+	if (c->writing == on)
+		return;
+	c->writing = on;
+	ev_io_stop(d->loop, &c->io);
+	ev_io_set(&c->io, c->io.fd, on ? EV_READ | EV_WRITE : EV_READ);
+	ev_io_start(d->loop, &c->io);
+}
+
+/* The app has this long to acknowledge what is in flight. */
+static void ack_deadline(struct daemon *d, struct app *a)
+{
+	if (a->ninflight)
+		backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
+	else
+		ev_timer_stop(d->loop, &a->timer);
+}
+
+bool handback_flush(struct daemon *d, struct actconn *c)
+{
+	struct app *a = c->app;
+	struct held *h;
+	while ((h = TAILQ_FIRST(&a->pending))) {
+		int r = send_handback(d, c, h);
+		if (r == -EAGAIN) {
+			want_write(d, c, true);
+			return true;
+		}
+		if (r == -EPIPE || r == -ECONNRESET) {
+			/* The app closed its activation after its last batch and
+			 * we had not read the end yet: an ordinary end, and the
+			 * next start takes what is pending. */
+			handback_close(d, c, NULL);
+			return false;
+		}
+		if (r < 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "handing back failed: %s", strerror(-r));
+			handback_close(d, c, why);
+			return false;
+		}
+		lifecycle_send(d, h);
+		c->batch_open = true;
+	}
+	if (c->batch_open) {
+		struct bp_end end = { .count = a->ninflight };
+		int r = bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_BATCH_END, 0, &end, sizeof(end),
+				    NULL, 0, NULL, 0, MSG_DONTWAIT);
+		if (r == -EAGAIN) {
+			want_write(d, c, true);
+			return true;
+		}
+		c->batch_open = false;
+	}
+	want_write(d, c, false);
+	ack_deadline(d, a);
+	return true;
+}
+
+static void ack(struct daemon *d, struct actconn *c, uint64_t serial)
+{
+	struct app *a = c->app;
+	struct held *h;
+	TAILQ_FOREACH(h, &a->inflight, queue)
+		if (h->serial == serial)
+			break;
+	if (!h) {
+		/* replaced or dropped while in flight: nothing left to let go */
+		log_full(LOG_DEBUG, a->id, NULL, 0, "ack for unknown serial %llu ignored",
+			 (unsigned long long)serial);
+		return;
+	}
+	lifecycle_remove(d, &(struct event){ .type = EVENT_ACK, .held = h, .reason = h->reason, .pid = a->pid });
+	ack_deadline(d, a);
+}
+
+/* Handle one message from the app; false if c had to be closed. */
+static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
+{
+	struct app *a = c->app;
+	if ((m->type != BP_ACT_HELLO && m->type != BP_HANDBACK_ACK) || (m->type == BP_ACT_HELLO) == c->hello) {
+		bp_msg_close_fds(m);
+		char why[128];
+		snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", bp_type_name(m->type));
+		handback_close(d, c, why);
+		return false;
+	}
+	if (m->type == BP_HANDBACK_ACK) {
+		ack(d, c, m->u.handback_ack.serial);
+		return true;
+	}
+	if (m->u.act_hello.version != BP_VERSION) {
+		handback_close(d, c, "the app's libbroker speaks another protocol version");
+		return false;
+	}
+	c->hello = true;
+	/* Always answer with a batch end, even an empty one (what woke the
+	 * app may have been claimed meanwhile): the app must not wait for
+	 * handbacks that will not come. */
+	c->batch_open = true;
+	lifecycle_app_state(d, a, BROKER_APP_RUNNING);
+	log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m->u.act_hello.pid);
+	return handback_flush(d, c);
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = ev_userdata(loop);
+	struct actconn *c = container_of(w, struct actconn, io);
+
+	if ((revents & EV_WRITE) && !handback_flush(d, c))
+		return;
+	if (!(revents & EV_READ))
+		return;
+	/* Everything queued, not one message per wakeup: a storm's acks come
+	 * back faster than that. */
+	for (unsigned i = 0; i < READ_MAX; i++) {
+		struct bp_msg m;
+		int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
+		if (r == -EAGAIN)
+			return;
+		/* An app that exits with messages unread (a batch end, say)
+		 * resets the connection.  The reset is reported first, but the
+		 * acks it sent before are still queued behind it: read them, or
+		 * their sockets would be handed back a second time. */
+		if (r == -ECONNRESET)
+			continue;
+		if (r == 0) {
+			handback_close(d, c, NULL);
+			return;
+		}
+		if (r < 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", strerror(-r));
+			handback_close(d, c, why);
+			return;
+		}
+		if (!conn_message(d, c, &m))
+			return;
+	}
+}
+
+void handback_on_event(struct daemon *d, const struct event *ev)
+{
+	struct app *a = ev->app;
+	if (ev->held->state == BROKER_STATE_HANDING_BACK && a->ninflight == 1 && a->conn && a->conn->hello)
+		ev_timer_stop(d->loop, &a->timer);
+}

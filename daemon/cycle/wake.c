@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The libbroker hand-off: triggered sockets go over an activation
+ * connection (handback.c).  Without one, the app is started: brokerd execs
+ * its command with one end of a socketpair as LISTEN_FDS, or connects to
+ * the wake socket its systemd .socket unit listens on; delivery then waits
+ * for the app's ACT_HELLO, which also gathers the triggers that arrive
+ * meanwhile into one start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "app.h"
+#include "handback.h"
+#include "handoff.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "spawn.h"
+#include "wire.h"
+
+/* A wake socket's listener: it must be the service manager (root) or the
+ * app's own user, not a squatter.  A connected fd, or a negative errno. */
+static int connect_wake_socket(const struct manifest *m)
+{
+	/* Non-blocking: a full backlog is a failed attempt, not a stall. */
+	int fd = bp_connect_unix(m->wake_socket, SOCK_SEQPACKET | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != m->uid)) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* Exec the command with one end of a socketpair; brokerd's end, or a
+ * negative errno.  activate.c waits for the child. */
+static int exec_command(struct daemon *d, struct app *a, int reason)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* Only brokerd's end is non-blocking: they are two open files. */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		int r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	const char *name = "socket-broker";
+	int r = spawn_command(d, a, &sv[1], &name, 1, -1, reason, &a->pid);
+	close(sv[1]);
+	if (r < 0) {
+		close(sv[0]);
+		return r;
+	}
+	return sv[0];
+}
+
+static int start(struct daemon *d, struct app *a)
+{
+	struct manifest *m = a->m;
+	int reason = TAILQ_FIRST(&a->pending)->reason;
+	int fd = m->activation == ACTIVATION_WAKE_SOCKET ? connect_wake_socket(m) : exec_command(d, a, reason);
+	if (fd < 0)
+		return fd;
+	if (handback_open(d, a, fd) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	lifecycle_app_state(d, a, BROKER_APP_STARTING);
+	backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
+	lifecycle_app_activated(d, a, reason, manifest_activation_name(m->activation));
+	return 0;
+}
+
+static void wake_deliver(struct daemon *d, struct app *a)
+{
+	if (a->conn) {
+		if (a->conn->hello)
+			handback_flush(d, a->conn);
+		return;   /* starting: hello will flush */
+	}
+	if (a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED || a->pid)
+		return;   /* the retry timer or the child's exit comes back here */
+	if (backoff_throttle(d, a))
+		return;
+	if (d->nstarting >= d->cfg.max_pending_activations) {
+		log_full(LOG_NOTICE, a->id, NULL, 0, "waiting: %u activations are already starting", d->nstarting);
+		return;
+	}
+	int r = start(d, a);
+	if (r < 0) {
+		char why[512];
+		if (a->m->activation == ACTIVATION_WAKE_SOCKET && r == -EPERM)
+			snprintf(why, sizeof(why), "wake socket %s is served by neither root nor the app's user %s",
+				 a->m->wake_socket, a->m->user);
+		else if (a->m->activation == ACTIVATION_WAKE_SOCKET)
+			snprintf(why, sizeof(why), "cannot connect to wake socket %s: %s", a->m->wake_socket, strerror(-r));
+		else
+			snprintf(why, sizeof(why), "cannot start %s: %s", a->m->argv[0], strerror(-r));
+		backoff_fail(d, a, r, why);
+	}
+}
+
+static void wake_child_exited(struct daemon *d, struct app *a, int status)
+{
+	(void)status;
+	if (a->conn)
+		return;   /* the connection's end decides */
+	if (a->state != BROKER_APP_BACKOFF) {
+		ev_timer_stop(d->loop, &a->timer);
+		lifecycle_app_state(d, a, BROKER_APP_IDLE);
+	}
+	app_maybe_free(d, a);
+}
+
+const struct handoff_ops wake_ops = {
+	.deliver = wake_deliver,
+	.child_exited = wake_child_exited,
+};

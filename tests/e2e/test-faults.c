@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Faults from apps: examples/push-client handed a listener with a pending
+ * connection hands it straight back unaccepted, and would be started in a
+ * loop: the trigger limit throttles it (one warning, a monitor event, the
+ * app shown throttled, the socket held), an admin trigger does not bypass
+ * it, and brokerd stays within 30 starts and 1 s of CPU in 10 s.  A program
+ * that crashes after a healthy run is started again at once; one that
+ * crashes at once backs off.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define PUSH "org.example.push"
+
+/* brokerd's CPU time so far, in ms (utime + stime from /proc). */
+static long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	/* after ")": state, then fields 4..13, then utime (14) and stime (15) */
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+static uint64_t activations(const struct hb *b)
+{
+	broker *c = hb_open(b, NULL);
+	broker_status st;
+	ck_assert_int_eq(broker_get_status(c, &st), 0);
+	broker_close(c);
+	return st.activations_total;
+}
+
+static int app_state(const struct hb *b, const char *id)
+{
+	broker *c = hb_open(b, NULL);
+	broker_app **apps;
+	int state = -1;
+	ck_assert_int_ge(broker_list_apps(c, &apps), 0);
+	for (broker_app **a = apps; *a; a++)
+		if (strcmp((*a)->id, id) == 0)
+			state = (*a)->state;
+	broker_app_list_free(apps);
+	broker_close(c);
+	return state;
+}
+
+START_TEST(listener_storm)
+{
+	struct hb b;
+	hb_init(&b, "storm", NULL);
+	char cmd[PATH_MAX + 128];
+	/* push-client woken for a listener: nothing to read, so it hands the
+	 * listener straight back without accepting, and exits */
+	snprintf(cmd, sizeof(cmd), "%s --control %s 127.0.0.1:1", getenv("PUSH_CLIENT"), b.socket);
+	hb_app(&b, PUSH, "libbroker", cmd);
+	hb_start(&b);
+	broker *mon = hb_monitor(&b);
+	uint16_t port;
+	int l = hb_tcp_listener(&port);
+	hb_transfer(&b, PUSH, "l", l, NULL, 0, 0);
+	long cpu0 = cpu_ms(b.pid);
+	uint64_t act0 = activations(&b);
+	int peer = hb_tcp_connect(port);   /* pending for good: nobody accepts it */
+	uint64_t t0 = hb_now_ms();
+
+	unsigned counts[HB_EVENT_TYPES] = { 0 };
+	ck_assert_msg(hb_events_until(mon, BROKER_EVENT_THROTTLED, 1, counts), "never throttled");
+	ck_assert_uint_eq(counts[BROKER_EVENT_ACTIVATE], 20);
+	ck_assert_int_eq(app_state(&b, PUSH), BROKER_APP_THROTTLED);
+	/* an admin trigger queues, it does not start */
+	uint64_t act1 = activations(&b);
+	hb_trigger(&b, PUSH, "l");
+	broker_info *i = hb_show(&b, PUSH, "l");
+	ck_assert_ptr_nonnull(i);   /* held throughout */
+	broker_info_free(i);
+	while (hb_now_ms() - t0 < 10000)
+		hb_nap();
+	uint64_t starts = activations(&b) - act0;
+	long cpu = cpu_ms(b.pid) - cpu0;
+	hb_diag("storm: %llu starts and %ld ms of brokerd CPU in 10 s (before the limit: ~6600 and ~1060 ms)",
+		(unsigned long long)starts, cpu);
+	ck_assert_uint_le(starts, 30);
+	ck_assert_uint_ge(starts, 20);   /* the burst did go through */
+	ck_assert_int_le(cpu, 1000);
+	ck_assert_uint_le(act1 - act0, 21);
+	ck_assert_int_eq(hb_file_contains(b.log, "throttled: started 20 times within 10000 ms "
+					  "(trigger-limit-burst=20, trigger-limit-interval-ms=10000)"), 1);
+	close(peer);
+	broker_close(mon);
+	hb_finish(&b);
+}
+END_TEST
+
+static pid_t app_pid(const struct hb *b, const char *id)
+{
+	broker *c = hb_open(b, NULL);
+	broker_app **apps;
+	pid_t pid = 0;
+	ck_assert_int_ge(broker_list_apps(c, &apps), 0);
+	for (broker_app **a = apps; *a; a++)
+		if (strcmp((*a)->id, id) == 0)
+			pid = (*a)->pid;
+	broker_app_list_free(apps);
+	broker_close(c);
+	return pid;
+}
+
+/* One HTTP request to lighttpd; returns how long the answer took, in ms. */
+static uint64_t http_get(uint16_t port)
+{
+	uint64_t t0 = hb_now_ms();
+	int fd = hb_tcp_connect(port);
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+	char buf[512];
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(buf) - 1 && hb_readable(fd, 20000) && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = 0;
+	close(fd);
+	ck_assert_msg(strncmp(buf, "HTTP/1.0 200 OK", 15) == 0 && strstr(buf, "\r\n\r\nhello from lighttpd\n"),
+		      "lighttpd answered: '%s'", buf);
+	return hb_now_ms() - t0;
+}
+
+/* lighttpd (listen-fds) killed four times, each after serving for 1.5 s:
+ * a crash after a healthy run is not punished, so the first request after
+ * each kill is answered within 1 s (before: 1, 2, 4, 8 s of back-off). */
+START_TEST(lighttpd_killed)
+{
+	struct hb b;
+	/* brokerd.conf's defaults, as a user has them (the harness makes them shorter) */
+	hb_init(&b, "lighttpd", "[limits]\nbackoff-initial-ms = 1000\nbackoff-max-ms = 300000\n");
+	ck_assert_int_eq(mkdir(hb_path(&b, "www"), 0755), 0);
+	hb_write(hb_path(&b, "www/index.html"), "hello from lighttpd\n");
+	char conf[PATH_MAX];
+	snprintf(conf, sizeof(conf), "%s", hb_path(&b, "lighttpd.conf"));
+	hb_write(conf, "server.document-root = \"%s\"\nserver.systemd-socket-activation = \"enable\"\n"
+		 "server.port = 1\nserver.errorlog = \"%s\"\nindex-file.names = ( \"index.html\" )\n",
+		 hb_path(&b, "www"), hb_path(&b, "lighttpd.log"));
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "/usr/sbin/lighttpd -D -f %s", conf);
+	hb_app(&b, "org.test.lighttpd", "listen-fds", cmd);
+	hb_start(&b);
+	uint16_t port;
+	hb_transfer(&b, "org.test.lighttpd", "http", hb_tcp_listener(&port), NULL, 0, 0);
+	for (int kill_no = 0; kill_no <= 4; kill_no++) {
+		uint64_t first = http_get(port);
+		hb_diag("lighttpd: first request after kill %d answered in %llu ms", kill_no,
+			(unsigned long long)first);
+		ck_assert_uint_lt(first, 1000);
+		pid_t pid = app_pid(&b, "org.test.lighttpd");
+		ck_assert_int_gt(pid, 0);
+		for (uint64_t t0 = hb_now_ms(); hb_now_ms() - t0 < 1500;)
+			http_get(port);   /* serving, healthy */
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		while (app_pid(&b, "org.test.lighttpd") == pid)
+			hb_nap();
+	}
+	ck_assert(hb_file_contains(b.log, "was killed by signal 9 (Killed); its sockets are watched again"));
+	hb_finish(&b);
+}
+END_TEST
+
+/* An admin drops a socket while it is being handed back: the app, which
+ * acknowledges and transfers it back as usual, cannot hold it again. */
+START_TEST(drop_while_handing_back)
+{
+	struct hb b;
+	hb_init(&b, "drop", NULL);
+	hb_testapp(&b, "org.test.drop", "--ack-after %s --retransfer", "go");
+	hb_start(&b);
+	const char *rep = hb_report(&b, "org.test.drop");
+	int held, peer;
+	hb_tcp_pair(&held, &peer);
+	hb_transfer(&b, "org.test.drop", "s", held, "c", 1, 0);
+	ck_assert_int_eq(write(peer, "data", 4), 4);
+	char line[HB_LINE_MAX];
+	hb_report_get(rep, "received", 0, line);   /* handed back, not yet acknowledged */
+	ck_assert_int_eq(hb_held_state(&b, "org.test.drop", "s"), BROKER_STATE_HANDING_BACK);
+	hb_drop(&b, "org.test.drop", "s");
+	hb_touch(hb_path(&b, "go"));
+	hb_report_get(rep, "retransfer", 0, line);
+	hb_expect(line, "result", "-125");   /* -ECANCELED */
+	ck_assert_ptr_null(hb_show(&b, "org.test.drop", "s"));
+	ck_assert(hb_file_contains(b.log, "dropped by uid"));
+	ck_assert(hb_eof(peer, HB_WAIT_MS));   /* the app let go of it too: nobody holds it */
+	close(peer);
+	hb_report_get(rep, "exit", 0, line);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("faults");
+	TCase *tc = tcase_create("faults");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, listener_storm);
+	tcase_add_test(tc, lighttpd_killed);
+	tcase_add_test(tc, drop_while_handing_back);
+	suite_add_tcase(s, tc);
+	return hb_run_suite(s);
+}
