@@ -50,7 +50,7 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 			  ev->detail, a->nheld, a->failures, (double)a->backoff_ms / 1000.);
 		break;
 	case EVENT_THROTTLED:
-		log_full(LOG_WARNING, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "
+		log_event(LOG_WARNING, MSGID_THROTTLED, 0, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "
 			 "in %.1f s", ev->detail, a->nheld, (double)a->backoff_ms / 1000.);
 		break;
 	case EVENT_EXIT:

@@ -13,7 +13,7 @@
 #define MSGID_TRANSFER_REFUSED   "0c7f3be7d8ee4155af6c27620d3be1be"
 #define MSGID_TRIGGER            "8ecd033faf2d4e8d86cee12b4ea83bfc"
 #define MSGID_ACTIVATION_FAILED  "3e43b7a790f449748ab4b1e532c58ab3"
-#define MSGID_THROTTLED          "0bed14e0608348efbb7a34315ceff9de"   /* for the trigger limits */
+#define MSGID_THROTTLED          "0bed14e0608348efbb7a34315ceff9de"
 #define MSGID_RESTORED           "c843338821134f5486ceb7e3d295a503"
 
 void log_setup(bool verbose);

@@ -25,6 +25,7 @@ APP_IDLE: int
 APP_STARTING: int
 APP_RUNNING: int
 APP_BACKOFF: int
+APP_THROTTLED: int
 EVENT_TRANSFER: int
 EVENT_TRIGGER: int
 EVENT_ACTIVATE: int
@@ -35,6 +36,7 @@ EVENT_DROP: int
 EVENT_FAILURE: int
 EVENT_EXIT: int
 EVENT_RELOAD: int
+EVENT_THROTTLED: int
 
 def kind_name(value: int) -> str: ...
 def reason_name(value: int) -> str: ...

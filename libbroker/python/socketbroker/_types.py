@@ -72,6 +72,7 @@ class AppState(_Named):
     STARTING = _native.APP_STARTING
     RUNNING = _native.APP_RUNNING
     BACKOFF = _native.APP_BACKOFF
+    THROTTLED = _native.APP_THROTTLED
 
 
 class EventType(_Named):
@@ -86,6 +87,7 @@ class EventType(_Named):
     FAILURE = _native.EVENT_FAILURE
     EXIT = _native.EVENT_EXIT
     RELOAD = _native.EVENT_RELOAD
+    THROTTLED = _native.EVENT_THROTTLED
 
 
 _NAMES = {
