@@ -109,14 +109,21 @@ static int line_head(int prio, char *buf, size_t size)
 		return snprintf(buf, size, "<%d>", prio);
 	if (target == TO_TTY)
 		return snprintf(buf, size, "brokerd: ");
+	/* The date changes once a second: format it only then (localtime_r
+	 * and strftime cost more than the rest of a log line). */
+	static time_t sec = -1;
+	static char date[40], zone[8];
 	struct timespec ts;
-	struct tm tm = { 0 };
-	char date[40] = "";
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (localtime_r(&ts.tv_sec, &tm))
-		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	char zone[8] = "";
-	strftime(zone, sizeof(zone), "%z", &tm);
+	if (ts.tv_sec != sec) {
+		struct tm tm = { 0 };
+		sec = ts.tv_sec;
+		date[0] = zone[0] = 0;
+		if (localtime_r(&ts.tv_sec, &tm)) {
+			strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+			strftime(zone, sizeof(zone), "%z", &tm);
+		}
+	}
 	int n = snprintf(buf, size, "%s.%06ld%s brokerd[%d] %s: ", date, ts.tv_nsec / 1000, zone,
 			 (int)getpid(), level[prio & 7]);
 	return n < 0 || (size_t)n >= size ? (int)size - 1 : n;
