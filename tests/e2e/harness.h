@@ -144,6 +144,9 @@ void hb_trigger(const struct hb *b, const char *app_id, const char *id);
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id);
 /* Its state (enum broker_state), or 0 if it is not held. */
 int hb_held_state(const struct hb *b, const char *app_id, const char *id);
+/* app_id's entry in brokerd's list of apps (admin view), failing the test
+ * if it is not listed; free *ret_list with broker_app_list_free(). */
+broker_app *hb_app_entry(const struct hb *b, const char *app_id, broker_app ***ret_list);
 
 /* A monitor connection (broker_monitor() done).  Close with broker_close()
  * before counting brokerd's fds. */

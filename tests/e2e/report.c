@@ -84,6 +84,21 @@ broker_info *hb_show(const struct hb *b, const char *app_id, const char *id)
 	return r == 0 ? info : NULL;
 }
 
+broker_app *hb_app_entry(const struct hb *b, const char *app_id, broker_app ***ret_list)
+{
+	broker *c = hb_open(b, NULL);
+	broker_app **list = NULL;
+	int n = broker_list_apps(c, &list);
+	ck_assert_msg(n >= 0, "broker_list_apps: %s", broker_strerror(n));
+	broker_close(c);
+	*ret_list = list;
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i]->id, app_id) == 0)
+			return list[i];
+	ck_abort_msg("brokerd does not list %s", app_id);
+	return NULL;
+}
+
 int hb_held_state(const struct hb *b, const char *app_id, const char *id)
 {
 	broker_info *i = hb_show(b, app_id, id);

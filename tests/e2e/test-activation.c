@@ -17,22 +17,6 @@
 
 #define APP "org.test.activation"
 
-/* The app's entry in brokerd's list of apps (admin view). */
-static broker_app *app_entry(const struct hb *b, broker_app ***ret_list)
-{
-	broker *c = hb_open(b, NULL);
-	broker_app **list = NULL;
-	int n = broker_list_apps(c, &list);
-	ck_assert_msg(n >= 0, "broker_list_apps: %s", broker_strerror(n));
-	broker_close(c);
-	*ret_list = list;
-	for (int i = 0; i < n; i++)
-		if (strcmp(list[i]->id, APP) == 0)
-			return list[i];
-	ck_abort_msg("brokerd does not list %s", APP);
-	return NULL;
-}
-
 START_TEST(three_triggers_one_start)
 {
 	struct hb b;
@@ -111,7 +95,7 @@ START_TEST(running_instance_gets_later_triggers)
 	hb_expect_recv(peer[0], "ok");
 
 	broker_app **apps;
-	broker_app *a = app_entry(&b, &apps);
+	broker_app *a = hb_app_entry(&b, APP, &apps);
 	ck_assert_int_eq(a->pid, atoi(pid));
 	ck_assert_int_eq(a->state, BROKER_APP_RUNNING);
 	broker_app_list_free(apps);
@@ -173,7 +157,7 @@ static void look_between_attempts(const struct hb *b)
 	broker_info_list_free(list);
 	broker_close(c);
 	broker_app **apps;
-	broker_app *a = app_entry(b, &apps);
+	broker_app *a = hb_app_entry(b, APP, &apps);
 	ck_assert_uint_eq(a->failures, 1);
 	ck_assert_int_eq(a->state, BROKER_APP_STARTING);
 	broker_app_list_free(apps);
@@ -223,7 +207,7 @@ START_TEST(failed_activation_is_retried)
 	ck_assert_int_eq(hb_report_count(rep, "start"), 2);
 
 	broker_app **apps;
-	broker_app *a = app_entry(&b, &apps);
+	broker_app *a = hb_app_entry(&b, APP, &apps);
 	ck_assert_uint_eq(a->failures, 0);
 	broker_app_list_free(apps);
 	ck_assert_ptr_null(hb_show(&b, APP, "conn"));
@@ -363,7 +347,7 @@ END_TEST
 static int app_state(const struct hb *b)
 {
 	broker_app **apps;
-	int state = app_entry(b, &apps)->state;
+	int state = hb_app_entry(b, APP, &apps)->state;
 	broker_app_list_free(apps);
 	return state;
 }
@@ -406,7 +390,7 @@ START_TEST(acks_queued_before_a_reset_count)
 	ck_assert(HB_WAIT(hb_held_state(&b, APP, "one") == 0 && hb_held_state(&b, APP, "two") == 0, HB_WAIT_MS));
 	ck_assert(HB_WAIT(app_state(&b) == BROKER_APP_IDLE, HB_WAIT_MS));
 	broker_app **apps;
-	ck_assert_uint_eq(app_entry(&b, &apps)->failures, 0);
+	ck_assert_uint_eq(hb_app_entry(&b, APP, &apps)->failures, 0);
 	broker_app_list_free(apps);
 	ck_assert_uint_eq(n[BROKER_EVENT_FAILURE], 0);
 	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 1);

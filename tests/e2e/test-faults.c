@@ -49,15 +49,9 @@ static uint64_t activations(const struct hb *b)
 
 static int app_state(const struct hb *b, const char *id)
 {
-	broker *c = hb_open(b, NULL);
 	broker_app **apps;
-	int state = -1;
-	ck_assert_int_ge(broker_list_apps(c, &apps), 0);
-	for (broker_app **a = apps; *a; a++)
-		if (strcmp((*a)->id, id) == 0)
-			state = (*a)->state;
+	int state = hb_app_entry(b, id, &apps)->state;
 	broker_app_list_free(apps);
-	broker_close(c);
 	return state;
 }
 
@@ -110,15 +104,9 @@ END_TEST
 
 static pid_t app_pid(const struct hb *b, const char *id)
 {
-	broker *c = hb_open(b, NULL);
 	broker_app **apps;
-	pid_t pid = 0;
-	ck_assert_int_ge(broker_list_apps(c, &apps), 0);
-	for (broker_app **a = apps; *a; a++)
-		if (strcmp((*a)->id, id) == 0)
-			pid = (*a)->pid;
+	pid_t pid = hb_app_entry(b, id, &apps)->pid;
 	broker_app_list_free(apps);
-	broker_close(c);
 	return pid;
 }
 
