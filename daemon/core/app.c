@@ -68,3 +68,13 @@ bool app_may_see(const struct app *a, const struct identity *who)
 {
 	return who->admin || app_may_act(a, who->uid);
 }
+
+unsigned app_trigger_burst(const struct daemon *d, const struct app *a)
+{
+	return a->m && a->m->trigger_limit_burst ? a->m->trigger_limit_burst : d->cfg.trigger_limit_burst;
+}
+
+unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a)
+{
+	return a->m && a->m->trigger_interval_set ? a->m->trigger_limit_interval_ms : d->cfg.trigger_limit_interval_ms;
+}

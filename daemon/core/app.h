@@ -17,3 +17,8 @@ void app_maybe_free(struct daemon *d, struct app *a);
  * sockets (admins see every app)? */
 bool app_may_act(const struct app *a, uid_t uid);
 bool app_may_see(const struct app *a, const struct identity *who);
+
+/* a's trigger limit: at most burst starts within interval ms (0: none);
+ * its manifest's, else brokerd.conf's. */
+unsigned app_trigger_burst(const struct daemon *d, const struct app *a);
+unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a);

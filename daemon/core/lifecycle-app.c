@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The lifecycle of apps: their state, back-off and counters (lifecycle.h). */
+#include "app.h"
 #include "lifecycle.h"
 #include "util.h"
 
@@ -52,16 +53,6 @@ void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const
 	a->backoff_ms = ms;
 	a->retry_at = now_usec(CLOCK_REALTIME) + ms * 1000;
 	event_emit(d, &(struct event){ .type = EVENT_THROTTLED, .app = a, .pid = a->pid, .detail = why });
-}
-
-unsigned app_trigger_burst(const struct daemon *d, const struct app *a)
-{
-	return a->m && a->m->trigger_limit_burst ? a->m->trigger_limit_burst : d->cfg.trigger_limit_burst;
-}
-
-unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a)
-{
-	return a->m && a->m->trigger_interval_set ? a->m->trigger_limit_interval_ms : d->cfg.trigger_limit_interval_ms;
 }
 
 void lifecycle_app_retry(struct daemon *d, struct app *a)

@@ -70,9 +70,6 @@ uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const 
 /* Started too often (why: the limit, in words): THROTTLED for ms, each
  * throttle in a row counted; EVENT_THROTTLED. */
 void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const char *why);
-/* a's trigger limit: at most burst starts within interval ms (0: none). */
-unsigned app_trigger_burst(const struct daemon *d, const struct app *a);
-unsigned app_trigger_interval_ms(const struct daemon *d, const struct app *a);
 /* BACKOFF or THROTTLED is over: IDLE again. */
 void lifecycle_app_retry(struct daemon *d, struct app *a);
 /* Started or connected (detail: how): EVENT_ACTIVATE. */

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "app.h"
 #include "backoff.h"
 #include "handback.h"
 #include "lifecycle.h"
