@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sdtest-sum.h"
 #include "sdtest.h"
 #include "testutil.h"
 
@@ -254,24 +253,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The app's answer line on fd, into line: 1, or 0 when the peer saw the
- * connection end (its app died holding it), or -1 after timeout_ms. */
-static int read_answer(int fd, char *line, size_t size, int timeout_ms)
-{
-	size_t n = 0;
-	while (n < size - 1 && (n == 0 || line[n - 1] != '\n')) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, timeout_ms) != 1)
-			return -1;
-		ssize_t k = read(fd, line + n, 1);
-		if (k <= 0)
-			return 0;
-		n++;
-	}
-	line[n ? n - 1 : 0] = 0;
-	return 1;
-}
-
 /* Nothing more arrived on any peer: no answer twice, no stray bytes. */
 static void expect_quiet(struct csock *s, unsigned n)
 {
@@ -359,10 +340,9 @@ START_TEST(chaos)
 			if (!chosen[i])
 				continue;
 			char line[512], want[512];
-			int w = snprintf(want, sizeof(want), "ok app=%s id=%s reason=socket-activity ctxlen=%zu ctxsum=%08x "
-					 "len=%zu sum=%08x pid=", s[i].app, s[i].id, strlen(s[i].ctx),
-					 sdtest_sum(s[i].ctx, strlen(s[i].ctx)), len[i], sdtest_sum(payload[i], len[i]));
-			int r = read_answer(s[i].peer, line, sizeof(line), 30000);
+			int w = sd_answer_prefix(want, sizeof(want), s[i].app, s[i].id, "socket-activity", s[i].ctx,
+						 strlen(s[i].ctx), payload[i], len[i]);
+			int r = sd_read_answer(s[i].peer, line, sizeof(line), 30000);
 			if (r == 0 && (int)(i % CHAOS_APPS) == killed_app) {
 				s[i].lost = true;   /* the instance died with it in its hands */
 				lost++;

@@ -246,22 +246,37 @@ void sd_send_payload(int fd, const void *p, size_t n, unsigned chunks)
 	}
 }
 
+int sd_read_answer(int fd, char *line, size_t size, int timeout_ms)
+{
+	size_t n = 0;
+	while (n < size - 1 && (n == 0 || line[n - 1] != '\n')) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		if (read(fd, line + n, 1) != 1)
+			return 0;
+		n++;
+	}
+	line[n ? n - 1 : 0] = 0;
+	return 1;
+}
+
+int sd_answer_prefix(char *buf, size_t size, const char *app, const char *id, const char *reason,
+		     const void *ctx, size_t ctx_len, const void *payload, size_t len)
+{
+	return snprintf(buf, size, "ok app=%s id=%s reason=%s ctxlen=%zu ctxsum=%08x len=%zu sum=%08x pid=",
+			app, id, reason, ctx_len, sdtest_sum(ctx, ctx_len), len, sdtest_sum(payload, len));
+}
+
 void sd_expect_answer(int fd, const char *app, const char *id, const char *reason, const void *ctx,
 		      size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid)
 {
 	char line[512];
-	size_t n = 0;
-	while (n < sizeof(line) - 1 && (n == 0 || line[n - 1] != '\n')) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ck_assert_msg(poll(&p, 1, 30000) == 1, "%s/%s: no answer from the app", app, id);
-		ssize_t k = read(fd, line + n, 1);
-		ck_assert_msg(k == 1, "%s/%s: the peer saw the connection end", app, id);
-		n++;
-	}
-	line[n - 1] = 0;
+	int r = sd_read_answer(fd, line, sizeof(line), 30000);
+	ck_assert_msg(r != -1, "%s/%s: no answer from the app", app, id);
+	ck_assert_msg(r != 0, "%s/%s: the peer saw the connection end", app, id);
 	char want[512];
-	int w = snprintf(want, sizeof(want), "ok app=%s id=%s reason=%s ctxlen=%zu ctxsum=%08x len=%zu sum=%08x pid=",
-			 app, id, reason, ctx_len, sdtest_sum(ctx, ctx_len), len, sdtest_sum(payload, len));
+	int w = sd_answer_prefix(want, sizeof(want), app, id, reason, ctx, ctx_len, payload, len);
 	ck_assert_msg(strncmp(line, want, (size_t)w) == 0, "answer '%s', expected '%s...'", line, want);
 	if (ret_pid)
 		*ret_pid = (pid_t)atoi(line + w);

@@ -60,6 +60,12 @@ void sd_tcp_pair(int sv[2]);
 int sd_transfer(const char *app, const char *id, int fd, const void *ctx, size_t ctx_len, uint32_t keepalive);
 /* Write a payload (length-prefixed) in chunks, as it would trickle in. */
 void sd_send_payload(int fd, const void *p, size_t n, unsigned chunks);
+/* The app's answer line on fd, without its newline: 1, or 0 when the peer
+ * saw the connection end, or -1 after timeout_ms. */
+int sd_read_answer(int fd, char *line, size_t size, int timeout_ms);
+/* What the answer to this payload starts with, into buf; its length. */
+int sd_answer_prefix(char *buf, size_t size, const char *app, const char *id, const char *reason,
+		     const void *ctx, size_t ctx_len, const void *payload, size_t len);
 /* Wait for the app's answer line on fd and check it. */
 void sd_expect_answer(int fd, const char *app, const char *id, const char *reason, const void *ctx,
 		      size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid);
