@@ -177,9 +177,23 @@ int broker_claim(broker *b, const char *id, broker_info **ret_info)
 static void *make_app(const struct bp_msg *m)
 {
 	const char *f[7];
-	broker_app *a = copy_fields(m, sizeof(*a), 7, f);
+	const struct bp_field *pf = &m->field[7];
+	if (pf->len % sizeof(struct bp_app_proc) || pf->len > BP_APP_PROCS_MAX * sizeof(struct bp_app_proc))
+		return NULL;
+	unsigned n = pf->len / sizeof(struct bp_app_proc);
+	/* the processes right after the struct, then the strings */
+	broker_app *a = copy_fields(m, sizeof(*a) + n * sizeof(broker_process), 7, f);
 	if (!a)
 		return NULL;
+	broker_process *procs = (broker_process *)(a + 1);
+	for (unsigned i = 0; i < n; i++) {
+		struct bp_app_proc w;
+		memcpy(&w, (const char *)pf->ptr + i * sizeof(w), sizeof(w));
+		procs[i].pid = (pid_t)w.pid;
+		memcpy(procs[i].comm, w.comm, sizeof(procs[i].comm) - 1);
+	}
+	a->nprocs = n;
+	a->procs = n ? procs : NULL;
 	const struct bp_app_info *w = &m->u.app_info;
 	a->id = f[0];
 	a->user = f[1];

@@ -30,7 +30,7 @@
 #define BP_VERSION 1
 
 #define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
-#define BP_FIELDS_MAX 8
+#define BP_FIELDS_MAX 10
 #define BP_FDS_MAX   1              /* no message carries more than one fd */
 
 struct bp_header {
@@ -63,7 +63,8 @@ enum bp_type {
 	BP_INFO,             /* fixed bp_info; fields: app, id, context, local, peer; fd: 0 or 1 (CLAIM) */
 	BP_END,              /* fixed bp_end */
 	BP_STATUS_REPLY,     /* fixed bp_status; fields: server version, control socket path */
-	BP_APP_INFO,         /* fixed bp_app_info; fields: id, user, unit, activation, handoff, target, capabilities */
+	BP_APP_INFO,         /* fixed bp_app_info; fields: id, user, unit, activation, handoff, target, capabilities,
+	                        processes (bytes: bp_app_proc[]) */
 	BP_EVENT,            /* fixed bp_event; fields: app, id, detail */
 
 	/* activation connection */
@@ -155,6 +156,13 @@ struct bp_app_info {
 	uint32_t state;        /* enum broker_app_state */
 	uint32_t failures;     /* consecutive failed activations */
 	uint64_t retry_usec;   /* CLOCK_REALTIME of the next retry, 0 = none */
+};
+
+/* One process of an app's instance, in APP_INFO's processes field. */
+#define BP_APP_PROCS_MAX 64
+struct bp_app_proc {
+	uint32_t pid;
+	char comm[16];         /* NUL-padded; its last byte is NUL */
 };
 
 struct bp_event {

@@ -104,13 +104,25 @@ static void cell_retry(const void *rec, uint64_t now, char *buf, size_t size)
 	format_age(((const struct app_row *)rec)->a->retry_usec, now, buf, size);
 }
 
+/* "PID COMM, PID COMM": every process of the instance. */
+static void cell_procs(const void *rec, uint64_t now, char *buf, size_t size)
+{
+	(void)now;
+	const broker_app *a = ((const struct app_row *)rec)->a;
+	size_t n = 0;
+	snprintf(buf, size, "-");
+	for (unsigned i = 0; i < a->nprocs && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%d %s", i ? ", " : "", (int)a->procs[i].pid,
+				      a->procs[i].comm);
+}
+
 static const struct column app_columns[] = {
 	{ "APP", cell_id, 0.2, true }, { "USER", cell_user, 0.1, true, 9 },
 	{ "STATE", cell_state, 0, false }, { "PID", cell_pid, 0, false, 1 }, { "HELD", cell_held, 0, false, 2 },
 	{ "FAILURES", cell_failures, 0, false, 8 }, { "RETRY", cell_retry, 0.1, true, 5 },
 	{ "ACTIVATION", cell_activation, 0.1, true, 7 }, { "HANDOFF", cell_handoff, 0.1, true, 6 },
 	{ "TARGET", cell_target, 0.1, true, 3 }, { "UNIT", cell_unit, 0.1, true, 4 },
-	{ "UNIT-STATE", cell_unit_state, 0.1, true, 4 },
+	{ "UNIT-STATE", cell_unit_state, 0.1, true, 4 }, { "PROCESSES", cell_procs, 0.2, true, 3 },
 };
 
 static json_object *app_json(const void *rec)
@@ -127,6 +139,14 @@ static json_object *app_json(const void *rec)
 	json_object_object_add(o, "unit_state", known ? json_text(row->unit_state) : NULL);
 	json_object_object_add(o, "state", json_object_new_string(broker_app_state_name(a->state)));
 	json_object_object_add(o, "pid", a->pid ? json_object_new_int64(a->pid) : NULL);
+	json_object *procs = json_object_new_array();
+	for (unsigned i = 0; i < a->nprocs; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "pid", json_object_new_int64(a->procs[i].pid));
+		json_object_object_add(p, "comm", json_text(a->procs[i].comm));
+		json_object_array_add(procs, p);
+	}
+	json_object_object_add(o, "processes", procs);
 	json_object_object_add(o, "held", json_object_new_int64(a->held));
 	json_object_object_add(o, "max_sockets", json_object_new_int64(a->max_sockets));
 	json_object_object_add(o, "failures", json_object_new_int64(a->failures));

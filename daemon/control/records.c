@@ -82,11 +82,20 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	const struct manifest *m = a->m;
 	if (m)
 		manifest_caps_format(m->caps, caps, sizeof(caps));
+	/* The instance's processes, as they are now. */
+	struct bp_app_proc procs[BP_APP_PROCS_MAX];
+	unsigned n = 0;
+	if (instance_alive(&a->inst))
+		instance_scan(d);
+	for (; n < a->inst.nprocs && n < INSTANCE_PROCS_MAX && n < BP_APP_PROCS_MAX; n++) {
+		procs[n] = (struct bp_app_proc){ .pid = (uint32_t)a->inst.procs[n] };
+		instance_comm(a->inst.procs[n], procs[n].comm);
+	}
 	struct bp_app_info w = {
 		.uid = m ? m->uid : 0, .held = a->nheld,
 		.max_sockets = m && m->max_sockets ? m->max_sockets : d->cfg.max_held_per_app,
-		.pid = (uint32_t)a->pid, .state = a->state, .failures = a->failures,
-		.retry_usec = a->retry_at,
+		.pid = (uint32_t)(a->pid ? a->pid : n ? a->inst.procs[0] : 0), .state = a->state,
+		.failures = a->failures, .retry_usec = a->retry_at,
 	};
 	const char *target = !m ? "" : m->activation == ACTIVATION_WAKE_SOCKET ? m->wake_socket : m->command;
 	const char *s[7] = {
@@ -94,10 +103,11 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 		m ? manifest_activation_name(m->activation) : "", m ? manifest_handoff_name(m->handoff) : "",
 		target, caps,
 	};
-	struct bp_field f[7];
+	struct bp_field f[8];
 	for (int i = 0; i < 7; i++)
 		f[i] = (struct bp_field){ s[i], (uint32_t)strlen(s[i]) };
-	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 7,
+	f[7] = (struct bp_field){ procs, (uint32_t)(n * sizeof(procs[0])) };
+	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_APP_INFO, seq, &w, sizeof(w), f, 8,
 			   NULL, 0, MSG_DONTWAIT);
 }
 

@@ -137,7 +137,7 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char 
 	TAILQ_FOREACH(a, &d->apps, link)
 		if (access_may_see(c, a)) {
 			s.apps++;
-			s.running += a->conn != NULL || a->pid != 0;
+			s.running += a->conn != NULL || instance_alive(&a->inst);
 		}
 	struct held *h;
 	TAILQ_FOREACH(h, &d->all, all)

@@ -33,7 +33,6 @@ struct app *app_get(struct daemon *d, const char *id)
 	/* The cycle gives them their callbacks when it starts them. */
 	ev_init(&a->timer, NULL);
 	ev_init(&a->kick, NULL);
-	ev_child_init(&a->child, NULL, 0, 0);
 	TAILQ_INIT(&a->pending);
 	TAILQ_INIT(&a->inflight);
 	if (!tsearch(a, &d->app_index, app_cmp)) {
@@ -48,7 +47,7 @@ struct app *app_get(struct daemon *d, const char *id)
 
 void app_maybe_free(struct daemon *d, struct app *a)
 {
-	if (a->m || a->nheld || a->conn || a->pid)
+	if (a->m || a->nheld || a->conn || a->pid || instance_alive(&a->inst))
 		return;
 	event_emit(d, &(struct event){ .type = EVENT_APP_GONE, .app = a });
 	lifecycle_app_reset(d, a);

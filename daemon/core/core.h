@@ -13,6 +13,7 @@
 
 #include <socket-broker/broker.h>
 #include "config.h"
+#include "instance.h"
 #include "manifest.h"
 #include "proto.h"
 
@@ -92,8 +93,8 @@ struct app {
 	struct held_list inflight;   /* HANDING_BACK, waiting for the app's ack */
 	unsigned ninflight;
 	struct actconn *conn;        /* cycle's activation connection, if any */
-	pid_t pid;                   /* broker-started instance, 0 = none */
-	ev_child child;
+	pid_t pid;                   /* the main process of its instance, 0 = none or reaped */
+	struct instance inst;        /* instance.h: every process of it */
 	ev_timer timer;              /* activation timeout or back-off retry */
 	ev_timer kick;               /* next loop iteration: deliver what is pending */
 	enum broker_app_state state;
@@ -161,6 +162,7 @@ struct daemon {
 	ev_io control_io;
 	ev_timer accept_pause;       /* out of fds: accept again a little later */
 	ev_signal sigterm, sigint, sighup;
+	ev_child reaper;             /* cycle/activate.c: every child of brokerd */
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
 	int held_ep;                 /* pollset.c: epoll set of the held sockets, */

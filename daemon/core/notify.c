@@ -23,7 +23,7 @@ static void send_status(struct daemon *d)
 	}
 	struct app *a;
 	TAILQ_FOREACH(a, &d->apps, link)
-		running += a->conn != NULL || a->pid != 0;
+		running += a->conn != NULL || instance_alive(&a->inst);
 	char text[256];
 	snprintf(text, sizeof(text), "STATUS=%u socket(s) held, %u triggered, %u handing back; "
 		 "%u app(s), %u running", d->nheld, triggered, handing, d->napps, running);

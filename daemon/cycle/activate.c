@@ -25,23 +25,40 @@ static const struct handoff_ops *handoff_of(const struct app *a)
 	return a->m ? handoffs[a->m->handoff] : &wake_ops;
 }
 
+/* Instances whose last process is gone end, as their hand-off says. */
+static void end_instances(struct daemon *d)
+{
+	struct app *a, *next;
+	TAILQ_FOREACH_SAFE(a, &d->apps, link, next) {
+		if (!instance_over(&a->inst))
+			continue;
+		/* What brokerd stopped ended as asked, whatever its status. */
+		int status = a->inst.stopping ? 0 : a->inst.main_status;
+		instance_end(&a->inst);
+		handoff_of(a)->child_exited(d, a, status);
+	}
+}
+
+/* Any child of brokerd: an instance's main process, or an orphan that
+ * came back to brokerd, the subreaper. */
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	(void)revents;
 	struct daemon *d = ev_userdata(loop);
-	struct app *a = container_of(w, struct app, child);
 	int status = w->rstatus;
-	pid_t pid = a->pid;
-
-	ev_child_stop(loop, w);
-	a->pid = 0;
-	char how[64];
-	if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-	else
-		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
-	lifecycle_app_exited(d, a, pid, how);
-	handoff_of(a)->child_exited(d, a, status);
+	pid_t pid = w->rpid;
+	struct app *a = instance_reaped(d, pid, status);
+	if (a) {
+		a->pid = 0;
+		char how[96];
+		int n = WIFEXITED(status) ? snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status))
+					  : snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+		if (a->inst.nprocs)
+			snprintf(how + n, sizeof(how) - (size_t)n, "; %u process(es) of it still run",
+				 a->inst.nprocs);
+		lifecycle_app_exited(d, a, pid, how);
+	}
+	end_instances(d);
 }
 
 static void deliver(struct daemon *d, struct app *a)
@@ -54,12 +71,6 @@ static void deliver(struct daemon *d, struct app *a)
 		return;
 	}
 	handoff_of(a)->deliver(d, a);
-	/* A start: wait for the instance (in this loop iteration, before it
-	 * can be missed). */
-	if (a->pid && !ev_is_active(&a->child)) {
-		ev_child_init(&a->child, on_child, a->pid, 0);
-		ev_child_start(d->loop, &a->child);
-	}
 }
 
 static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -87,6 +98,11 @@ static void on_event(struct daemon *d, const struct event *ev)
 		if (ev->held->state == BROKER_STATE_TRIGGERED)
 			activate_kick(d, a);
 		break;
+	case EVENT_DROP:
+		/* A program serving a socket brokerd no longer holds is stopped. */
+		if (ev->held->state == BROKER_STATE_LENT && instance_alive(&a->inst))
+			backoff_stop(d, a);
+		break;
 	case EVENT_RELOAD:
 		TAILQ_FOREACH(o, &d->apps, link)
 			if (o->npending)
@@ -112,8 +128,13 @@ static void on_event(struct daemon *d, const struct event *ev)
 
 int activate_init(struct daemon *d)
 {
-	int r = event_subscribe(d, on_event, EVENT_BIT(EVENT_TRIGGER) | EVENT_BIT(EVENT_RESTORED) |
-				EVENT_BIT(EVENT_RELOAD) | EVENT_BIT(EVENT_APP_STATE));
+	int r = instance_init();
+	if (r < 0)
+		log_warning_errno(r, "cannot become a child subreaper: %m; an instance's orphans are not tracked");
+	ev_child_init(&d->reaper, on_child, 0, 0);
+	ev_child_start(d->loop, &d->reaper);
+	r = event_subscribe(d, on_event, EVENT_BIT(EVENT_TRIGGER) | EVENT_BIT(EVENT_RESTORED) |
+			    EVENT_BIT(EVENT_RELOAD) | EVENT_BIT(EVENT_APP_STATE) | EVENT_BIT(EVENT_DROP));
 	if (r == 0)
 		r = event_subscribe(d, handback_on_event, HANDBACK_EVENTS);
 	return r < 0 ? r : trigger_init(d);
@@ -126,10 +147,11 @@ void activate_shutdown(struct daemon *d)
 	TAILQ_FOREACH(a, &d->apps, link) {
 		if (a->conn)
 			handback_abort(d, a->conn);
-		if (a->pid) {
-			ev_child_stop(d->loop, &a->child);
+		if (instance_alive(&a->inst)) {
 			a->pid = 0;   /* left running: it is the app's, not ours to kill */
+			instance_end(&a->inst);
 		}
 		lifecycle_app_reset(d, a);
 	}
+	ev_child_stop(d->loop, &d->reaper);
 }

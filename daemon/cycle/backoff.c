@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "handback.h"
 #include "lifecycle.h"
+#include "log.h"
 #include "util.h"
 
 unsigned backoff_timeout_ms(struct daemon *d, const struct app *a)
@@ -65,13 +66,24 @@ static void timed_out(struct daemon *d, struct app *a)
 		snprintf(why, sizeof(why), "the app did not acknowledge %u handed-back socket(s) within %u ms",
 			 a->ninflight, backoff_timeout_ms(d, a));
 	else
-		snprintf(why, sizeof(why), "the app did not exit within %u ms", backoff_timeout_ms(d, a));
-	if (a->pid > 0)
-		kill(a->pid, c ? SIGTERM : SIGKILL);
+		snprintf(why, sizeof(why), "the app did not exit within %u ms%s", backoff_timeout_ms(d, a),
+			 a->inst.stopping ? " of being stopped" : "");
+	/* The whole instance: what it left behind would serve on. */
+	unsigned n = instance_kill(d, &a->inst, c ? SIGTERM : SIGKILL);
 	if (c)
 		handback_close(d, c, why);
-	else if (a->pid > 0)
+	else if (instance_alive(&a->inst)) {
+		log_full(LOG_WARNING, a->id, NULL, 0, "%s: %u process(es) killed", why, n);
 		backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
+	}
+}
+
+void backoff_stop(struct daemon *d, struct app *a)
+{
+	a->inst.stopping = true;
+	unsigned n = instance_kill(d, &a->inst, SIGTERM);
+	log_full(LOG_NOTICE, a->id, NULL, 0, "stopping its instance: %u process(es) sent SIGTERM", n);
+	backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -88,10 +100,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	/* The failed instance was asked to stop a back-off ago. */
-	if (a->pid > 0)
-		kill(a->pid, SIGKILL);
+	instance_kill(d, &a->inst, SIGKILL);
 	lifecycle_app_retry(d, a);
-	}
+}
 
 void backoff_arm(struct daemon *d, struct app *a, double seconds)
 {

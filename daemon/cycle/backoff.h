@@ -14,6 +14,10 @@ void backoff_fail(struct daemon *d, struct app *a, int error, const char *why);
  * THROTTLED (its sockets stay held; the timer ends it) and true. */
 bool backoff_throttle(struct daemon *d, struct app *a);
 
+/* Stop a's instance, all of its processes: SIGTERM now, SIGKILL if it is
+ * not over within the activation timeout.  Its end is no failure. */
+void backoff_stop(struct daemon *d, struct app *a);
+
 /* (Re)start a's timer to fire in seconds. */
 void backoff_arm(struct daemon *d, struct app *a, double seconds);
 

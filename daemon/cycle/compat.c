@@ -8,7 +8,8 @@
  *   inetd       one triggered socket becomes stdin and stdout.  A listener
  *               gets one accepted connection per start; a connected stream
  *               is given away; a datagram socket is lent.
- * One program runs per app at a time; what triggers meanwhile waits for it.
+ * One instance runs per app at a time, until its last process is gone;
+ * what triggers meanwhile waits for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -107,8 +108,8 @@ static int start_inetd(struct daemon *d, struct app *a, struct held *h)
 
 static void deliver(struct daemon *d, struct app *a, bool listen_fds)
 {
-	if (a->pid || a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED)
-		return;   /* one at a time; the exit or the retry comes back here */
+	if (instance_alive(&a->inst) || a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED)
+		return;   /* one at a time; the instance's end or the retry comes back here */
 	struct held *h, *next;
 	TAILQ_FOREACH_SAFE(h, &a->pending, queue, next)
 		drop_if_closed(d, h);
@@ -135,6 +136,7 @@ static void deliver_inetd(struct daemon *d, struct app *a)
 
 static void child_exited(struct daemon *d, struct app *a, int status)
 {
+	ev_timer_stop(d->loop, &a->timer);   /* a stop's deadline */
 	/* Everything lent comes back and is watched again. */
 	struct held *h, *next;
 	TAILQ_FOREACH_SAFE(h, &d->all, all, next)

@@ -10,8 +10,9 @@ struct handoff_ops {
 	/* Hand over what is pending (a->npending > 0, a->m set), starting
 	 * the app if need be; a failure goes to activate_failed(). */
 	void (*deliver)(struct daemon *d, struct app *a);
-	/* The instance brokerd started exited with status (waitpid's);
-	 * a->pid is 0 already. */
+	/* The last process of the instance brokerd started is gone; status
+	 * is its main process's (waitpid's), 0 if brokerd stopped it.
+	 * a->pid is 0 and a->inst ended already. */
 	void (*child_exited)(struct daemon *d, struct app *a, int status);
 };
 

@@ -234,6 +234,7 @@ int spawn_command(struct daemon *d, struct app *a, const int *fds, const char *c
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		return -err;
+	instance_begin(&a->inst, pid);
 	*ret_pid = pid;
 	return 0;
 }

@@ -89,8 +89,8 @@ static void wake_deliver(struct daemon *d, struct app *a)
 			handback_flush(d, a->conn);
 		return;   /* starting: hello will flush */
 	}
-	if (a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED || a->pid)
-		return;   /* the retry timer or the child's exit comes back here */
+	if (a->state == BROKER_APP_BACKOFF || a->state == BROKER_APP_THROTTLED || instance_alive(&a->inst))
+		return;   /* the retry timer or the instance's end comes back here */
 	if (backoff_throttle(d, a))
 		return;
 	if (d->nstarting >= d->cfg.max_pending_activations) {

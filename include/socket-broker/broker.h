@@ -234,6 +234,12 @@ typedef struct broker_status {
 int broker_get_status(broker *b, broker_status *ret);
 
 /* Apps brokerd knows (admins: all; others: the ones they may act as). */
+/* One process of an app's instance. */
+typedef struct broker_process {
+	pid_t pid;
+	char comm[16];              /* its command name (/proc/PID/comm), NUL-terminated */
+} broker_process;
+
 typedef struct broker_app {
 	const char *id;
 	const char *user;
@@ -247,6 +253,11 @@ typedef struct broker_app {
 	pid_t pid;                  /* broker-started instance, 0 = none */
 	enum broker_app_state state;
 	uint64_t retry_usec;        /* CLOCK_REALTIME of next retry, 0 = none */
+	/* Every process of the instance brokerd started (up to 64), the main
+	 * one first while it runs; what a daemonizing program leaves running
+	 * is listed too.  nprocs is 0 when the app has no instance. */
+	unsigned nprocs;
+	const broker_process *procs;
 } broker_app;
 
 int broker_list_apps(broker *b, broker_app ***ret_list);

@@ -44,7 +44,7 @@ static const struct spec {
 	{ BP_INFO, "INFO", sizeof(struct bp_info), 5, { S, S, B, S, S }, 0, 1 },
 	{ BP_END, "END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
 	{ BP_STATUS_REPLY, "STATUS_REPLY", sizeof(struct bp_status), 2, { S, S }, 0, 0 },
-	{ BP_APP_INFO, "APP_INFO", sizeof(struct bp_app_info), 7, { S, S, S, S, S, S, S }, 0, 0 },
+	{ BP_APP_INFO, "APP_INFO", sizeof(struct bp_app_info), 8, { S, S, S, S, S, S, S, B }, 0, 0 },
 	{ BP_EVENT, "EVENT", sizeof(struct bp_event), 3, { S, S, S }, 0, 0 },
 	{ BP_ACT_HELLO, "ACT_HELLO", sizeof(struct bp_act_hello), 0, { 0 }, 0, 0 },
 	{ BP_HANDBACK, "HANDBACK", sizeof(struct bp_handback), 3, { S, S, B }, 1, 1 },
