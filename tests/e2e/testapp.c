@@ -39,6 +39,12 @@
  *   --exit-after N      exit after N handbacks, without reading what else
  *                       brokerd sent (its batch end): the connection resets
  *   --env NAME[,NAME...] report these variables of its environment
+ *   --daemonize         first fork, setsid and fork again, as a daemon does:
+ *                       the grandchild carries on (reports "carrier")
+ *   --fork-worker       fork once: the child carries on, the parent exits
+ *   --leave-worker F    at the end, fork a worker that lives on, without
+ *                       the activation, until F exists (up to 20 s)
+ * Forked processes report "forked" with their pid.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,8 +73,9 @@ static struct {
 	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
 	const char *env;          /* --env: names to report */
+	const char *leave_worker;
 	unsigned delay_ms, read_min, receive_ms, exit_after;
-	bool accept, retransfer;
+	bool accept, retransfer, daemonize, fork_worker;
 } opt;
 
 static long long now_ms(void)
@@ -316,6 +323,54 @@ static void handle(broker_activation *a, broker_handback *h)
 		close(fd);
 }
 
+/* Fork; the parent exits at once (0) unless keep_parent.  In the child,
+ * once the parent is gone, the subreaper it came back to (brokerd) is its
+ * parent: die with it. */
+static pid_t fork_off(bool keep_parent)
+{
+	pid_t parent = getpid(), pid = fork();
+	if (pid < 0) {
+		report("error call=fork result=%d", -errno);
+		_exit(1);
+	}
+	if (pid > 0) {
+		if (!keep_parent)
+			_exit(0);
+		return pid;
+	}
+	if (!keep_parent) {
+		while (getppid() == parent)
+			sleep_ms(1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	}
+	report("forked pid=%d", (int)getpid());
+	return 0;
+}
+
+/* The process that carries on is the activation's now (sd_listen_fds). */
+static void carry_on(void)
+{
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	report("carrier pid=%d", (int)getpid());
+}
+
+static void leave_worker(void)
+{
+	pid_t parent = getpid();
+	if (!opt.leave_worker || fork_off(true) > 0)
+		return;
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	while (getppid() == parent)
+		sleep_ms(1);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	wait_for(opt.leave_worker);
+	report("worker-exit pid=%d", (int)getpid());
+	_exit(0);
+}
+
 static int run(void)
 {
 	broker_activation *a;
@@ -342,6 +397,7 @@ static int run(void)
 	}
 	broker_activation_close(a);
 	report("exit pid=%d handled=%u last=%d", (int)getpid(), handled, r);
+	leave_worker();
 	return 0;
 }
 
@@ -365,6 +421,9 @@ int main(int argc, char **argv)
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
 		{ "env", required_argument, NULL, 'E' },
+		{ "daemonize", no_argument, NULL, 'D' },
+		{ "fork-worker", no_argument, NULL, 'F' },
+		{ "leave-worker", required_argument, NULL, 'L' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -388,6 +447,9 @@ int main(int argc, char **argv)
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'E': opt.env = optarg; break;
+		case 'D': opt.daemonize = true; break;
+		case 'F': opt.fork_worker = true; break;
+		case 'L': opt.leave_worker = optarg; break;
 		default: return 2;
 		}
 	}
@@ -410,6 +472,15 @@ int main(int argc, char **argv)
 	       getenv("LISTEN_FDNAMES") ? getenv("LISTEN_FDNAMES") : "-",
 	       pid && atoi(pid) == (int)getpid());
 	report_env(opt.env);
+	if (opt.daemonize) {
+		fork_off(false);
+		setsid();
+		fork_off(false);
+		carry_on();
+	} else if (opt.fork_worker) {
+		fork_off(false);
+		carry_on();
+	}
 	if (first_time(opt.hang_once)) {
 		report("hang pid=%d", (int)getpid());
 		sleep_forever();
