@@ -7,6 +7,7 @@
 #include "app.h"
 #include "event.h"
 #include "lifecycle.h"
+#include "util.h"
 
 static int app_cmp(const void *a, const void *b)
 {
@@ -66,6 +67,17 @@ bool app_may_act(const struct app *a, uid_t uid)
 bool app_may_see(const struct app *a, const struct identity *who)
 {
 	return who->admin || app_may_act(a, who->uid);
+}
+
+unsigned app_handbacks(const struct daemon *d, const struct app *a, uint64_t ino)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (now - a->handback_window_start >= (uint64_t)app_trigger_interval_ms(d, a) * 1000)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(a->handbacks); i++)
+		if (a->handbacks[i].ino == ino)
+			return a->handbacks[i].count;
+	return 0;
 }
 
 unsigned app_trigger_burst(const struct daemon *d, const struct app *a)

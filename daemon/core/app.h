@@ -18,6 +18,10 @@ void app_maybe_free(struct daemon *d, struct app *a);
 bool app_may_act(const struct app *a, uid_t uid);
 bool app_may_see(const struct app *a, const struct identity *who);
 
+/* How often the socket ino was handed back to a within the trigger
+ * limit's current window. */
+unsigned app_handbacks(const struct daemon *d, const struct app *a, uint64_t ino);
+
 /* a's trigger limit: at most burst starts within interval ms (0: none);
  * its manifest's, else brokerd.conf's. */
 unsigned app_trigger_burst(const struct daemon *d, const struct app *a);

@@ -107,6 +107,14 @@ struct app {
 	unsigned window_starts;      /* starts in it */
 	unsigned throttles;          /* throttled in a row (each wait longer) */
 	bool throttled_in_window;
+	/* Hand-backs of the same socket (by inode) in the trigger limit's
+	 * window: a running app that hands a still-readable socket straight
+	 * back would get it again at once, in a loop. */
+	uint64_t handback_window_start;   /* CLOCK_MONOTONIC usec */
+	struct app_handbacks {
+		uint64_t ino;
+		unsigned count;
+	} handbacks[4];
 	TAILQ_ENTRY(app) link;
 };
 

@@ -55,10 +55,10 @@ void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const
 	event_emit(d, &(struct event){ .type = EVENT_THROTTLED, .app = a, .pid = a->pid, .detail = why });
 }
 
-void lifecycle_app_retry(struct daemon *d, struct app *a)
+void lifecycle_app_retry(struct daemon *d, struct app *a, bool connected)
 {
 	a->retry_at = 0;
-	lifecycle_app_state(d, a, BROKER_APP_IDLE);
+	lifecycle_app_state(d, a, connected ? BROKER_APP_RUNNING : BROKER_APP_IDLE);
 }
 
 void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const char *detail)

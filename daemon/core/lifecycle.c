@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "held.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -183,9 +184,32 @@ void lifecycle_unarmable(struct daemon *d, struct held *h, int error)
 	lifecycle_trigger(d, h, BROKER_REASON_SOCKET_CLOSED);
 }
 
+/* One more hand-back of h's socket in its app's window (app_handbacks). */
+static void count_handback(struct daemon *d, struct app *a, const struct held *h)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (now - a->handback_window_start >= (uint64_t)app_trigger_interval_ms(d, a) * 1000) {
+		a->handback_window_start = now;
+		memset(a->handbacks, 0, sizeof(a->handbacks));
+	}
+	struct app_handbacks *slot = &a->handbacks[0];
+	for (size_t i = 0; i < ARRAY_SIZE(a->handbacks); i++) {
+		if (a->handbacks[i].ino == h->ino) {
+			slot = &a->handbacks[i];
+			break;
+		}
+		if (a->handbacks[i].count < slot->count)
+			slot = &a->handbacks[i];   /* else the least handed back makes room */
+	}
+	if (slot->ino != h->ino)
+		*slot = (struct app_handbacks){ .ino = h->ino };
+	slot->count++;
+}
+
 void lifecycle_send(struct daemon *d, struct held *h)
 {
 	struct app *a = h->app;
+	count_handback(d, a, h);
 	TAILQ_REMOVE(&a->pending, h, queue);
 	a->npending--;
 	h->state = BROKER_STATE_HANDING_BACK;

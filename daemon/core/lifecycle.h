@@ -42,7 +42,8 @@ void lifecycle_trigger(struct daemon *d, struct held *h, int reason);
  * Called with h WATCHING and the arm's error. */
 void lifecycle_unarmable(struct daemon *d, struct held *h, int error);
 
-/* The first pending socket of its app -> HANDING_BACK, in flight. */
+/* The first pending socket of its app -> HANDING_BACK, in flight; one
+ * more hand-back of the socket in its app's window (app_handbacks). */
 void lifecycle_send(struct daemon *d, struct held *h);
 
 /* Every in-flight socket of a -> TRIGGERED, back in front of pending, in order. */
@@ -70,8 +71,9 @@ uint64_t lifecycle_app_failed(struct daemon *d, struct app *a, int error, const 
 /* Started too often (why: the limit, in words): THROTTLED for ms, each
  * throttle in a row counted; EVENT_THROTTLED. */
 void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const char *why);
-/* BACKOFF or THROTTLED is over: IDLE again. */
-void lifecycle_app_retry(struct daemon *d, struct app *a);
+/* BACKOFF or THROTTLED is over: IDLE again, or RUNNING if the app is
+ * connected (a running app throttled for its hand-backs). */
+void lifecycle_app_retry(struct daemon *d, struct app *a, bool connected);
 /* Started or connected (detail: how): EVENT_ACTIVATE. */
 void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const char *detail);
 /* Its instance pid exited (how: one phrase): EVENT_EXIT. */

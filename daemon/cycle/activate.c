@@ -113,7 +113,8 @@ static void on_event(struct daemon *d, const struct event *ev)
 			break;
 		/* Idle again (the instance or its connection ended, the back-off
 		 * is over): what waits goes out. */
-		if (a->state == BROKER_APP_IDLE && a->npending)
+		if ((a->state == BROKER_APP_IDLE || (a->state == BROKER_APP_RUNNING && ev->prev == BROKER_APP_THROTTLED)) &&
+		    a->npending)
 			activate_kick(d, a);
 		/* A start slot is free: apps that waited for one may go. */
 		if (ev->prev == BROKER_APP_STARTING && a->state != BROKER_APP_STARTING)

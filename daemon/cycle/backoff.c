@@ -31,23 +31,43 @@ void backoff_fail(struct daemon *d, struct app *a, int error, const char *why)
 	backoff_arm(d, a, (double)ms / 1000.);
 }
 
+/* Throttle a until its window (from window_start) is over, and longer
+ * each time in a row. */
+static void throttle(struct daemon *d, struct app *a, uint64_t window_start, const char *why)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC), window = (uint64_t)app_trigger_interval_ms(d, a) * 1000;
+	uint64_t ms = (window_start + window - now + 999) / 1000, floor = d->cfg.backoff_initial_ms;
+	for (unsigned i = 0; i < a->throttles && floor < d->cfg.backoff_max_ms; i++)
+		floor *= 2;
+	if (ms < floor)
+		ms = floor > d->cfg.backoff_max_ms ? d->cfg.backoff_max_ms : floor;
+	lifecycle_app_throttled(d, a, ms, why);
+	backoff_arm(d, a, (double)ms / 1000.);
+}
+
 bool backoff_throttle(struct daemon *d, struct app *a)
 {
 	unsigned burst = app_trigger_burst(d, a), interval = app_trigger_interval_ms(d, a);
 	uint64_t now = now_usec(CLOCK_MONOTONIC), window = (uint64_t)interval * 1000;
 	if (!interval || a->window_starts < burst || now - a->window_start >= window)
 		return false;
-	/* The rest of the window, and longer each time in a row. */
-	uint64_t ms = (a->window_start + window - now + 999) / 1000, floor = d->cfg.backoff_initial_ms;
-	for (unsigned i = 0; i < a->throttles && floor < d->cfg.backoff_max_ms; i++)
-		floor *= 2;
-	if (ms < floor)
-		ms = floor > d->cfg.backoff_max_ms ? d->cfg.backoff_max_ms : floor;
 	char why[160];
 	snprintf(why, sizeof(why), "started %u times within %u ms (trigger-limit-burst=%u, "
 		 "trigger-limit-interval-ms=%u)", a->window_starts, interval, burst, interval);
-	lifecycle_app_throttled(d, a, ms, why);
-	backoff_arm(d, a, (double)ms / 1000.);
+	throttle(d, a, a->window_start, why);
+	return true;
+}
+
+bool backoff_spin(struct daemon *d, struct app *a, const struct held *h)
+{
+	unsigned burst = app_trigger_burst(d, a), interval = app_trigger_interval_ms(d, a);
+	unsigned n = interval ? app_handbacks(d, a, h->ino) : 0;
+	if (n < burst || !burst)
+		return false;
+	char why[320];
+	snprintf(why, sizeof(why), "socket %.128s handed back %u times within %u ms (trigger-limit-burst=%u, "
+		 "trigger-limit-interval-ms=%u)", held_id(h), n, interval, burst, interval);
+	throttle(d, a, a->handback_window_start, why);
 	return true;
 }
 
@@ -92,7 +112,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct daemon *d = ev_userdata(loop);
 	struct app *a = container_of(w, struct app, timer);
 	if (a->state == BROKER_APP_THROTTLED) {
-		lifecycle_app_retry(d, a);
+		lifecycle_app_retry(d, a, a->conn && a->conn->hello);
 		return;
 	}
 	if (a->state != BROKER_APP_BACKOFF) {
@@ -101,7 +121,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	/* The failed instance was asked to stop a back-off ago. */
 	instance_kill(d, &a->inst, SIGKILL);
-	lifecycle_app_retry(d, a);
+	lifecycle_app_retry(d, a, false);
 }
 
 void backoff_arm(struct daemon *d, struct app *a, double seconds)

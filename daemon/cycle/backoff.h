@@ -18,6 +18,11 @@ bool backoff_throttle(struct daemon *d, struct app *a);
  * not over within the activation timeout.  Its end is no failure. */
 void backoff_stop(struct daemon *d, struct app *a);
 
+/* Would handing h back once more make it a spin (handed back
+ * trigger-limit-burst times within the interval)?  Then a is THROTTLED
+ * (h stays pending; the timer ends it) and true. */
+bool backoff_spin(struct daemon *d, struct app *a, const struct held *h);
+
 /* (Re)start a's timer to fire in seconds. */
 void backoff_arm(struct daemon *d, struct app *a, double seconds);
 

@@ -53,6 +53,8 @@ void handback_close(struct daemon *d, struct actconn *c, const char *why)
 	bool hello = c->hello;
 	bool lost = a->ninflight > 0 || !hello;
 	conn_free(d, c);
+	if (a->state == BROKER_APP_THROTTLED)
+		return;   /* the throttle's timer ends it: then a new start */
 	ev_timer_stop(d->loop, &a->timer);
 
 	/* A failure is an activation that made no progress: no hello, or
@@ -96,6 +98,8 @@ static void want_write(struct daemon *d, struct actconn *c, bool on)
 /* The app has this long to acknowledge what is in flight. */
 static void ack_deadline(struct daemon *d, struct app *a)
 {
+	if (a->state == BROKER_APP_THROTTLED)
+		return;   /* the timer is the throttle's; the deadline comes after */
 	if (a->ninflight)
 		backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
 	else
@@ -106,7 +110,9 @@ bool handback_flush(struct daemon *d, struct actconn *c)
 {
 	struct app *a = c->app;
 	struct held *h;
-	while ((h = TAILQ_FIRST(&a->pending))) {
+	while (a->state != BROKER_APP_THROTTLED && (h = TAILQ_FIRST(&a->pending))) {
+		if (backoff_spin(d, a, h))
+			break;
 		int r = send_handback(d, c, h);
 		if (r == -EAGAIN) {
 			want_write(d, c, true);
@@ -229,6 +235,7 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 void handback_on_event(struct daemon *d, const struct event *ev)
 {
 	struct app *a = ev->app;
-	if (ev->held->state == BROKER_STATE_HANDING_BACK && a->ninflight == 1 && a->conn && a->conn->hello)
+	if (ev->held->state == BROKER_STATE_HANDING_BACK && a->ninflight == 1 && a->conn && a->conn->hello &&
+	    a->state != BROKER_APP_THROTTLED)
 		ev_timer_stop(d->loop, &a->timer);
 }

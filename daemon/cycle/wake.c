@@ -116,7 +116,7 @@ static void wake_child_exited(struct daemon *d, struct app *a, int status)
 	(void)status;
 	if (a->conn)
 		return;   /* the connection's end decides */
-	if (a->state != BROKER_APP_BACKOFF) {
+	if (a->state != BROKER_APP_BACKOFF && a->state != BROKER_APP_THROTTLED) {
 		ev_timer_stop(d->loop, &a->timer);
 		lifecycle_app_state(d, a, BROKER_APP_IDLE);
 	}

@@ -42,6 +42,8 @@
  *   --daemonize         first fork, setsid and fork again, as a daemon does:
  *                       the grandchild carries on (reports "carrier")
  *   --fork-worker       fork once: the child carries on, the parent exits
+ *   --no-read           read nothing from a handed-back socket (with
+ *                       --retransfer: hand it straight back, still readable)
  *   --leave-worker F    at the end, fork a worker that lives on, without
  *                       the activation, until F exists (up to 20 s)
  * Forked processes report "forked" with their pid.
@@ -75,7 +77,7 @@ static struct {
 	const char *env;          /* --env: names to report */
 	const char *leave_worker;
 	unsigned delay_ms, read_min, receive_ms, exit_after;
-	bool accept, retransfer, daemonize, fork_worker;
+	bool accept, retransfer, daemonize, fork_worker, no_read;
 } opt;
 
 static long long now_ms(void)
@@ -295,7 +297,7 @@ static void handle(broker_activation *a, broker_handback *h)
 
 	static struct data d;
 	memset(&d, 0, sizeof(d));
-	if (io >= 0)
+	if (io >= 0 && !opt.no_read)
 		read_data(io, &d);
 	report("handback pid=%d app=%s id=%s kind=%s reason=%s ctx=%s ctxlen=%zu serial=%llu keepalive=%u "
 	       "data=%s eof=%d err=%d conn=%d", (int)getpid(), h->app_id, h->id, broker_kind_name(h->kind),
@@ -424,6 +426,7 @@ int main(int argc, char **argv)
 		{ "daemonize", no_argument, NULL, 'D' },
 		{ "fork-worker", no_argument, NULL, 'F' },
 		{ "leave-worker", required_argument, NULL, 'L' },
+		{ "no-read", no_argument, NULL, 'n' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -450,6 +453,7 @@ int main(int argc, char **argv)
 		case 'D': opt.daemonize = true; break;
 		case 'F': opt.fork_worker = true; break;
 		case 'L': opt.leave_worker = optarg; break;
+		case 'n': opt.no_read = true; break;
 		default: return 2;
 		}
 	}
