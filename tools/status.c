@@ -118,11 +118,12 @@ static void cell_procs(const void *rec, uint64_t now, char *buf, size_t size)
 
 static const struct column app_columns[] = {
 	{ "APP", cell_id, 0.2, true }, { "USER", cell_user, 0.1, true, 9 },
-	{ "STATE", cell_state, 0, false }, { "PID", cell_pid, 0, false, 1 }, { "HELD", cell_held, 0, false, 2 },
+	{ "STATE", cell_state, 0, false }, { "PID", cell_pid, 0, false, 1 },
+	{ "PROCESSES", cell_procs, 0.2, true, 3 }, { "HELD", cell_held, 0, false, 2 },
 	{ "FAILURES", cell_failures, 0, false, 8 }, { "RETRY", cell_retry, 0.1, true, 5 },
 	{ "ACTIVATION", cell_activation, 0.1, true, 7 }, { "HANDOFF", cell_handoff, 0.1, true, 6 },
 	{ "TARGET", cell_target, 0.1, true, 3 }, { "UNIT", cell_unit, 0.1, true, 4 },
-	{ "UNIT-STATE", cell_unit_state, 0.1, true, 4 }, { "PROCESSES", cell_procs, 0.2, true, 3 },
+	{ "UNIT-STATE", cell_unit_state, 0.1, true, 4 }
 };
 
 static json_object *app_json(const void *rec)
