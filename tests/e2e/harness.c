@@ -126,6 +126,21 @@ void hb_app(struct hb *b, const char *id, const char *handoff, const char *comma
 		 id, (unsigned)getuid(), handoff, command);
 }
 
+const char *hb_lighttpd_app(struct hb *b, const char *id, bool daemonize)
+{
+	ck_assert_int_eq(mkdir(hb_path(b, "www"), 0755), 0);
+	hb_write(hb_path(b, "www/index.html"), "hello from lighttpd\n");
+	char conf[PATH_MAX];
+	snprintf(conf, sizeof(conf), "%s", hb_path(b, "lighttpd.conf"));
+	hb_write(conf, "server.document-root = \"%s\"\nserver.systemd-socket-activation = \"enable\"\n"
+		 "server.port = 1\nserver.errorlog = \"%s\"\nindex-file.names = ( \"index.html\" )\n",
+		 hb_path(b, "www"), hb_path(b, "lighttpd.log"));
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "/usr/sbin/lighttpd %s-f %s", daemonize ? "" : "-D ", conf);
+	hb_app(b, id, "listen-fds", cmd);
+	return hb_path(b, "lighttpd.conf");
+}
+
 void hb_testapp(struct hb *b, const char *id, const char *options_fmt, ...)
 {
 	char options[2048] = "", command[4096];

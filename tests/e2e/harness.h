@@ -87,6 +87,11 @@ void hb_app(struct hb *b, const char *id, const char *handoff, const char *comma
 void hb_testapp(struct hb *b, const char *id, const char *options_fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* hb_app() for Debian's lighttpd (listen-fds) serving www/index.html,
+ * "hello from lighttpd\n", with -D unless daemonize.  Returns the path of
+ * its configuration (hb_path's buffer). */
+const char *hb_lighttpd_app(struct hb *b, const char *id, bool daemonize);
+
 /* A path inside the scenario directory.  Returns one of a few rotating
  * static buffers: use it before calling hb_path() many more times. */
 const char *hb_path(const struct hb *b, const char *rel);
@@ -147,6 +152,12 @@ int hb_held_state(const struct hb *b, const char *app_id, const char *id);
 /* app_id's entry in brokerd's list of apps (admin view), failing the test
  * if it is not listed; free *ret_list with broker_app_list_free(). */
 broker_app *hb_app_entry(const struct hb *b, const char *app_id, broker_app ***ret_list);
+
+/* Its state (enum broker_app_state), its instance's pid, and brokerd's
+ * activations so far (broker_get_status). */
+int hb_app_state(const struct hb *b, const char *app_id);
+pid_t hb_app_pid(const struct hb *b, const char *app_id);
+uint64_t hb_activations(const struct hb *b);
 
 /* A monitor connection (broker_monitor() done).  Close with broker_close()
  * before counting brokerd's fds. */
@@ -234,5 +245,9 @@ ssize_t hb_recv_record(int fd, void *buf, size_t cap, int ms);
 	ck_assert_msg(hb_recv_is((fd), _w, strlen(_w)), "did not receive \"%s\"", _w); \
 } while (0)
 bool hb_recv_is(int fd, const void *want, size_t len);
+/* One HTTP/1.0 GET / on 127.0.0.1:port; fails the test unless the answer
+ * is a 200.  Copies its body into body (size bytes) and returns how long
+ * the answer took, in ms. */
+uint64_t hb_http_get(uint16_t port, char *body, size_t size);
 /* Wait up to ms for end of stream (read returns 0 or a reset) with no data before it. */
 bool hb_eof(int fd, int ms);

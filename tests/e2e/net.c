@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -166,6 +167,26 @@ bool hb_recv_is(int fd, const void *want, size_t len)
 	if (type == SOCK_STREAM)
 		return hb_recv_exact(fd, buf, len, HB_WAIT_MS) && memcmp(buf, want, len) == 0;
 	return hb_recv_record(fd, buf, sizeof(buf), HB_WAIT_MS) == (ssize_t)len && memcmp(buf, want, len) == 0;
+}
+
+uint64_t hb_http_get(uint16_t port, char *body, size_t size)
+{
+	uint64_t t0 = hb_now_ms();
+	int fd = hb_tcp_connect(port);
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	hb_send(fd, req, sizeof(req) - 1);
+	char buf[2048];
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(buf) - 1 && hb_readable(fd, 20000) && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = 0;
+	close(fd);
+	const char *p = strstr(buf, "\r\n\r\n");
+	ck_assert_msg(strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200 OK", 7) == 0 && p,
+		      "answered: '%s'", buf);
+	snprintf(body, size, "%s", p + 4);
+	return hb_now_ms() - t0;
 }
 
 bool hb_eof(int fd, int ms)

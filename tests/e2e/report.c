@@ -99,6 +99,31 @@ broker_app *hb_app_entry(const struct hb *b, const char *app_id, broker_app ***r
 	return NULL;
 }
 
+int hb_app_state(const struct hb *b, const char *app_id)
+{
+	broker_app **list;
+	int state = hb_app_entry(b, app_id, &list)->state;
+	broker_app_list_free(list);
+	return state;
+}
+
+pid_t hb_app_pid(const struct hb *b, const char *app_id)
+{
+	broker_app **list;
+	pid_t pid = hb_app_entry(b, app_id, &list)->pid;
+	broker_app_list_free(list);
+	return pid;
+}
+
+uint64_t hb_activations(const struct hb *b)
+{
+	broker *c = hb_open(b, NULL);
+	broker_status st;
+	ck_assert_int_eq(broker_get_status(c, &st), 0);
+	broker_close(c);
+	return st.activations_total;
+}
+
 int hb_held_state(const struct hb *b, const char *app_id, const char *id)
 {
 	broker_info *i = hb_show(b, app_id, id);

@@ -39,23 +39,6 @@ static long cpu_ms(pid_t pid)
 	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
-static uint64_t activations(const struct hb *b)
-{
-	broker *c = hb_open(b, NULL);
-	broker_status st;
-	ck_assert_int_eq(broker_get_status(c, &st), 0);
-	broker_close(c);
-	return st.activations_total;
-}
-
-static int app_state(const struct hb *b, const char *id)
-{
-	broker_app **apps;
-	int state = hb_app_entry(b, id, &apps)->state;
-	broker_app_list_free(apps);
-	return state;
-}
-
 START_TEST(listener_storm)
 {
 	struct hb b;
@@ -71,7 +54,7 @@ START_TEST(listener_storm)
 	int l = hb_tcp_listener(&port);
 	hb_transfer(&b, PUSH, "l", l, NULL, 0, 0);
 	long cpu0 = cpu_ms(b.pid);
-	uint64_t act0 = activations(&b);
+	uint64_t act0 = hb_activations(&b);
 	int peer = hb_tcp_connect(port);   /* pending for good: nobody accepts it */
 	uint64_t t0 = hb_now_ms();
 
@@ -81,16 +64,16 @@ START_TEST(listener_storm)
 	ck_assert_uint_le(counts[BROKER_EVENT_ACTIVATE], 20);
 	ck_assert_uint_le(counts[BROKER_EVENT_HANDBACK], 20);
 	ck_assert(counts[BROKER_EVENT_ACTIVATE] == 20 || counts[BROKER_EVENT_HANDBACK] == 20);
-	ck_assert_int_eq(app_state(&b, PUSH), BROKER_APP_THROTTLED);
+	ck_assert_int_eq(hb_app_state(&b, PUSH), BROKER_APP_THROTTLED);
 	/* an admin trigger queues, it does not start */
-	uint64_t act1 = activations(&b);
+	uint64_t act1 = hb_activations(&b);
 	hb_trigger(&b, PUSH, "l");
 	broker_info *i = hb_show(&b, PUSH, "l");
 	ck_assert_ptr_nonnull(i);   /* held throughout */
 	broker_info_free(i);
 	while (hb_now_ms() - t0 < 10000)
 		hb_nap();
-	uint64_t starts = activations(&b) - act0;
+	uint64_t starts = hb_activations(&b) - act0;
 	long cpu = cpu_ms(b.pid) - cpu0;
 	hb_diag("storm: %llu starts and %ld ms of brokerd CPU in 10 s (before the limit: ~6600 and ~1060 ms)",
 		(unsigned long long)starts, cpu);
@@ -108,31 +91,13 @@ START_TEST(listener_storm)
 }
 END_TEST
 
-static pid_t app_pid(const struct hb *b, const char *id)
-{
-	broker_app **apps;
-	pid_t pid = hb_app_entry(b, id, &apps)->pid;
-	broker_app_list_free(apps);
-	return pid;
-}
-
 /* One HTTP request to lighttpd; returns how long the answer took, in ms. */
 static uint64_t http_get(uint16_t port)
 {
-	uint64_t t0 = hb_now_ms();
-	int fd = hb_tcp_connect(port);
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
-	char buf[512];
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(buf) - 1 && hb_readable(fd, 20000) && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)k;
-	buf[n] = 0;
-	close(fd);
-	ck_assert_msg(strncmp(buf, "HTTP/1.0 200 OK", 15) == 0 && strstr(buf, "\r\n\r\nhello from lighttpd\n"),
-		      "lighttpd answered: '%s'", buf);
-	return hb_now_ms() - t0;
+	char body[256];
+	uint64_t ms = hb_http_get(port, body, sizeof(body));
+	ck_assert_str_eq(body, "hello from lighttpd\n");
+	return ms;
 }
 
 /* lighttpd (listen-fds) killed four times, each after serving for 1.5 s:
@@ -143,16 +108,7 @@ START_TEST(lighttpd_killed)
 	struct hb b;
 	/* brokerd.conf's defaults, as a user has them (the harness makes them shorter) */
 	hb_init(&b, "lighttpd", "[limits]\nbackoff-initial-ms = 1000\nbackoff-max-ms = 300000\n");
-	ck_assert_int_eq(mkdir(hb_path(&b, "www"), 0755), 0);
-	hb_write(hb_path(&b, "www/index.html"), "hello from lighttpd\n");
-	char conf[PATH_MAX];
-	snprintf(conf, sizeof(conf), "%s", hb_path(&b, "lighttpd.conf"));
-	hb_write(conf, "server.document-root = \"%s\"\nserver.systemd-socket-activation = \"enable\"\n"
-		 "server.port = 1\nserver.errorlog = \"%s\"\nindex-file.names = ( \"index.html\" )\n",
-		 hb_path(&b, "www"), hb_path(&b, "lighttpd.log"));
-	char cmd[PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "/usr/sbin/lighttpd -D -f %s", conf);
-	hb_app(&b, "org.test.lighttpd", "listen-fds", cmd);
+	hb_lighttpd_app(&b, "org.test.lighttpd", false);
 	hb_start(&b);
 	uint16_t port;
 	hb_transfer(&b, "org.test.lighttpd", "http", hb_tcp_listener(&port), NULL, 0, 0);
@@ -161,12 +117,12 @@ START_TEST(lighttpd_killed)
 		hb_diag("lighttpd: first request after kill %d answered in %llu ms", kill_no,
 			(unsigned long long)first);
 		ck_assert_uint_lt(first, 1000);
-		pid_t pid = app_pid(&b, "org.test.lighttpd");
+		pid_t pid = hb_app_pid(&b, "org.test.lighttpd");
 		ck_assert_int_gt(pid, 0);
 		for (uint64_t t0 = hb_now_ms(); hb_now_ms() - t0 < 1500;)
 			http_get(port);   /* serving, healthy */
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
-		while (app_pid(&b, "org.test.lighttpd") == pid)
+		while (hb_app_pid(&b, "org.test.lighttpd") == pid)
 			hb_nap();
 	}
 	ck_assert(hb_file_contains(b.log, "was killed by signal 9 (Killed); its sockets are watched again"));
@@ -223,7 +179,7 @@ START_TEST(handback_spin)
 	ck_assert_msg(hb_events_until(mon, BROKER_EVENT_THROTTLED, 1, counts), "never throttled");
 	ck_assert_uint_eq(counts[BROKER_EVENT_HANDBACK], 20);
 	ck_assert_uint_eq(counts[BROKER_EVENT_ACTIVATE], 1);
-	ck_assert_int_eq(app_state(&b, "org.test.spin"), BROKER_APP_THROTTLED);
+	ck_assert_int_eq(hb_app_state(&b, "org.test.spin"), BROKER_APP_THROTTLED);
 	char line[HB_LINE_MAX];
 	hb_report_get(rep, "retransfer", 19, line);
 	hb_expect(line, "result", "0");
@@ -242,7 +198,7 @@ START_TEST(handback_spin)
 	close(peer);
 	broker_close(mon);
 	hb_assert_fds(&b, b.base_fds);
-	ck_assert_int_eq(app_state(&b, "org.test.spin"), BROKER_APP_THROTTLED);
+	ck_assert_int_eq(hb_app_state(&b, "org.test.spin"), BROKER_APP_THROTTLED);
 	hb_finish(&b);
 }
 END_TEST

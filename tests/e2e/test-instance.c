@@ -71,23 +71,6 @@ static unsigned app_procs(const struct hb *b, const char *id, pid_t *pids, const
 	return n;
 }
 
-static int app_state(const struct hb *b, const char *id)
-{
-	broker_app **list;
-	int state = hb_app_entry(b, id, &list)->state;
-	broker_app_list_free(list);
-	return state;
-}
-
-static uint64_t activations(const struct hb *b)
-{
-	broker *c = hb_open(b, NULL);
-	broker_status st;
-	ck_assert_int_eq(broker_get_status(c, &st), 0);
-	broker_close(c);
-	return st.activations_total;
-}
-
 static pid_t report_pid(const char *rep, const char *kind, int index)
 {
 	char line[HB_LINE_MAX];
@@ -127,11 +110,11 @@ static void carrier(const char *mode)
 	hb_expect(line, "data", hb_esc("second", 6));
 	ck_assert_int_eq(atoi(hb_field(line, "pid")), carrier_pid);
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
-	ck_assert_uint_eq(activations(&b), 1);
+	ck_assert_uint_eq(hb_activations(&b), 1);
 	hb_touch(hb_path(&b, "stop"));
 	hb_report_get(rep, "exit", 0, line);
 	ck_assert(HB_WAIT(app_procs(&b, APP, NULL, NULL) == 0, HB_WAIT_MS));
-	ck_assert(HB_WAIT(app_state(&b, APP) == BROKER_APP_IDLE, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_app_state(&b, APP) == BROKER_APP_IDLE, HB_WAIT_MS));
 	for (int i = 0; i < 2; i++)
 		close(peer[i]);
 	hb_assert_fds(&b, b.base_fds);
@@ -205,62 +188,35 @@ static int socket_connect_refused(uint16_t port)
 	return r;
 }
 
-/* One HTTP/1.0 GET; the answer's body, which must follow a 200. */
-static void http_get(uint16_t port, char *body, size_t size)
-{
-	int fd = hb_tcp_connect(port);
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	hb_send(fd, req, sizeof(req) - 1);
-	char buf[2048];
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(buf) - 1 && hb_readable(fd, 20000) && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)k;
-	buf[n] = 0;
-	close(fd);
-	const char *p = strstr(buf, "\r\n\r\n");
-	ck_assert_msg(strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200 OK", 7) == 0 && p,
-		      "answered: '%s'", buf);
-	snprintf(body, size, "%s", p + 4);
-}
-
 /* lighttpd without -D daemonizes: its first process exits at once.  Two
  * requests, one lighttpd; the drop of its listener stops it. */
 START_TEST(lighttpd_daemonizing)
 {
 	struct hb b;
 	hb_init(&b, "lighttpd-daemon", NULL);
-	ck_assert_int_eq(mkdir(hb_path(&b, "www"), 0755), 0);
-	hb_write(hb_path(&b, "www/index.html"), "hello from lighttpd\n");
 	char conf[PATH_MAX];
-	snprintf(conf, sizeof(conf), "%s", hb_path(&b, "lighttpd.conf"));
-	hb_write(conf, "server.document-root = \"%s\"\nserver.systemd-socket-activation = \"enable\"\n"
-		 "server.port = 1\nserver.errorlog = \"%s\"\nindex-file.names = ( \"index.html\" )\n",
-		 hb_path(&b, "www"), hb_path(&b, "lighttpd.log"));
-	char cmd[PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "/usr/sbin/lighttpd -f %s", conf);
-	hb_app(&b, "org.test.lighttpd", "listen-fds", cmd);
+	snprintf(conf, sizeof(conf), "%s", hb_lighttpd_app(&b, "org.test.lighttpd", true));
 	hb_start(&b);
 	uint16_t port;
 	hb_transfer(&b, "org.test.lighttpd", "http", hb_tcp_listener(&port), NULL, 0, 0);
 	char body[256];
-	http_get(port, body, sizeof(body));
+	hb_http_get(port, body, sizeof(body));
 	ck_assert_str_eq(body, "hello from lighttpd\n");
 	pid_t pids[16];
 	/* the first lighttpd has gone; the daemon it left is the instance */
 	ck_assert(HB_WAIT(app_procs(&b, "org.test.lighttpd", pids, "lighttpd") == 1 &&
 			  count_procs(conf) == 1, HB_WAIT_MS));
 	pid_t daemon = pids[0];
-	http_get(port, body, sizeof(body));
+	hb_http_get(port, body, sizeof(body));
 	ck_assert_str_eq(body, "hello from lighttpd\n");
-	ck_assert_uint_eq(activations(&b), 1);
+	ck_assert_uint_eq(hb_activations(&b), 1);
 	ck_assert_int_eq(count_procs(conf), 1);
 	ck_assert_int_eq(app_procs(&b, "org.test.lighttpd", pids, "lighttpd"), 1);
 	ck_assert_int_eq(pids[0], daemon);
 	ck_assert_int_eq(hb_held_state(&b, "org.test.lighttpd", "http"), BROKER_STATE_LENT);
 	hb_drop(&b, "org.test.lighttpd", "http");
 	ck_assert(HB_WAIT(count_procs(conf) == 0, HB_WAIT_MS));
-	ck_assert(HB_WAIT(app_state(&b, "org.test.lighttpd") == BROKER_APP_IDLE, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_app_state(&b, "org.test.lighttpd") == BROKER_APP_IDLE, HB_WAIT_MS));
 	ck_assert_int_eq(app_procs(&b, "org.test.lighttpd", NULL, NULL), 0);
 	ck_assert(hb_file_contains(b.log, "stopping its instance: 1 process(es) sent SIGTERM"));
 	ck_assert(!hb_file_contains(b.log, "activation failed"));
@@ -304,36 +260,33 @@ START_TEST(gunicorn_master_killed)
 	uint16_t port;
 	hb_transfer(&b, "org.test.gunicorn", "http", hb_tcp_listener(&port), NULL, 0, 0);
 	char body[256];
-	http_get(port, body, sizeof(body));
+	hb_http_get(port, body, sizeof(body));
 	pid_t pids[16];
 	/* a master and two workers */
 	ck_assert(HB_WAIT(app_procs(&b, "org.test.gunicorn", pids, NULL) == 3, 30000));
-	broker_app **list;
-	pid_t master = hb_app_entry(&b, "org.test.gunicorn", &list)->pid;
-	broker_app_list_free(list);
+	pid_t master = hb_app_pid(&b, "org.test.gunicorn");
 	ck_assert_int_eq(pids[0], master);
 	pid_t workers[2] = { pids[1], pids[2] };
 	ck_assert_int_eq(kill(master, SIGKILL), 0);
 	/* A worker that is between requests leaves at once; one that waits
 	 * for the next (5 s) serves it first. */
 	ck_assert(HB_WAIT(master_gone(&b, "org.test.gunicorn", master), HB_WAIT_MS));
-	ck_assert_uint_eq(activations(&b), 1);
+	ck_assert_uint_eq(hb_activations(&b), 1);
 	/* an orphaned worker answers; the listener is still theirs */
-	http_get(port, body, sizeof(body));
+	hb_http_get(port, body, sizeof(body));
 	int served = atoi(body + strlen("worker "));
 	ck_assert_msg(served == workers[0] || served == workers[1], "answered by %d: %s", served, body);
 	ck_assert_int_eq(hb_held_state(&b, "org.test.gunicorn", "http"), BROKER_STATE_LENT);
-	ck_assert_uint_eq(activations(&b), 1);
+	ck_assert_uint_eq(hb_activations(&b), 1);
 	/* they leave; then a request starts a new master */
 	ck_assert(HB_WAIT(app_procs(&b, "org.test.gunicorn", NULL, NULL) == 0, 30000));
-	ck_assert_uint_eq(activations(&b), 1);
+	ck_assert_uint_eq(hb_activations(&b), 1);
 	ck_assert(HB_WAIT(hb_held_state(&b, "org.test.gunicorn", "http") == BROKER_STATE_WATCHING, HB_WAIT_MS));
-	http_get(port, body, sizeof(body));
+	hb_http_get(port, body, sizeof(body));
 	served = atoi(body + strlen("worker "));
 	ck_assert(served != workers[0] && served != workers[1]);
-	ck_assert_uint_eq(activations(&b), 2);
-	pid_t fresh = hb_app_entry(&b, "org.test.gunicorn", &list)->pid;
-	broker_app_list_free(list);
+	ck_assert_uint_eq(hb_activations(&b), 2);
+	pid_t fresh = hb_app_pid(&b, "org.test.gunicorn");
 	ck_assert_int_gt(fresh, 0);
 	ck_assert_int_ne(fresh, master);
 	hb_drop(&b, "org.test.gunicorn", "http");

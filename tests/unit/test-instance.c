@@ -67,6 +67,33 @@ static bool is_sleep(pid_t pid)
 	return strcmp(comm, "sleep") == 0;
 }
 
+/* Fork a child that execs sleep (BROKER_APP_ID=app_id if set); return
+ * once it has. */
+static pid_t fork_sleep(const char *app_id)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		exec_sleep(app_id);
+	while (!is_sleep(pid))
+		usleep(1000);
+	return pid;
+}
+
+/* A main process in a session of its own with a child sleeping: the
+ * main process then exits with status, or (status < 0) sleeps too. */
+static pid_t fork_main_with_child(int status)
+{
+	pid_t main = fork();
+	if (main == 0) {
+		setsid();
+		fork_sleep(NULL);
+		if (status < 0)
+			exec_sleep(NULL);
+		_exit(status);
+	}
+	return main;
+}
+
 START_TEST(descendant)
 {
 	int go[2];
@@ -103,16 +130,7 @@ END_TEST
  * session (the main process's) says whose it is. */
 START_TEST(orphan_by_session)
 {
-	pid_t main = fork();
-	if (main == 0) {
-		setsid();
-		pid_t k = fork();
-		if (k == 0)
-			exec_sleep(NULL);
-		while (!is_sleep(k))
-			usleep(1000);
-		_exit(3);
-	}
+	pid_t main = fork_main_with_child(3);
 	instance_begin(&a->inst, main);
 	reap(main);
 	ck_assert_int_eq(a->inst.main, 0);
@@ -138,23 +156,13 @@ START_TEST(daemon_by_environment)
 		pid_t mid = fork();
 		if (mid == 0) {
 			setsid();
-			pid_t g = fork();
-			if (g == 0)
-				exec_sleep("org.test.inst");
-			while (!is_sleep(g))
-				usleep(1000);
+			fork_sleep("org.test.inst");
 			_exit(0);
 		}
 		waitpid(mid, NULL, 0);
 		_exit(0);
 	}
-	pid_t stray = fork();
-	if (stray == 0) {
-		setsid();
-		exec_sleep(NULL);
-	}
-	while (!is_sleep(stray))
-		usleep(1000);
+	pid_t stray = fork_sleep(NULL);
 	instance_begin(&a->inst, main);
 	reap(main);
 	ck_assert_uint_eq(a->inst.nprocs, 1);
@@ -173,16 +181,7 @@ END_TEST
 /* A kill reaches every process, children before parents. */
 START_TEST(kill_whole)
 {
-	pid_t main = fork();
-	if (main == 0) {
-		setsid();
-		pid_t k = fork();
-		if (k == 0)
-			exec_sleep(NULL);
-		while (!is_sleep(k))
-			usleep(1000);
-		exec_sleep(NULL);
-	}
+	pid_t main = fork_main_with_child(-1);
 	instance_begin(&a->inst, main);
 	while (!is_sleep(main))
 		usleep(1000);
