@@ -81,6 +81,22 @@ PyObject *pyrecords_status(const broker_status *s)
 	return finish(d, failed);
 }
 
+/* Its instance's processes: a tuple of (pid, comm). */
+static PyObject *processes(const broker_app *a)
+{
+	PyObject *t = PyTuple_New((Py_ssize_t)a->nprocs);
+	for (unsigned i = 0; t && i < a->nprocs; i++) {
+		PyObject *comm = pymodule_str(a->procs[i].comm);
+		PyObject *p = comm ? Py_BuildValue("(iN)", (int)a->procs[i].pid, comm) : NULL;
+		if (!p) {
+			Py_DECREF(t);
+			return NULL;
+		}
+		PyTuple_SET_ITEM(t, (Py_ssize_t)i, p);
+	}
+	return t;
+}
+
 static PyObject *app(const void *p)
 {
 	const broker_app *a = p;
@@ -91,7 +107,7 @@ static PyObject *app(const void *p)
 		PUT_STR(d, a, activation) || PUT_STR(d, a, handoff) || PUT_STR(d, a, target) ||
 		PUT_STR(d, a, capabilities) || PUT_UINT(d, a, uid) || PUT_UINT(d, a, held) ||
 		PUT_UINT(d, a, max_sockets) || PUT_UINT(d, a, failures) || PUT_INT(d, a, pid) ||
-		PUT_INT(d, a, state) || PUT_UINT(d, a, retry_usec);
+		PUT_INT(d, a, state) || PUT_UINT(d, a, retry_usec) || put(d, "processes", processes(a));
 	return finish(d, failed);
 }
 

@@ -14,7 +14,7 @@ from . import _native
 # of the package (python3 -X importtime).  Annotations are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional
+    from typing import Any, Dict, Optional, Tuple
 
 ID_MAX: int = _native.ID_MAX            #: protocol ceiling for app and socket ids
 CONTEXT_MAX: int = _native.CONTEXT_MAX  #: brokerd's default context cap (configurable)
@@ -191,6 +191,7 @@ class AppInfo(_Record):
     pid: int                     #: broker-started instance, 0 = none
     state: AppState
     retry_usec: int              #: CLOCK_REALTIME of the next retry, 0 = none
+    processes: Tuple[Tuple[int, str], ...]   #: (pid, comm) of every process of its instance
 
 
 class Event(_Record):
