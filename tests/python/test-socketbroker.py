@@ -159,8 +159,8 @@ def check_verbs(bd):
     b.set_timeout(socketbroker.DEFAULT_TIMEOUT)
     ok(b.status().held == 2, "and once it goes on, the next call has its own answer")
     apps = {x.id: x for x in b.apps()}
-    ok(apps[APP].held == 2 and apps[APP].state == socketbroker.AppState.IDLE and "localSocket" in apps[APP].capabilities,
-       "apps()", apps.get(APP))
+    ok(apps[APP].held == 2 and apps[APP].state == socketbroker.AppState.IDLE and "localSocket" in apps[APP].capabilities
+       and apps[APP].processes == (), "apps(): no instance, no processes", apps.get(APP))
 
     peer.sendall(b"unread data")
     sock, info = b.claim("a")
