@@ -34,6 +34,7 @@ struct app *app_get(struct daemon *d, const char *id)
 	/* The cycle gives them their callbacks when it starts them. */
 	ev_init(&a->timer, NULL);
 	ev_init(&a->kick, NULL);
+	ev_child_init(&a->child, NULL, 0, 0);
 	TAILQ_INIT(&a->pending);
 	TAILQ_INIT(&a->inflight);
 	if (!tsearch(a, &d->app_index, app_cmp)) {

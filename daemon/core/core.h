@@ -94,6 +94,7 @@ struct app {
 	unsigned ninflight;
 	struct actconn *conn;        /* cycle's activation connection, if any */
 	pid_t pid;                   /* the main process of its instance, 0 = none or reaped */
+	ev_child child;              /* its main process (cycle/activate.c) */
 	struct instance inst;        /* instance.h: every process of it */
 	ev_timer timer;              /* activation timeout or back-off retry */
 	ev_timer kick;               /* next loop iteration: deliver what is pending */
@@ -170,7 +171,7 @@ struct daemon {
 	ev_io control_io;
 	ev_timer accept_pause;       /* out of fds: accept again a little later */
 	ev_signal sigterm, sigint, sighup;
-	ev_child reaper;             /* cycle/activate.c: every child of brokerd */
+	ev_child reaper;             /* cycle/activate.c: any child of brokerd reaped */
 	uint64_t started;            /* CLOCK_MONOTONIC usec */
 	bool stopping;               /* shutting down: keep the fd store as it is */
 	int held_ep;                 /* pollset.c: epoll set of the held sockets, */

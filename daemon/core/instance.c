@@ -201,26 +201,19 @@ static unsigned scan(struct daemon *d, struct instance *target, int sig)
 
 void instance_scan(struct daemon *d)
 {
-	scan(d, NULL, 0);
+	struct app *a;
+	TAILQ_FOREACH(a, &d->apps, link)
+		if (instance_alive(&a->inst)) {
+			scan(d, NULL, 0);
+			return;
+		}
 }
 
-struct app *instance_reaped(struct daemon *d, pid_t pid, int status)
+void instance_main_reaped(struct daemon *d, struct instance *in, int status)
 {
-	struct app *a, *main_of = NULL;
-	bool any = false;
-	TAILQ_FOREACH(a, &d->apps, link) {
-		if (!instance_alive(&a->inst))
-			continue;
-		any = true;
-		if (a->inst.main == pid) {
-			a->inst.main = 0;
-			a->inst.main_status = status;
-			main_of = a;
-		}
-	}
-	if (any)
-		scan(d, NULL, 0);
-	return main_of;
+	in->main = 0;
+	in->main_status = status;
+	scan(d, NULL, 0);
 }
 
 unsigned instance_kill(struct daemon *d, struct instance *in, int sig)

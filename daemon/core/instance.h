@@ -11,7 +11,9 @@
  * session or process group, else to the app its environment names
  * (BROKER_APP_ID, which brokerd sets).  instance_scan() looks again; the
  * cycle calls it whenever a child of brokerd is reaped, since that is
- * when processes are reparented.
+ * when processes are reparented.  (libev feeds one watcher for any pid
+ * once per loop iteration, however many children it reaped: so the main
+ * process has a watcher of its own, and the other one only rescans.)
  */
 #pragma once
 
@@ -56,12 +58,12 @@ static inline bool instance_over(const struct instance *in)
 }
 void instance_end(struct instance *in);
 
-/* A child of brokerd was reaped with status: forgotten by the instance it
- * was in, and every instance scanned again.  Returns the app whose main
- * process it was, or NULL. */
-struct app *instance_reaped(struct daemon *d, pid_t pid, int status);
+/* The main process of in was reaped with status; every instance is
+ * scanned again. */
+void instance_main_reaped(struct daemon *d, struct instance *in, int status);
 
-/* Look again at the processes of every instance. */
+/* Look again at the processes of every instance (after any child of
+ * brokerd was reaped: its orphans are brokerd's now). */
 void instance_scan(struct daemon *d);
 
 /* Send sig to every process of in (scanned first).  Returns how many. */

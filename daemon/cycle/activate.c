@@ -39,25 +39,34 @@ static void end_instances(struct daemon *d)
 	}
 }
 
-/* Any child of brokerd: an instance's main process, or an orphan that
- * came back to brokerd, the subreaper. */
-static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+/* The main process of a's instance was reaped. */
+static void on_main(struct ev_loop *loop, ev_child *w, int revents)
 {
 	(void)revents;
 	struct daemon *d = ev_userdata(loop);
+	struct app *a = container_of(w, struct app, child);
 	int status = w->rstatus;
 	pid_t pid = w->rpid;
-	struct app *a = instance_reaped(d, pid, status);
-	if (a) {
-		a->pid = 0;
-		char how[96];
-		int n = WIFEXITED(status) ? snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status))
-					  : snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
-		if (a->inst.nprocs)
-			snprintf(how + n, sizeof(how) - (size_t)n, "; %u process(es) of it still run",
-				 a->inst.nprocs);
-		lifecycle_app_exited(d, a, pid, how);
-	}
+	ev_child_stop(loop, w);
+	a->pid = 0;
+	instance_main_reaped(d, &a->inst, status);
+	char how[96];
+	int n = WIFEXITED(status) ? snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status))
+				  : snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+	if (a->inst.nprocs)
+		snprintf(how + n, sizeof(how) - (size_t)n, "; %u process(es) of it still run", a->inst.nprocs);
+	lifecycle_app_exited(d, a, pid, how);
+	end_instances(d);
+}
+
+/* Any child of brokerd reaped: an orphan that came back to brokerd, the
+ * subreaper, or a main process (on_main has its status). */
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	struct daemon *d = ev_userdata(loop);
+	instance_scan(d);
 	end_instances(d);
 }
 
@@ -71,6 +80,12 @@ static void deliver(struct daemon *d, struct app *a)
 		return;
 	}
 	handoff_of(a)->deliver(d, a);
+	/* A start: wait for its main process (in this loop iteration, before
+	 * it can be missed). */
+	if (a->pid && !ev_is_active(&a->child)) {
+		ev_child_init(&a->child, on_main, a->pid, 0);
+		ev_child_start(d->loop, &a->child);
+	}
 }
 
 static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -149,6 +164,7 @@ void activate_shutdown(struct daemon *d)
 		if (a->conn)
 			handback_abort(d, a->conn);
 		if (instance_alive(&a->inst)) {
+			ev_child_stop(d->loop, &a->child);
 			a->pid = 0;   /* left running: it is the app's, not ours to kill */
 			instance_end(&a->inst);
 		}

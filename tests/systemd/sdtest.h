@@ -130,3 +130,4 @@ void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
 void sd_fdstore_cases(Suite *s);
 void sd_journal_cases(Suite *s);
+void sd_instance_cases(Suite *s);

@@ -48,7 +48,10 @@ static void reap(pid_t pid)
 {
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	instance_reaped(&d, pid, status);
+	if (pid == a->inst.main)
+		instance_main_reaped(&d, &a->inst, status);
+	else
+		instance_scan(&d);
 }
 
 static bool listed(pid_t pid)
