@@ -10,6 +10,7 @@
 #include "handoff.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "thaw.h"
 #include "trigger.h"
 #include "util.h"
 
@@ -132,4 +133,5 @@ void activate_shutdown(struct daemon *d)
 		}
 		lifecycle_app_reset(d, a);
 	}
+	thaw_shutdown(d);
 }
