@@ -168,8 +168,8 @@ int thaw_instance(struct daemon *d, struct app *a, pid_t pid)
 		snprintf(how, sizeof(how), "pid %d is stopped by a signal", (int)pid);
 	if (!a->m || !a->m->thaw) {
 		char text[sizeof(how) + 160];
-		snprintf(text, sizeof(text), "%s, and the manifest does not say thaw = yes ([activation]) "
-			 "(its shell suspended it)", how);
+		snprintf(text, sizeof(text), "%s; the manifest does not say thaw = yes ([activation]), so brokerd "
+			 "leaves it as its shell left it", how);
 		lifecycle_app_thaw(d, a, pid, -EPERM, text);
 		return -EAGAIN;
 	}

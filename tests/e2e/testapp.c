@@ -39,6 +39,10 @@
  *   --exit-after N      exit after N handbacks, without reading what else
  *                       brokerd sent (its batch end): the connection resets
  *   --env NAME[,NAME...] report these variables of its environment
+ *   --attach            attach to brokerd ($BROKER_SOCKET, as $BROKER_APP_ID)
+ *                       with broker_attach(): at once when not started by
+ *                       brokerd, else after its first batch; reports
+ *                       "attach pid=... result=..."
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +72,7 @@ static struct {
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
 	const char *env;          /* --env: names to report */
 	unsigned delay_ms, read_min, receive_ms, exit_after;
-	bool accept, retransfer;
+	bool accept, retransfer, attach;
 } opt;
 
 static long long now_ms(void)
@@ -316,10 +320,29 @@ static void handle(broker_activation *a, broker_handback *h)
 		close(fd);
 }
 
+/* Become the app's running instance: *a is the attached activation. */
+static int attach(broker_activation **a)
+{
+	broker *b = NULL;
+	int r = broker_open(NULL, &b);
+	if (r == 0)
+		r = broker_register(b, getenv("BROKER_APP_ID"));
+	if (r == 0)
+		r = broker_attach(b, a);
+	char why[4 * 512 + 1];
+	report_escape(b ? broker_last_message(b) : "", b ? strlen(broker_last_message(b)) : 0, why, sizeof(why));
+	report("attach pid=%d result=%d why=%s", (int)getpid(), r, why);
+	broker_close(b);
+	return r;
+}
+
 static int run(void)
 {
 	broker_activation *a;
 	int r = broker_activation_open(&a);
+	bool attached = r == -ENOENT && opt.attach;
+	if (attached)
+		r = attach(&a);
 	if (r < 0) {
 		report("error pid=%d open=%d", (int)getpid(), r);
 		return 1;
@@ -335,6 +358,15 @@ static int run(void)
 			handled++;
 			if (opt.exit_after && handled >= opt.exit_after)
 				break;
+			continue;
+		}
+		if (r == 0 && opt.attach && !attached) {
+			/* Started by brokerd: its first batch is served; stay as
+			 * the attached instance. */
+			broker_activation_close(a);
+			attached = true;
+			if (attach(&a) < 0)
+				return 1;
 			continue;
 		}
 		if (r < 0 || !opt.stay_until || exists(opt.stay_until) || now_ms() > end)
@@ -365,6 +397,7 @@ int main(int argc, char **argv)
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
 		{ "env", required_argument, NULL, 'E' },
+		{ "attach", no_argument, NULL, 'T' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -388,6 +421,7 @@ int main(int argc, char **argv)
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'E': opt.env = optarg; break;
+		case 'T': opt.attach = true; break;
 		default: return 2;
 		}
 	}
