@@ -7,12 +7,17 @@
  * hand-off), a crash in the middle of a hand-back (the socket goes to a
  * normal start, data intact), and a stopped instance (SIGSTOP): thawed
  * with SIGCONT when the manifest says thaw = yes, else held, said once.
+ * And LISTEN_PIDFDID, which lets an instance prove who it is to others.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,6 +314,53 @@ START_TEST(sigstop_held)
 }
 END_TEST
 
+/* An exec instance finds its pidfd's inode number in LISTEN_PIDFDID
+ * (pidfs, Linux 6.9), as systemd v259 gives it; brokerd's own is dropped. */
+START_TEST(listen_pidfdid)
+{
+	struct hb b;
+	hb_init(&b, "pidfdid", NULL);
+	hb_testapp(&b, APP, "--wait-file go --env LISTEN_PIDFDID");
+	setenv("LISTEN_PIDFDID", "1", 1);   /* brokerd inherits it; the app must not */
+	hb_start(&b);
+	unsetenv("LISTEN_PIDFDID");
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+	int held, peer;
+	hb_unix_pair(SOCK_STREAM, &held, &peer);
+	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	hb_send(peer, "x", 1);
+	hb_report_get(rep, "start", 0, line);
+	pid_t pid = atoi(hb_field(line, "pid"));
+	hb_report_get(rep, "env", 0, line);
+
+	/* The same number from outside, while it waits for "go". */
+	int fd = pidfd_open(pid, 0);
+	ck_assert_int_ge(fd, 0);
+	struct statfs fs;
+	struct stat st;
+	ck_assert_int_eq(fstatfs(fd, &fs), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	close(fd);
+	if (fs.f_type == 0x50494446) {   /* PID_FS_MAGIC */
+		char want[32];
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)st.st_ino);
+		hb_expect(line, "set", "1");
+		hb_expect(line, "value", want);
+	} else {
+		hb_diag("pidfds are not in pidfs here: LISTEN_PIDFDID must be unset");
+		hb_expect(line, "set", "0");
+	}
+	hb_touch(hb_path(&b, "go"));
+	hb_report_get(rep, "handback", 0, line);
+	hb_expect(line, "data", "x");
+	hb_report_get(rep, "exit", 0, line);
+	close(peer);
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e-attach");
@@ -319,6 +371,7 @@ int main(void)
 	tcase_add_test(tc, crash_mid_handback);
 	tcase_add_test(tc, sigstop_thawed);
 	tcase_add_test(tc, sigstop_held);
+	tcase_add_test(tc, listen_pidfdid);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
 }
