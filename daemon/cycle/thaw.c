@@ -17,8 +17,8 @@
 
 #define BUS_TIMEOUT_USEC (5ull * 1000000ull)
 
-/* The first line of a small file, without its newline; -errno. */
-static int read_line(const char *path, char *buf, size_t len)
+/* A small file's text (what fits in len - 1 bytes); -errno. */
+static int read_text(const char *path, char *buf, size_t len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -27,8 +27,16 @@ static int read_line(const char *path, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
 	return 0;
+}
+
+/* Its first line, without the newline. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	int r = read_text(path, buf, len);
+	if (r == 0)
+		buf[strcspn(buf, "\n")] = 0;
+	return r;
 }
 
 /* Stopped by a signal: state T in /proc/PID/stat (t, traced, is a
@@ -61,9 +69,14 @@ static bool cgroup_frozen(pid_t pid, char *ret, size_t len)
 	char path[PATH_MAX + 16], buf[PATH_MAX];
 	const char *root = cgroup2_root();
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (!root || read_line(path, buf, sizeof(buf)) < 0 || strncmp(buf, "0::/", 4) != 0)
-		return false;   /* the unified line is the only one, or first on hybrid hosts */
-	char *rel = buf + 3;
+	if (!root || read_text(path, buf, sizeof(buf)) < 0)
+		return false;
+	/* The unified line; v1 hierarchies (hybrid hosts) have lines of their own. */
+	char *rel = strncmp(buf, "0::/", 4) == 0 ? buf : strstr(buf, "\n0::/");
+	if (!rel)
+		return false;
+	rel += rel == buf ? 3 : 4;
+	rel[strcspn(rel, "\n")] = 0;
 	for (;;) {
 		char value[8];
 		int n = snprintf(ret, len, "%s%s", root, rel);

@@ -31,5 +31,6 @@ int main(void)
 	sd_crash_cases(s);
 	sd_fdstore_cases(s);
 	sd_journal_cases(s);
+	sd_freeze_cases(s);
 	return run_suite(s);
 }
