@@ -82,6 +82,26 @@ static void reap(pid_t pid, int want_signal)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 }
 
+/* A loopback TCP connection held for APP as "conn"; returns the peer. */
+static int hold_conn(const struct hb *b)
+{
+	int held, peer;
+	hb_tcp_pair(&held, &peer);
+	hb_transfer(b, APP, "conn", held, NULL, 0, 0);
+	return peer;
+}
+
+/* The hand-started instance is told to go and exits cleanly; nothing leaked. */
+static void finish(struct hb *b, pid_t pid, int peer)
+{
+	hb_touch(hb_path(b, "done"));
+	reap(pid, 0);
+	if (peer >= 0)
+		close(peer);
+	hb_assert_fds(b, b->base_fds);
+	hb_finish(b);
+}
+
 static bool app_state_is(const struct hb *b, int state)
 {
 	broker_app **list;
@@ -184,9 +204,7 @@ START_TEST(crash_mid_handback)
 	pid_t pid = begin(&b, "attach-crash", false, "--attach --stay-until done --crash-once crashed");
 	const char *rep = hb_report(&b, APP);
 	char line[HB_LINE_MAX];
-	int held, peer;
-	hb_tcp_pair(&held, &peer);
-	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	int peer = hold_conn(&b);
 	hb_send(peer, "data1", 5);
 	hb_report_get(rep, "crash", 0, line);
 	reap(pid, SIGABRT);
@@ -203,20 +221,6 @@ START_TEST(crash_mid_handback)
 	hb_finish(&b);
 }
 END_TEST
-
-static bool stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'T';
-}
 
 static unsigned count_in_file(const char *path, const char *text)
 {
@@ -237,11 +241,9 @@ START_TEST(sigstop_thawed)
 	const char *rep = hb_report(&b, APP);
 	char line[HB_LINE_MAX];
 	broker *mon = hb_monitor(&b);
-	int held, peer;
-	hb_tcp_pair(&held, &peer);
-	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	int peer = hold_conn(&b);
 	kill(pid, SIGSTOP);
-	ck_assert(HB_WAIT(stopped(pid), HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
 	hb_send(peer, "wake", 4);
 
 	hb_report_get(rep, "handback", 0, line);
@@ -261,12 +263,8 @@ START_TEST(sigstop_thawed)
 	broker_close(c);
 	ck_assert(hb_file_contains(b.log, "was stopped; sent SIGCONT"));
 
-	hb_touch(hb_path(&b, "done"));
-	reap(pid, 0);
-	close(peer);
 	broker_close(mon);
-	hb_assert_fds(&b, b.base_fds);
-	hb_finish(&b);
+	finish(&b, pid, peer);
 }
 END_TEST
 
@@ -276,11 +274,9 @@ START_TEST(sigstop_held)
 	pid_t pid = begin(&b, "sigstop-held", false, "--attach --stay-until done --read-min 1 --answer pong");
 	const char *rep = hb_report(&b, APP);
 	char line[HB_LINE_MAX];
-	int held, peer;
-	hb_tcp_pair(&held, &peer);
-	hb_transfer(&b, APP, "conn", held, NULL, 0, 0);
+	int peer = hold_conn(&b);
 	kill(pid, SIGSTOP);
-	ck_assert(HB_WAIT(stopped(pid), HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
 	hb_send(peer, "held", 4);
 
 	/* Held, said once however often brokerd looks again (once a second). */
@@ -290,7 +286,7 @@ START_TEST(sigstop_held)
 	ck_assert_uint_eq(count_in_file(b.log, "not thawed"), 1);
 	ck_assert(hb_file_contains(b.log, "the manifest does not say thaw = yes"));
 	ck_assert_int_eq(hb_held_state(&b, APP, "conn"), BROKER_STATE_TRIGGERED);
-	ck_assert(stopped(pid));
+	ck_assert(hb_stopped(pid));
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
 	ck_assert_int_eq(hb_report_count(rep, "handback"), 0);
 	broker *c = hb_open(&b, NULL);
@@ -306,11 +302,7 @@ START_TEST(sigstop_held)
 	ck_assert_int_eq(atoi(hb_field(line, "pid")), pid);
 	hb_expect(line, "data", "held");
 	hb_expect_recv(peer, "pong");
-	hb_touch(hb_path(&b, "done"));
-	reap(pid, 0);
-	close(peer);
-	hb_assert_fds(&b, b.base_fds);
-	hb_finish(&b);
+	finish(&b, pid, peer);
 }
 END_TEST
 
