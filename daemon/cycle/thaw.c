@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "handback.h"
 #include "lifecycle.h"
 #include "thaw.h"
 #include "util.h"
@@ -208,7 +210,18 @@ int thaw_instance(struct daemon *d, struct app *a, pid_t pid)
 		return -EAGAIN;
 	}
 	lifecycle_app_thaw(d, a, pid, 0, how);
-	return 0;
+	return 1;
+}
+
+pid_t thaw_instance_pid(const struct app *a)
+{
+	if (a->attached || a->pid)
+		return a->attached ? a->attached : a->pid;
+	pid_t pid = a->conn ? a->conn->pid : 0;
+	char path[32];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return pid > 0 && a->m && stat(path, &st) == 0 && st.st_uid == a->m->uid ? pid : 0;
 }
 
 void thaw_shutdown(struct daemon *d)

@@ -13,11 +13,16 @@
 
 #include "core.h"
 
-/* Make instance pid of a runnable for a delivery.  Returns 0 (it runs,
- * or it was thawed: EVENT_THAW), or -EAGAIN when it stays suspended (not
- * allowed by the manifest, or brokerd may not thaw it: EVENT_THAW once,
- * with why); the delivery must wait then.  pid <= 0: 0. */
+/* Make instance pid of a runnable for a delivery.  Returns 0 (it runs),
+ * 1 (it was suspended and is thawed: EVENT_THAW), or -EAGAIN when it stays
+ * suspended (not allowed by the manifest, or brokerd may not thaw it:
+ * EVENT_THAW once, with why); the delivery must wait then.  pid <= 0: 0. */
 int thaw_instance(struct daemon *d, struct app *a, pid_t pid);
+
+/* The instance behind a's connection: attached, started by brokerd, or
+ * the pid its ACT_HELLO gave (a wake socket's service) if that process is
+ * the app's user's; 0 if none is known. */
+pid_t thaw_instance_pid(const struct app *a);
 
 /* Close the connection to the service manager (brokerd stops). */
 void thaw_shutdown(struct daemon *d);

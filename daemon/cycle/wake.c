@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "activate.h"
@@ -92,20 +91,6 @@ static int start(struct daemon *d, struct app *a)
 	return 0;
 }
 
-/* The instance behind a's connection: attached, started by brokerd, or
- * the pid that its ACT_HELLO gave (a wake socket's service), if that
- * process is the app's user's. */
-static pid_t instance_pid(const struct app *a)
-{
-	if (a->attached || a->pid)
-		return a->attached ? a->attached : a->pid;
-	pid_t pid = a->conn ? a->conn->pid : 0;
-	char path[32];
-	struct stat st;
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	return pid > 0 && a->m && stat(path, &st) == 0 && st.st_uid == a->m->uid ? pid : 0;
-}
-
 static void on_suspended(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
@@ -117,7 +102,7 @@ static void wake_deliver(struct daemon *d, struct app *a)
 	if (a->conn) {
 		if (!a->conn->hello)
 			return;   /* starting: hello will flush */
-		if (thaw_instance(d, a, instance_pid(a)) < 0) {
+		if (thaw_instance(d, a, thaw_instance_pid(a)) < 0) {
 			/* Held, with its data: look again later, never start a
 			 * second instance beside this one. */
 			ev_timer_stop(d->loop, &a->suspended);

@@ -306,6 +306,39 @@ START_TEST(sigstop_held)
 }
 END_TEST
 
+/* Stopped with a hand-back in flight: at the ack deadline brokerd finds it
+ * suspended, not hung, and waits with it (no failure, no second start);
+ * running again, it acknowledges. */
+START_TEST(stopped_with_a_handback_in_flight)
+{
+	struct hb b;
+	pid_t pid = begin(&b, "stopped-in-flight", false, "--attach --stay-until done --ack-after ack --read-min 1");
+	const char *rep = hb_report(&b, APP);
+	char line[HB_LINE_MAX];
+	broker *mon = hb_monitor(&b);
+	int peer = hold_conn(&b);
+	hb_send(peer, "late", 4);
+	hb_report_get(rep, "received", 0, line);
+	kill(pid, SIGSTOP);
+	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
+	unsigned n[HB_EVENT_TYPES] = { 0 };
+	ck_assert(hb_events_until(mon, BROKER_EVENT_THAW, 1, n));   /* at the deadline (5 s) */
+	ck_assert(hb_file_contains(b.log, "not thawed: pid"));
+	ck_assert_int_eq(hb_held_state(&b, APP, "conn"), BROKER_STATE_HANDING_BACK);
+
+	kill(pid, SIGCONT);
+	hb_touch(hb_path(&b, "ack"));
+	hb_report_get(rep, "handback", 0, line);
+	hb_expect(line, "data", "late");
+	ck_assert(hb_events_until(mon, BROKER_EVENT_ACK, 1, n));
+	ck_assert_uint_eq(n[BROKER_EVENT_FAILURE], 0);
+	ck_assert_uint_eq(n[BROKER_EVENT_ACTIVATE], 0);
+	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
+	broker_close(mon);
+	finish(&b, pid, peer);
+}
+END_TEST
+
 /* An exec instance finds its pidfd's inode number in LISTEN_PIDFDID
  * (pidfs, Linux 6.9), as systemd v259 gives it; brokerd's own is dropped. */
 START_TEST(listen_pidfdid)
@@ -363,6 +396,7 @@ int main(void)
 	tcase_add_test(tc, crash_mid_handback);
 	tcase_add_test(tc, sigstop_thawed);
 	tcase_add_test(tc, sigstop_held);
+	tcase_add_test(tc, stopped_with_a_handback_in_flight);
 	tcase_add_test(tc, listen_pidfdid);
 	suite_add_tcase(s, tc);
 	return hb_run_suite(s);
