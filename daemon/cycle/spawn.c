@@ -34,12 +34,20 @@ extern char **environ;
 /* The child's stack, until it execs.  One child is made at a time. */
 static _Alignas(16) char child_stack[64 * 1024];
 
+/* Where the child's fstat()s write: not on its stack, which sanitizers
+ * do not follow. */
+struct pidfd_scratch {
+	struct statfs fs;
+	struct stat st;
+};
+
 struct child {
 	const char *app_id;
 	char *const *argv;
 	char *const *env;
 	char *pid_slot;             /* "LISTEN_PID=" and room for the number, or NULL */
 	char **pidfdid_entry;       /* the last entry of env, for LISTEN_PIDFDID, or NULL */
+	struct pidfd_scratch *scratch;
 	const int *fds;
 	int *moved;                 /* nfds ints of scratch */
 	unsigned nfds;
@@ -152,16 +160,14 @@ static void write_number(char *slot, const char *name, uint64_t v)
 /* LISTEN_PIDFDID (systemd v259): the inode number of a pidfd of ours,
  * which names this process for good where pidfds live in pidfs; where
  * they do not, the entry is dropped (it is the last). */
-static void write_pidfdid(char **entry)
+static void write_pidfdid(char **entry, struct pidfd_scratch *s)
 {
 	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	struct statfs fs;
-	struct stat st;
-	bool ok = fd >= 0 && fstatfs(fd, &fs) == 0 && fs.f_type == PID_FS_MAGIC && fstat(fd, &st) == 0;
+	bool ok = fd >= 0 && fstatfs(fd, &s->fs) == 0 && s->fs.f_type == PID_FS_MAGIC && fstat(fd, &s->st) == 0;
 	if (fd >= 0)
 		close(fd);
 	if (ok)
-		write_number(*entry, "LISTEN_PIDFDID=", (uint64_t)st.st_ino);
+		write_number(*entry, "LISTEN_PIDFDID=", (uint64_t)s->st.st_ino);
 	else
 		*entry = NULL;
 }
@@ -212,7 +218,7 @@ static int child_main(void *arg)
 	if (c->pid_slot)
 		write_number(c->pid_slot, "LISTEN_PID=", (uint64_t)getpid());
 	if (c->pidfdid_entry)
-		write_pidfdid(c->pidfdid_entry);
+		write_pidfdid(c->pidfdid_entry, c->scratch);
 	execve(c->argv[0], c->argv, c->env);
 	child_fail(c, c->argv[0], errno);
 }
@@ -251,8 +257,10 @@ int spawn_command(struct daemon *d, struct app *a, const int *fds, const char *c
 	_cleanup_free_ char **env = build_env(d, a, names, nfds, reason, &c.pid_slot, &c.pidfdid_entry);
 	_cleanup_free_ int *moved = calloc(nfds + 1, sizeof(int));
 	_cleanup_free_ gid_t *groups = c.drop_privileges ? user_groups(a->m, &c.ngroups) : NULL;
-	if (!env || !moved)
+	_cleanup_free_ struct pidfd_scratch *scratch = malloc(sizeof(*scratch));
+	if (!env || !moved || !scratch)
 		return -ENOMEM;
+	c.scratch = scratch;
 	c.env = env;
 	c.moved = moved;
 	c.groups = groups;

@@ -367,7 +367,11 @@ START_TEST(listen_pidfdid)
 	ck_assert_int_eq(fstatfs(fd, &fs), 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	close(fd);
-	if (fs.f_type == 0x50494446) {   /* PID_FS_MAGIC */
+	const char *vg = getenv("BROKER_TEST_VALGRIND");
+	if (vg && *vg && strcmp(hb_field(line, "set"), "0") == 0) {
+		/* valgrind does not know pidfd_open: the child finds no id */
+		hb_diag("under valgrind: LISTEN_PIDFDID unset");
+	} else if (fs.f_type == 0x50494446) {   /* PID_FS_MAGIC */
 		char want[32];
 		snprintf(want, sizeof(want), "%llu", (unsigned long long)st.st_ino);
 		hb_expect(line, "set", "1");
