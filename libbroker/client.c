@@ -223,6 +223,28 @@ int broker_register(broker *b, const char *app_id)
 	return r;
 }
 
+int broker_attach(broker *b, broker_activation **ret)
+{
+	if (!b || !ret)
+		return -EINVAL;
+	bc_begin(b);
+	/* The activation is a connection of its own, so that it outlives b
+	 * and brokerd serves it like one it made for a start. */
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return bc_fail(b, -errno, "socketpair: %m");
+	int r = expect_ok(b, bc_request(b, BP_ATTACH, NULL, 0, NULL, 0, &sv[1], 1));
+	close(sv[1]);
+	if (r == 0) {
+		r = broker_activation_open_fd(sv[0], ret);
+		if (r < 0)
+			bc_fail(b, r, "the attached activation could not be opened: %s", broker_strerror(r));
+	}
+	if (r < 0)
+		close(sv[0]);   /* brokerd sees the end: not attached */
+	return r;
+}
+
 int broker_transfer(broker *b, const char *id, int fd,
 		    const void *context, size_t context_len, uint32_t keepalive_sec)
 {
@@ -300,6 +322,7 @@ int broker_get_status(broker *b, broker_status *ret)
 		.uptime_usec = s->uptime_usec, .triggers_total = s->triggers_total,
 		.activations_total = s->activations_total, .handbacks_total = s->handbacks_total,
 		.stored = s->stored, .store_lost = s->store_lost,
+		.attached = s->attached, .thaws_total = s->thaws_total, .thaws_held = s->thaws_held,
 	};
 	snprintf(st.version, sizeof(st.version), "%s", bp_msg_str(&b->reply, 0));
 	snprintf(st.socket_path, sizeof(st.socket_path), "%s", bp_msg_str(&b->reply, 1));

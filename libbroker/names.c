@@ -36,6 +36,7 @@ static const char *const app_states[] = {
 	[BROKER_APP_RUNNING] = "running",
 	[BROKER_APP_BACKOFF] = "backoff",
 	[BROKER_APP_THROTTLED] = "throttled",
+	[BROKER_APP_ATTACHED] = "attached",
 };
 
 static const char *const events[] = {
@@ -50,6 +51,8 @@ static const char *const events[] = {
 	[BROKER_EVENT_EXIT] = "exit",
 	[BROKER_EVENT_RELOAD] = "reload",
 	[BROKER_EVENT_THROTTLED] = "throttled",
+	[BROKER_EVENT_ATTACH] = "attach",
+	[BROKER_EVENT_THAW] = "thaw",
 };
 
 const char *broker_kind_name(int kind) { return NAME(kinds, kind); }
@@ -90,7 +93,7 @@ static const struct {
 	{ E2BIG, "the context is larger than brokerd allows" },
 	{ EDQUOT, "the app already holds as many sockets as its limit allows" },
 	{ ENOSPC, "brokerd already holds as many sockets as it is allowed to" },
-	{ EBUSY, "the socket is being handed back to the app right now" },
+	{ EBUSY, "busy: the socket is being handed back to the app right now, or the app has a running instance connected already" },
 	{ EEXIST, "brokerd holds this socket already, under another id or for another app" },
 	{ ECANCELED, "an admin dropped this socket: brokerd does not hold it again" },
 	{ EBADFD, "the socket carries a userspace TLS session, whose state would be lost if it were handed over" },

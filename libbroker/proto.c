@@ -31,6 +31,7 @@ static const struct desc descs[] = {
 	[BP_TRIGGER]       = { "TRIGGER", 0, 2, { S, S }, 0, 0 },
 	[BP_DROP]          = { "DROP", 0, 2, { S, S }, 0, 0 },
 	[BP_RELOAD]        = { "RELOAD", 0, 0, { 0 }, 0, 0 },
+	[BP_ATTACH]        = { "ATTACH", 0, 0, { 0 }, 1, 1 },
 	[BP_OK]            = { "OK", sizeof(struct bp_ok), 0, { 0 }, 0, 0 },
 	[BP_ERROR]         = { "ERROR", sizeof(struct bp_error), 1, { S }, 0, 0 },
 	[BP_HELLO_REPLY]   = { "HELLO_REPLY", sizeof(struct bp_hello_reply), 1, { S }, 0, 0 },

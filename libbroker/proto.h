@@ -27,7 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BP_VERSION 1
+/* 2: ATTACH, the thaw counters in STATUS_REPLY. */
+#define BP_VERSION 2
 
 #define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
 #define BP_FIELDS_MAX 10
@@ -55,6 +56,7 @@ enum bp_type {
 	BP_TRIGGER,          /* fields: app id, id (admin) -> OK */
 	BP_DROP,             /* fields: app id, id (admin) -> OK */
 	BP_RELOAD,           /* (admin) -> OK */
+	BP_ATTACH,           /* fd: the app's end of a new activation connection -> OK */
 
 	/* brokerd -> client */
 	BP_OK = 64,          /* fixed bp_ok */
@@ -146,13 +148,17 @@ struct bp_status {
 	uint64_t handbacks_total;
 	uint32_t stored;         /* held sockets in the fd store; UINT32_MAX: no fd store */
 	uint32_t store_lost;     /* fds the service manager was found to have dropped */
+	uint32_t attached;       /* apps with an attached instance */
+	uint32_t reserved;
+	uint64_t thaws_total;    /* suspended instances thawed before a delivery */
+	uint64_t thaws_held;     /* deliveries held because brokerd might not or may not thaw */
 };
 
 struct bp_app_info {
 	uint32_t uid;
 	uint32_t held;
 	uint32_t max_sockets;
-	uint32_t pid;          /* broker-started instance, 0 = none */
+	uint32_t pid;          /* broker-started or attached instance, 0 = none */
 	uint32_t state;        /* enum broker_app_state */
 	uint32_t failures;     /* consecutive failed activations */
 	uint64_t retry_usec;   /* CLOCK_REALTIME of the next retry, 0 = none */

@@ -30,7 +30,8 @@ static json_object *status_json(const broker_status *s, const broker *b)
 		{ "handing_back", s->handing_back }, { "lent", status_lent(s) }, { "clients", s->clients },
 		{ "max_held", s->max_held }, { "max_held_per_app", s->max_held_per_app },
 		{ "triggers_total", s->triggers_total }, { "activations_total", s->activations_total },
-		{ "handbacks_total", s->handbacks_total },
+		{ "handbacks_total", s->handbacks_total }, { "attached", s->attached },
+		{ "thaws_total", s->thaws_total }, { "thaws_held", s->thaws_held },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(n); i++)
 		json_object_object_add(o, n[i].key, json_object_new_uint64(n[i].v));
@@ -61,7 +62,7 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	printf("control socket: %s\n", s.socket_path);
 	printf("you:            uid %u%s\n", (unsigned)broker_peer_uid(c->b),
 	       broker_is_admin(c->b) ? ", admin" : "");
-	printf("apps:           %u known, %u running\n", s.apps, s.running);
+	printf("apps:           %u known, %u running, %u attached\n", s.apps, s.running, s.attached);
 	printf("held sockets:   %u (limit %u, %u per app)\n", s.held, s.max_held, s.max_held_per_app);
 	printf("                %u watching, %u triggered, %u handing back, %u lent\n", s.watching,
 	       s.triggered, s.handing_back, status_lent(&s));
@@ -75,6 +76,8 @@ int verb_status(struct ctl *c, int argc, char **argv)
 	printf("since start:    %llu trigger(s), %llu activation(s), %llu hand-back(s)\n",
 	       (unsigned long long)s.triggers_total, (unsigned long long)s.activations_total,
 	       (unsigned long long)s.handbacks_total);
+	printf("suspended apps: %llu thawed, %llu delivery(ies) held (not allowed to thaw)\n",
+	       (unsigned long long)s.thaws_total, (unsigned long long)s.thaws_held);
 	return EXIT_OK;
 }
 

@@ -211,6 +211,8 @@ static int activation_key(struct mparse *p, const char *name, const char *value)
 		return config_parse_uint(value, 10, 3600000, &m->timeout_ms);
 	if (strcasecmp(name, "environment") == 0)
 		return manifest_env_add(m, value, p->why, sizeof(p->why));
+	if (strcasecmp(name, "thaw") == 0)
+		return config_parse_bool(value, &m->thaw);
 	return -ENOENT;
 }
 

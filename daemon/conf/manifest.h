@@ -40,6 +40,7 @@ struct manifest {
 	char **argv;                 /* exec: split on blanks */
 	char *wake_socket;           /* wake-socket: the .socket unit's path */
 	unsigned timeout_ms;         /* 0 = brokerd's activation-timeout-ms */
+	bool thaw;                   /* thaw a suspended instance before delivering */
 	unsigned max_sockets;        /* 0 = brokerd's max-held-per-app */
 	unsigned max_context;        /* 0 = brokerd's max-context */
 	unsigned trigger_limit_burst;        /* 0 = brokerd's */

@@ -94,8 +94,8 @@ static int send_app(struct daemon *d, struct client *c, uint32_t seq, struct app
 	struct bp_app_info w = {
 		.uid = m ? m->uid : 0, .held = a->nheld,
 		.max_sockets = m && m->max_sockets ? m->max_sockets : d->cfg.max_held_per_app,
-		.pid = (uint32_t)(a->pid ? a->pid : n ? a->inst.procs[0] : 0), .state = a->state,
-		.failures = a->failures, .retry_usec = a->retry_at,
+		.pid = (uint32_t)(a->pid ? a->pid : a->attached ? a->attached : n ? a->inst.procs[0] : 0),
+		.state = a->state, .failures = a->failures, .retry_usec = a->retry_at,
 	};
 	const char *target = !m ? "" : m->activation == ACTIVATION_WAKE_SOCKET ? m->wake_socket : m->command;
 	const char *s[7] = {

@@ -25,6 +25,7 @@
 #include "trigger.h"
 #include "util.h"
 #include "verbs.h"
+#include "wake.h"
 #include "wire.h"
 
 typedef int verb_fn(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len);
@@ -108,6 +109,17 @@ static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, cha
 	return r < 0 ? r : reply_ok(d, c, m->seq);
 }
 
+/* The registered app's running instance: this process, from now on. */
+static int do_attach(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a;
+	int r = access_own_app(c, &a, why, len);
+	if (r < 0)
+		return r;
+	r = wake_attach(d, a, bp_msg_take_fd(m), c->pid, why, len);
+	return r < 0 ? r : reply_ok(d, c, m->seq);
+}
+
 /* Counters over what this client may see: an admin sees all of brokerd;
  * anyone else their own apps and connections, and no broker-wide totals
  * (whose changes would tell when other apps' sockets fire). */
@@ -127,6 +139,8 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char 
 		s.triggers_total = d->triggers_total;
 		s.activations_total = d->activations_total;
 		s.handbacks_total = d->handbacks_total;
+		s.thaws_total = d->thaws_total;
+		s.thaws_held = d->thaws_held;
 	} else {
 		s.store_lost = 0;
 		struct client *o;
@@ -138,6 +152,7 @@ static int do_status(struct daemon *d, struct client *c, struct bp_msg *m, char 
 		if (access_may_see(c, a)) {
 			s.apps++;
 			s.running += a->conn != NULL || instance_alive(&a->inst);
+			s.attached += a->attached != 0;
 		}
 	struct held *h;
 	TAILQ_FOREACH(h, &d->all, all)
@@ -251,6 +266,7 @@ static verb_fn *const verbs[] = {
 	[BP_TRIGGER] = do_admin_socket,
 	[BP_DROP] = do_admin_socket,
 	[BP_RELOAD] = do_reload,
+	[BP_ATTACH] = do_attach,
 };
 
 void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)

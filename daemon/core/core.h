@@ -94,10 +94,13 @@ struct app {
 	unsigned ninflight;
 	struct actconn *conn;        /* cycle's activation connection, if any */
 	pid_t pid;                   /* the main process of its instance, 0 = none or reaped */
+	pid_t attached;              /* attached instance (broker_attach()), 0 = none */
+	bool suspended_said;         /* the journal said why a delivery waits for a suspended instance */
 	ev_child child;              /* its main process (cycle/activate.c) */
 	struct instance inst;        /* instance.h: every process of it */
 	ev_timer timer;              /* activation timeout or back-off retry */
 	ev_timer kick;               /* next loop iteration: deliver what is pending */
+	ev_timer suspended;          /* the instance is suspended: look again in a while */
 	enum broker_app_state state;
 	unsigned failures;
 	unsigned acked;              /* acks in the current activation */
@@ -186,6 +189,8 @@ struct daemon {
 	uint64_t status_sent;        /* CLOCK_MONOTONIC usec */
 	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
+	uint64_t thaws_total, thaws_held;
+	void *bus;                   /* cycle/thaw.c: sd_bus to the service manager, NULL = not yet */
 	struct skipped *skipped;     /* registry.c: manifests the last reload could not use */
 	unsigned nskipped;
 	uint64_t dropped[64];        /* SO_COOKIEs of the last sockets an admin dropped (held.c) */

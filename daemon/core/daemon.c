@@ -15,6 +15,7 @@ static void count(struct daemon *d, const struct event *ev)
 	case EVENT_TRIGGER: d->triggers_total++; break;
 	case EVENT_ACTIVATE: d->activations_total++; break;
 	case EVENT_ACK: d->handbacks_total++; break;
+	case EVENT_THAW: ev->error ? d->thaws_held++ : d->thaws_total++; break;
 	default: break;
 	}
 }
@@ -33,7 +34,8 @@ int daemon_init(struct daemon *d, struct ev_loop *loop, bool user)
 	d->started = now_usec(CLOCK_MONOTONIC);
 	ev_init(&d->status_timer, NULL);
 	event_subscribe(d, journal_on_event, EVENT_ALL);
-	event_subscribe(d, count, EVENT_BIT(EVENT_TRIGGER) | EVENT_BIT(EVENT_ACTIVATE) | EVENT_BIT(EVENT_ACK));
+	event_subscribe(d, count, EVENT_BIT(EVENT_TRIGGER) | EVENT_BIT(EVENT_ACTIVATE) | EVENT_BIT(EVENT_ACK) |
+			EVENT_BIT(EVENT_THAW));
 	event_subscribe(d, notify_on_event, EVENT_ALL);
 	return config_defaults(&d->cfg, user);
 }

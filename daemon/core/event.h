@@ -23,6 +23,8 @@ enum event_type {
 	EVENT_EXIT = BROKER_EVENT_EXIT,           /* app's instance pid exited; detail: how */
 	EVENT_RELOAD = BROKER_EVENT_RELOAD,       /* the manifests were read again; detail: "N app(s)" */
 	EVENT_THROTTLED = BROKER_EVENT_THROTTLED, /* app started too often: THROTTLED; detail: the limit */
+	EVENT_ATTACH = BROKER_EVENT_ATTACH,       /* a running instance (pid) attached: ATTACHED */
+	EVENT_THAW = BROKER_EVENT_THAW,           /* instance pid suspended: thawed (error 0) or the delivery held; detail */
 	/* brokerd's own. */
 	EVENT_GIVEN,          /* held given to an inetd program for good; removed next (monitor: ACK) */
 	EVENT_PEER_GONE,      /* held's peer closed and its program cannot be told; removed next (monitor: DROP) */

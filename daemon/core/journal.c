@@ -53,6 +53,18 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 		log_event(LOG_WARNING, MSGID_THROTTLED, 0, a->id, NULL, 0, "throttled: %s; its %u socket(s) stay held, the next start "
 			 "in %.1f s", ev->detail, a->nheld, (double)a->backoff_ms / 1000.);
 		break;
+	case EVENT_ATTACH:
+		log_full(LOG_INFO, a->id, NULL, 0, "pid %d attached: its triggers go to it in place", (int)ev->pid);
+		break;
+	case EVENT_THAW:
+		if (ev->error)
+			log_event(LOG_NOTICE, MSGID_THAW, ev->error, a->id, NULL, 0, "not thawed: %s; %u socket(s) "
+				  "stay held with their data until the instance runs again or exits", ev->detail,
+				  a->npending);
+		else
+			log_event(LOG_INFO, MSGID_THAW, 0, a->id, NULL, 0, "thawed: %s; handing back %u socket(s)",
+				  ev->detail, a->npending);
+		break;
 	case EVENT_EXIT:
 		log_full(LOG_INFO, a->id, NULL, 0, "instance %d %s", (int)ev->pid, ev->detail);
 		break;

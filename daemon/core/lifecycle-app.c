@@ -77,6 +77,32 @@ void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const 
 				      .detail = detail });
 }
 
+void lifecycle_app_attached(struct daemon *d, struct app *a, pid_t pid)
+{
+	a->attached = pid;
+	a->started_at = now_usec(CLOCK_MONOTONIC);
+	lifecycle_app_state(d, a, BROKER_APP_ATTACHED);
+	event_emit(d, &(struct event){ .type = EVENT_ATTACH, .app = a, .pid = pid });
+}
+
+void lifecycle_app_detached(struct app *a)
+{
+	a->attached = 0;
+}
+
+void lifecycle_app_thaw(struct daemon *d, struct app *a, pid_t pid, int error, const char *detail)
+{
+	if (error && a->suspended_said)
+		return;
+	a->suspended_said = error != 0;
+	event_emit(d, &(struct event){ .type = EVENT_THAW, .app = a, .pid = pid, .error = error, .detail = detail });
+}
+
+void lifecycle_app_runs(struct app *a)
+{
+	a->suspended_said = false;
+}
+
 void lifecycle_app_exited(struct daemon *d, struct app *a, pid_t pid, const char *how)
 {
 	event_emit(d, &(struct event){ .type = EVENT_EXIT, .app = a, .pid = pid, .detail = how });
@@ -86,6 +112,7 @@ void lifecycle_app_reset(struct daemon *d, struct app *a)
 {
 	ev_timer_stop(d->loop, &a->timer);
 	ev_timer_stop(d->loop, &a->kick);
+	ev_timer_stop(d->loop, &a->suspended);
 	if (a->state != BROKER_APP_IDLE)
 		lifecycle_app_state(d, a, BROKER_APP_IDLE);
 }

@@ -76,6 +76,17 @@ void lifecycle_app_throttled(struct daemon *d, struct app *a, uint64_t ms, const
 void lifecycle_app_retry(struct daemon *d, struct app *a, bool connected);
 /* Started or connected (detail: how): EVENT_ACTIVATE. */
 void lifecycle_app_activated(struct daemon *d, struct app *a, int reason, const char *detail);
+/* A running instance pid attached itself: ATTACHED; EVENT_ATTACH.  Its
+ * run counts from now, for the back-off's healthy-run rule. */
+void lifecycle_app_attached(struct daemon *d, struct app *a, pid_t pid);
+/* Its attachment ended; the state change follows. */
+void lifecycle_app_detached(struct app *a);
+/* The instance pid was suspended (detail: how, and what brokerd did):
+ * thawed (error 0), or not (error: why not; the delivery waits), the
+ * latter once per suspension; EVENT_THAW. */
+void lifecycle_app_thaw(struct daemon *d, struct app *a, pid_t pid, int error, const char *detail);
+/* The instance runs (again): the next suspension is told anew. */
+void lifecycle_app_runs(struct app *a);
 /* Its instance pid exited (how: one phrase): EVENT_EXIT. */
 void lifecycle_app_exited(struct daemon *d, struct app *a, pid_t pid, const char *how);
 /* Stop a's timers and make it IDLE (brokerd stops, or a is freed). */

@@ -15,6 +15,7 @@
 #define MSGID_ACTIVATION_FAILED  "3e43b7a790f449748ab4b1e532c58ab3"
 #define MSGID_THROTTLED          "0bed14e0608348efbb7a34315ceff9de"
 #define MSGID_RESTORED           "c843338821134f5486ceb7e3d295a503"
+#define MSGID_THAW               "601756e2dd824c49bd0db6876ff142e1"
 
 void log_setup(bool verbose);
 

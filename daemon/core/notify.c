@@ -26,7 +26,8 @@ static void send_status(struct daemon *d)
 		running += a->conn != NULL || instance_alive(&a->inst);
 	char text[256];
 	snprintf(text, sizeof(text), "STATUS=%u socket(s) held, %u triggered, %u handing back; "
-		 "%u app(s), %u running", d->nheld, triggered, handing, d->napps, running);
+		 "%u app(s), %u running; %llu thawed, %llu held for a suspended app", d->nheld, triggered, handing,
+		 d->napps, running, (unsigned long long)d->thaws_total, (unsigned long long)d->thaws_held);
 	sd_notify(0, text);
 	d->status_sent = now_usec(CLOCK_MONOTONIC);
 }

@@ -10,6 +10,7 @@
 #include "handoff.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "thaw.h"
 #include "trigger.h"
 #include "util.h"
 
@@ -171,4 +172,5 @@ void activate_shutdown(struct daemon *d)
 		lifecycle_app_reset(d, a);
 	}
 	ev_child_stop(d->loop, &d->reaper);
+	thaw_shutdown(d);
 }

@@ -9,6 +9,7 @@
 #include "handback.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "thaw.h"
 #include "util.h"
 
 unsigned backoff_timeout_ms(struct daemon *d, const struct app *a)
@@ -76,6 +77,12 @@ static void timed_out(struct daemon *d, struct app *a)
 {
 	char why[320];
 	struct actconn *c = a->conn;
+	/* Suspended after a batch went out is not hung: thawed, it gets its
+	 * time again; held, brokerd waits with it and starts no second one. */
+	if (c && c->hello && a->ninflight && thaw_instance(d, a, thaw_instance_pid(a)) != 0) {
+		backoff_arm(d, a, (double)backoff_timeout_ms(d, a) / 1000.);
+		return;
+	}
 	if (c && !c->hello && a->m && a->m->activation == ACTIVATION_WAKE_SOCKET)
 		snprintf(why, sizeof(why), "nothing accepted on wake socket %.200s within %u ms "
 			 "(is the app's service failing to start?)", a->m->wake_socket, backoff_timeout_ms(d, a));

@@ -36,6 +36,9 @@ int handback_open(struct daemon *d, struct app *a, int fd)
 static void conn_free(struct daemon *d, struct actconn *c)
 {
 	lifecycle_requeue(d, c->app);
+	if (c->app->attached)
+		lifecycle_app_detached(c->app);
+	ev_timer_stop(d->loop, &c->app->suspended);
 	ev_io_stop(d->loop, &c->io);
 	close(c->io.fd);
 	c->app->conn = NULL;
@@ -186,13 +189,46 @@ static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 		return false;
 	}
 	c->hello = true;
+	c->pid = (pid_t)m->u.act_hello.pid;
 	/* Always answer with a batch end, even an empty one (what woke the
 	 * app may have been claimed meanwhile): the app must not wait for
 	 * handbacks that will not come. */
 	c->batch_open = true;
-	lifecycle_app_state(d, a, BROKER_APP_RUNNING);
+	if (!a->attached)
+		lifecycle_app_state(d, a, BROKER_APP_RUNNING);
 	log_full(LOG_DEBUG, a->id, NULL, 0, "activation opened by pid %u", m->u.act_hello.pid);
 	return handback_flush(d, c);
+}
+
+bool handback_read(struct daemon *d, struct actconn *c)
+{
+	/* Everything queued, not one message per wakeup: a storm's acks come
+	 * back faster than that. */
+	for (unsigned i = 0; i < READ_MAX; i++) {
+		struct bp_msg m;
+		int r = bp_recv(c->io.fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
+		if (r == -EAGAIN)
+			return true;
+		/* An app that exits with messages unread (a batch end, say)
+		 * resets the connection.  The reset is reported first, but the
+		 * acks it sent before are still queued behind it: read them, or
+		 * their sockets would be handed back a second time. */
+		if (r == -ECONNRESET)
+			continue;
+		if (r == 0) {
+			handback_close(d, c, NULL);
+			return false;
+		}
+		if (r < 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", strerror(-r));
+			handback_close(d, c, why);
+			return false;
+		}
+		if (!conn_message(d, c, &m))
+			return false;
+	}
+	return true;
 }
 
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
@@ -202,34 +238,8 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 
 	if ((revents & EV_WRITE) && !handback_flush(d, c))
 		return;
-	if (!(revents & EV_READ))
-		return;
-	/* Everything queued, not one message per wakeup: a storm's acks come
-	 * back faster than that. */
-	for (unsigned i = 0; i < READ_MAX; i++) {
-		struct bp_msg m;
-		int r = bp_recv(w->fd, d->rbuf, sizeof(d->rbuf), MSG_DONTWAIT, &m, NULL, NULL);
-		if (r == -EAGAIN)
-			return;
-		/* An app that exits with messages unread (a batch end, say)
-		 * resets the connection.  The reset is reported first, but the
-		 * acks it sent before are still queued behind it: read them, or
-		 * their sockets would be handed back a second time. */
-		if (r == -ECONNRESET)
-			continue;
-		if (r == 0) {
-			handback_close(d, c, NULL);
-			return;
-		}
-		if (r < 0) {
-			char why[128];
-			snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", strerror(-r));
-			handback_close(d, c, why);
-			return;
-		}
-		if (!conn_message(d, c, &m))
-			return;
-	}
+	if (revents & EV_READ)
+		handback_read(d, c);
 }
 
 void handback_on_event(struct daemon *d, const struct event *ev)

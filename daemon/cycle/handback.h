@@ -16,6 +16,7 @@
 struct actconn {
 	ev_io io;
 	struct app *app;
+	pid_t pid;                   /* the pid its ACT_HELLO gave (the app's word), 0 = none yet */
 	bool hello;                  /* ACT_HELLO received */
 	bool batch_open;             /* handbacks sent since the last BATCH_END */
 	bool writing;                /* waiting for the socket to take more */
@@ -31,6 +32,10 @@ void handback_close(struct daemon *d, struct actconn *c, const char *why);
 /* Send what is pending over a connection that said hello.  Returns false
  * if the connection had to be closed (c is gone then). */
 bool handback_flush(struct daemon *d, struct actconn *c);
+
+/* Take in what the app sent (acks, its end) without waiting.  Returns
+ * false if the connection had to be closed (c is gone then). */
+bool handback_read(struct daemon *d, struct actconn *c);
 
 /* brokerd stops: end the exchange, the in-flight sockets pending again. */
 void handback_abort(struct daemon *d, struct actconn *c);

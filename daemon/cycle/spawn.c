@@ -9,7 +9,7 @@
  * that the child runs in brokerd's memory until then, so everything it
  * needs is prepared here first, and the child itself only makes syscalls:
  * it allocates nothing, uses no stdio, and writes nothing of brokerd's
- * but the LISTEN_PID entry prepared for it.  All signals are blocked
+ * but the LISTEN_PID and LISTEN_PIDFDID entries prepared for it.  All signals are blocked
  * around the clone, so that no handler of brokerd's can run in the child
  * before it has set every disposition back to the default.
  */
@@ -20,6 +20,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -31,11 +34,20 @@ extern char **environ;
 /* The child's stack, until it execs.  One child is made at a time. */
 static _Alignas(16) char child_stack[64 * 1024];
 
+/* Where the child's fstat()s write: not on its stack, which sanitizers
+ * do not follow. */
+struct pidfd_scratch {
+	struct statfs fs;
+	struct stat st;
+};
+
 struct child {
 	const char *app_id;
 	char *const *argv;
 	char *const *env;
 	char *pid_slot;             /* "LISTEN_PID=" and room for the number, or NULL */
+	char **pidfdid_entry;       /* the last entry of env, for LISTEN_PIDFDID, or NULL */
+	struct pidfd_scratch *scratch;
 	const int *fds;
 	int *moved;                 /* nfds ints of scratch */
 	unsigned nfds;
@@ -50,7 +62,7 @@ struct child {
 static bool inherited_var(const char *e)
 {
 	static const char *const drop[] = {
-		"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=",
+		"LISTEN_PID=", "LISTEN_PIDFDID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=",
 		"WATCHDOG_PID=", "WATCHDOG_USEC=", "BROKER_",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
@@ -62,10 +74,10 @@ static bool inherited_var(const char *e)
 /* The child's environment in one allocation: brokerd's own variables less
  * those the manifest's environment= gives, then the manifest's (both
  * pointed to, not copied), then the activation's, whose text follows the
- * pointer array.  The LISTEN_PID entry is left for the child to fill in,
- * since only it knows its pid. */
+ * pointer array.  The LISTEN_PID entry, and LISTEN_PIDFDID last of all,
+ * are left for the child to fill in, since only it knows its pid. */
 static char **build_env(struct daemon *d, struct app *a, const char *const *names, unsigned nfds,
-			int reason, char **ret_pid_slot)
+			int reason, char **ret_pid_slot, char ***ret_pidfdid_entry)
 {
 	size_t n = 0, text = 0;
 	for (char **e = environ; *e; e++)
@@ -73,8 +85,8 @@ static char **build_env(struct daemon *d, struct app *a, const char *const *name
 	for (unsigned i = 0; i < nfds; i++)
 		text += strlen(names[i]) + 1;
 	const char *why = broker_reason_name(reason);
-	text += 128 + strlen(a->id) + strlen(why) + strlen(d->cfg.socket_path);
-	size_t slots = n + a->m->nenv + 7;
+	text += 176 + strlen(a->id) + strlen(why) + strlen(d->cfg.socket_path);
+	size_t slots = n + a->m->nenv + 8;
 	char **env = malloc(slots * sizeof(*env) + text);
 	if (!env)
 		return NULL;
@@ -104,7 +116,11 @@ static char **build_env(struct daemon *d, struct app *a, const char *const *name
 	env[k++] = p;
 	p += snprintf(p, (size_t)(end - p), "BROKER_REASON=%s", why) + 1;
 	env[k++] = p;
-	snprintf(p, (size_t)(end - p), "BROKER_SOCKET=%s", d->cfg.socket_path);
+	p += snprintf(p, (size_t)(end - p), "BROKER_SOCKET=%s", d->cfg.socket_path) + 1;
+	if (nfds > 0) {
+		*ret_pidfdid_entry = &env[k];
+		env[k++] = p;
+	}
 	env[k] = NULL;
 	return env;
 }
@@ -123,18 +139,37 @@ static _Noreturn void child_fail(const struct child *c, const char *what, int er
 	_exit(127);
 }
 
-/* "LISTEN_PID=<pid>", without stdio. */
-static void write_pid(char *slot, pid_t pid)
+/* "NAME=<v>", without stdio. */
+static void write_number(char *slot, const char *name, uint64_t v)
 {
-	char digits[16];
+	char digits[24];
 	int n = 0;
 	do
-		digits[n++] = (char)('0' + pid % 10);
-	while ((pid /= 10) > 0);
-	char *p = stpcpy(slot, "LISTEN_PID=");
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	char *p = stpcpy(slot, name);
 	while (n > 0)
 		*p++ = digits[--n];
 	*p = 0;
+}
+
+#ifndef PID_FS_MAGIC
+#define PID_FS_MAGIC 0x50494446   /* Linux 6.9; Debian 12's headers predate it */
+#endif
+
+/* LISTEN_PIDFDID (systemd v259): the inode number of a pidfd of ours,
+ * which names this process for good where pidfds live in pidfs; where
+ * they do not, the entry is dropped (it is the last). */
+static void write_pidfdid(char **entry, struct pidfd_scratch *s)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	bool ok = fd >= 0 && fstatfs(fd, &s->fs) == 0 && s->fs.f_type == PID_FS_MAGIC && fstat(fd, &s->st) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (ok)
+		write_number(*entry, "LISTEN_PIDFDID=", (uint64_t)s->st.st_ino);
+	else
+		*entry = NULL;
 }
 
 static int child_main(void *arg)
@@ -181,7 +216,9 @@ static int child_main(void *arg)
 			child_fail(c, "setuid", errno);
 	}
 	if (c->pid_slot)
-		write_pid(c->pid_slot, getpid());
+		write_number(c->pid_slot, "LISTEN_PID=", (uint64_t)getpid());
+	if (c->pidfdid_entry)
+		write_pidfdid(c->pidfdid_entry, c->scratch);
 	execve(c->argv[0], c->argv, c->env);
 	child_fail(c, c->argv[0], errno);
 }
@@ -217,11 +254,13 @@ int spawn_command(struct daemon *d, struct app *a, const int *fds, const char *c
 		.app_id = a->id, .argv = a->m->argv, .fds = fds, .nfds = nfds, .stdio_fd = stdio_fd,
 		.drop_privileges = getuid() == 0 && a->m->uid != 0, .uid = a->m->uid, .gid = a->m->gid,
 	};
-	_cleanup_free_ char **env = build_env(d, a, names, nfds, reason, &c.pid_slot);
+	_cleanup_free_ char **env = build_env(d, a, names, nfds, reason, &c.pid_slot, &c.pidfdid_entry);
 	_cleanup_free_ int *moved = calloc(nfds + 1, sizeof(int));
 	_cleanup_free_ gid_t *groups = c.drop_privileges ? user_groups(a->m, &c.ngroups) : NULL;
-	if (!env || !moved)
+	_cleanup_free_ struct pidfd_scratch *scratch = malloc(sizeof(*scratch));
+	if (!env || !moved || !scratch)
 		return -ENOMEM;
+	c.scratch = scratch;
 	c.env = env;
 	c.moved = moved;
 	c.groups = groups;

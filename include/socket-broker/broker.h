@@ -61,6 +61,7 @@ enum broker_app_state {
 	BROKER_APP_RUNNING = 2,     /* has an activation connection */
 	BROKER_APP_BACKOFF = 3,     /* the last activation failed; waiting to retry */
 	BROKER_APP_THROTTLED = 4,   /* started too often (its trigger limit); waiting */
+	BROKER_APP_ATTACHED = 5,    /* a running instance attached itself (broker_attach()) */
 };
 
 /* Events that `brokerctl monitor` shows. */
@@ -76,6 +77,8 @@ enum broker_event_type {
 	BROKER_EVENT_EXIT = 9,       /* a broker-started instance exited */
 	BROKER_EVENT_RELOAD = 10,
 	BROKER_EVENT_THROTTLED = 11, /* an app reached its trigger limit; detail says which */
+	BROKER_EVENT_ATTACH = 12,    /* a running instance (pid) attached itself */
+	BROKER_EVENT_THAW = 13,      /* the instance was suspended: thawed (error 0) or left so (error, detail) */
 };
 
 /* Names as used in the environment, logs, JSON and brokerctl, e.g.
@@ -225,6 +228,11 @@ typedef struct broker_status {
 	 * stored fds the service manager was found to have dropped since
 	 * brokerd started (brokerd stored them again). */
 	uint32_t stored, store_lost;
+	/* Apps with an attached instance; suspended instances thawed before
+	 * a delivery, and deliveries held because the instance was suspended
+	 * and brokerd was not allowed (manifest) or able to thaw it. */
+	uint32_t attached;
+	uint64_t thaws_total, thaws_held;
 	char version[32];
 	char socket_path[108];
 } broker_status;
@@ -250,7 +258,7 @@ typedef struct broker_app {
 	const char *capabilities;   /* space-separated */
 	uid_t uid;
 	uint32_t held, max_sockets, failures;
-	pid_t pid;                  /* broker-started instance, 0 = none */
+	pid_t pid;                  /* broker-started or attached instance, 0 = none */
 	enum broker_app_state state;
 	uint64_t retry_usec;        /* CLOCK_REALTIME of next retry, 0 = none */
 	/* Every process of the instance brokerd started (up to 64), the main
@@ -332,6 +340,25 @@ typedef struct broker_handback {
 	size_t context_len;
 	int fd;            /* owned by the handback until accepted; see below */
 } broker_handback;
+
+/* Attach this running process to brokerd as its registered app's instance
+ * (broker_register() first: the same rights apply, and are checked again).
+ * From now on brokerd delivers the app's triggers over the returned
+ * activation, exactly as to an instance it started, instead of starting
+ * one: watch broker_activation_get_fd() and call
+ * broker_activation_dispatch(), or broker_activation_receive().  The
+ * first batch (what is pending now, maybe nothing) ends with a batch end.
+ * The attachment lasts until the activation is closed or the process
+ * exits, not as long as b: b may be closed.  Then brokerd activates the
+ * app normally again; a hand-back not yet accepted stays held.  If the
+ * manifest says `thaw = yes`, brokerd thaws this process (SIGCONT, its
+ * cgroup or its systemd unit) before it delivers.
+ * Errors: -EDESTADDRREQ (not registered), -EPERM, -ENOENT (as for
+ * broker_register()), -EBUSY (the app has an instance connected already:
+ * attached, or started by brokerd with its activation open),
+ * -EOPNOTSUPP (the app's hand-off is listen-fds or inetd), -ENOMEM,
+ * socket errors. */
+int broker_attach(broker *b, broker_activation **ret);
 
 /* Find the "socket-broker" fd in LISTEN_FDS/LISTEN_FDNAMES (checking
  * LISTEN_PID), and open the activation on it.  It may be a connected

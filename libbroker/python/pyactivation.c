@@ -46,6 +46,17 @@ static int pyactivation_init(pyactivation *self, PyObject *args, PyObject *kw)
 	return 0;
 }
 
+PyObject *pyactivation_wrap(broker_activation *a)
+{
+	pyactivation *self = (pyactivation *)pyactivation_type.tp_alloc(&pyactivation_type, 0);
+	if (!self) {
+		broker_activation_close(a);
+		return NULL;
+	}
+	self->a = a;
+	return (PyObject *)self;
+}
+
 static void pyactivation_dealloc(pyactivation *self)
 {
 	broker_activation_close(self->a);

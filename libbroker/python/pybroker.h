@@ -44,3 +44,5 @@ extern PyTypeObject pyclient_type;
 /* pyactivation.c: the app side of a wake-up. */
 extern PyTypeObject pyactivation_type;
 extern PyTypeObject pyactivation_handback_type;
+/* An Activation that owns a (NULL: raises MemoryError, a is closed). */
+PyObject *pyactivation_wrap(broker_activation *a);

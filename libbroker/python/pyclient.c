@@ -109,6 +109,18 @@ static PyObject *pyclient_register(pyclient *self, PyObject *args)
 	return pyclient_none(self, r);
 }
 
+static PyObject *pyclient_attach(pyclient *self, PyObject *noargs)
+{
+	(void)noargs;
+	broker *b = pyclient_begin(self);
+	if (!b)
+		return NULL;
+	broker_activation *a = NULL;
+	int r;
+	BLOCKING(r, broker_attach(b, &a));
+	return pyclient_end(self, r) < 0 ? NULL : pyactivation_wrap(a);
+}
+
 static PyObject *pyclient_transfer(pyclient *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "id", "fd", "context", "keepalive", NULL };
@@ -307,6 +319,7 @@ static PyMethodDef pyclient_methods[] = {
 	{ "fileno", (PyCFunction)pyclient_fileno, METH_NOARGS, "broker_get_fd()" },
 	{ "set_timeout", (PyCFunction)pyclient_set_timeout, METH_VARARGS, "broker_set_timeout(timeout_ms)" },
 	{ "register", (PyCFunction)pyclient_register, METH_VARARGS, "broker_register(app_id)" },
+	{ "attach", (PyCFunction)pyclient_attach, METH_NOARGS, "broker_attach() -> Activation" },
 	{ "transfer", (PyCFunction)(void (*)(void))pyclient_transfer, METH_VARARGS | METH_KEYWORDS,
 	  "broker_transfer(id, fd, context=b'', keepalive=0): closes fd on success only" },
 	{ "list", (PyCFunction)pyclient_list, METH_VARARGS, "broker_list(app_id=None) -> [dict]" },

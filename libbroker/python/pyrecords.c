@@ -76,7 +76,8 @@ PyObject *pyrecords_status(const broker_status *s)
 		PUT_UINT(d, s, running) || PUT_UINT(d, s, max_held) || PUT_UINT(d, s, max_held_per_app) ||
 		PUT_INT(d, s, pid) || PUT_UINT(d, s, uptime_usec) || PUT_UINT(d, s, triggers_total) ||
 		PUT_UINT(d, s, activations_total) || PUT_UINT(d, s, handbacks_total) ||
-		PUT_UINT(d, s, stored) || PUT_UINT(d, s, store_lost) ||
+		PUT_UINT(d, s, stored) || PUT_UINT(d, s, store_lost) || PUT_UINT(d, s, attached) ||
+		PUT_UINT(d, s, thaws_total) || PUT_UINT(d, s, thaws_held) ||
 		PUT_STR(d, s, version) || put(d, "socket_path", PyUnicode_DecodeFSDefault(s->socket_path));
 	return finish(d, failed);
 }

@@ -13,6 +13,9 @@
  *   bench-app listen3                     fd 3 is a listener: accept one
  *                                         connection, serve it (a native
  *                                         systemd .socket with Accept=no)
+ *   bench-app --attach-as APP             started by hand: attach to brokerd
+ *                                         ($BROKER_SOCKET) as APP and serve
+ *                                         what it hands back until it closes
  *
  * Serving is: read one byte, write one byte back, close.  With --no-serve
  * a socket is only accepted and closed (the storm).
@@ -41,12 +44,29 @@ static int serve(int fd)
 	return n == 1 ? 0 : -1;
 }
 
-static int from_broker(unsigned long expect, int do_serve)
+/* The running instance of app_id, attached: *ret its activation. */
+static int attach(const char *app_id, broker_activation **ret)
+{
+	broker *b = NULL;
+	int r = broker_open(NULL, &b);
+	if (r == 0)
+		r = broker_register(b, app_id);
+	if (r == 0)
+		r = broker_attach(b, ret);
+	if (r < 0)
+		fprintf(stderr, "bench-app: attach %s: %s (%s)\n", app_id, broker_strerror(r),
+			b ? broker_last_message(b) : "");
+	broker_close(b);
+	return r;
+}
+
+static int from_broker(const char *attach_as, unsigned long expect, int do_serve)
 {
 	broker_activation *a;
-	int r = broker_activation_open(&a);
+	int r = attach_as ? attach(attach_as, &a) : broker_activation_open(&a);
 	if (r < 0) {
-		fprintf(stderr, "bench-app: not started by brokerd: %s\n", broker_strerror(r));
+		if (!attach_as)
+			fprintf(stderr, "bench-app: not started by brokerd: %s\n", broker_strerror(r));
 		return 1;
 	}
 	unsigned long got = 0;
@@ -58,9 +78,9 @@ static int from_broker(unsigned long expect, int do_serve)
 			break;
 		}
 		if (r == 0) {
-			if (!expect || got >= expect)
-				break;
-			continue;
+			if (attach_as || (expect && got < expect))
+				continue;   /* attached: until brokerd closes */
+			break;
 		}
 		int fd = broker_handback_accept(a, h);
 		broker_handback_free(h);
@@ -90,9 +110,12 @@ int main(int argc, char **argv)
 	}
 	unsigned long expect = 0;
 	int do_serve = 1;
+	const char *attach_as = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
 			expect = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--attach-as") == 0 && i + 1 < argc)
+			attach_as = argv[++i];
 		else if (strcmp(argv[i], "--no-serve") == 0)
 			do_serve = 0;
 		else {
@@ -100,5 +123,5 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	return from_broker(expect, do_serve);
+	return from_broker(attach_as, expect, do_serve);
 }

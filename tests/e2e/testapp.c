@@ -47,6 +47,10 @@
  *   --leave-worker F    at the end, fork a worker that lives on, without
  *                       the activation, until F exists (up to 20 s)
  * Forked processes report "forked" with their pid.
+ *   --attach            attach to brokerd ($BROKER_SOCKET, as $BROKER_APP_ID)
+ *                       with broker_attach(): at once when not started by
+ *                       brokerd, else after its first batch; reports
+ *                       "attach pid=... result=..."
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +81,7 @@ static struct {
 	const char *env;          /* --env: names to report */
 	const char *leave_worker;
 	unsigned delay_ms, read_min, receive_ms, exit_after;
-	bool accept, retransfer, daemonize, fork_worker, no_read;
+	bool accept, retransfer, daemonize, fork_worker, no_read, attach;
 } opt;
 
 static long long now_ms(void)
@@ -371,12 +375,30 @@ static void leave_worker(void)
 	wait_for(opt.leave_worker);
 	report("worker-exit pid=%d", (int)getpid());
 	_exit(0);
+
+/* Become the app's running instance: *a is the attached activation. */
+static int attach(broker_activation **a)
+{
+	broker *b = NULL;
+	int r = broker_open(NULL, &b);
+	if (r == 0)
+		r = broker_register(b, getenv("BROKER_APP_ID"));
+	if (r == 0)
+		r = broker_attach(b, a);
+	char why[4 * 512 + 1];
+	report_escape(b ? broker_last_message(b) : "", b ? strlen(broker_last_message(b)) : 0, why, sizeof(why));
+	report("attach pid=%d result=%d why=%s", (int)getpid(), r, why);
+	broker_close(b);
+	return r;
 }
 
 static int run(void)
 {
 	broker_activation *a;
 	int r = broker_activation_open(&a);
+	bool attached = r == -ENOENT && opt.attach;
+	if (attached)
+		r = attach(&a);
 	if (r < 0) {
 		report("error pid=%d open=%d", (int)getpid(), r);
 		return 1;
@@ -392,6 +414,15 @@ static int run(void)
 			handled++;
 			if (opt.exit_after && handled >= opt.exit_after)
 				break;
+			continue;
+		}
+		if (r == 0 && opt.attach && !attached) {
+			/* Started by brokerd: its first batch is served; stay as
+			 * the attached instance. */
+			broker_activation_close(a);
+			attached = true;
+			if (attach(&a) < 0)
+				return 1;
 			continue;
 		}
 		if (r < 0 || !opt.stay_until || exists(opt.stay_until) || now_ms() > end)
@@ -427,6 +458,7 @@ int main(int argc, char **argv)
 		{ "fork-worker", no_argument, NULL, 'F' },
 		{ "leave-worker", required_argument, NULL, 'L' },
 		{ "no-read", no_argument, NULL, 'n' },
+		{ "attach", no_argument, NULL, 'T' },
 		{ 0 },
 	};
 	opt.receive_ms = READ_MS;
@@ -454,6 +486,7 @@ int main(int argc, char **argv)
 		case 'F': opt.fork_worker = true; break;
 		case 'L': opt.leave_worker = optarg; break;
 		case 'n': opt.no_read = true; break;
+		case 'T': opt.attach = true; break;
 		default: return 2;
 		}
 	}

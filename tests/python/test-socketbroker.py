@@ -28,7 +28,7 @@ MODPATH, SRC, BUILD = os.environ["SOCKETBROKER_PATH"], os.environ["SOURCE_ROOT"]
 sys.path.insert(0, MODPATH)
 import socketbroker  # noqa: E402
 import socketbroker.aio  # noqa: E402
-from socketbroker import BrokerError, Kind, Reason, State  # noqa: E402
+from socketbroker import AppState, BrokerError, Kind, Reason, State  # noqa: E402
 
 tap = Tap()
 ok = tap.ok
@@ -206,6 +206,40 @@ def check_activation_fd():
     ok(my_fds() == start_fds, "and closing it closed the fd it took", (start_fds, my_fds()))
 
 
+def check_attach(bd):
+    """Broker.attach(): this process becomes the app's instance; a trigger comes over its Activation."""
+    start_fds = my_fds()
+    with socketbroker.Broker(bd.control) as b:
+        ok(raises(b.attach, errno.EDESTADDRREQ) is not None, "attach before register: EDESTADDRREQ")
+        b.register(APP)
+        act = b.attach()
+    ok(isinstance(act, socketbroker.Activation) and act.receive(5) is None,
+       "Broker.attach() gives an Activation, whose first batch ends at once; it outlives its Broker")
+    with socketbroker.Broker(bd.control) as b:
+        b.register(APP)
+        e = raises(b.attach, errno.EBUSY)
+        ok(e is not None and f"pid {os.getpid()} is attached as {APP} already" == e.detail,
+           "a second attach: EBUSY, brokerd says who is attached", e)
+        ok([a.state for a in b.apps() if a.id == APP] == [AppState.ATTACHED], "the app is ATTACHED")
+        a, peer = socket.socketpair()
+        b.transfer("attached", a, b"c")
+    peer.send(b"hi")
+    h = act.receive(10)
+    ok(h is not None and h.id == "attached" and h.reason == Reason.SOCKET_ACTIVITY and h.context == b"c",
+       "a trigger reaches the attached process", h)
+    if h:
+        with h:
+            s = h.accept()
+        ok(s.recv(2) == b"hi", "with its data")
+        s.close()
+    peer.close()
+    act.close()
+    with socketbroker.Broker(bd.control) as b:
+        ok(wait_for(lambda: [a.state for a in b.apps() if a.id == APP] == [AppState.IDLE]),
+           "closing the Activation ends the attachment")
+    ok(my_fds() == start_fds, "no fd left behind", (start_fds, my_fds()))
+
+
 def report_lines(path, event):
     try:
         with open(path) as f:
@@ -313,6 +347,7 @@ try:
     ok(tr and tr[0].app_id == APP and tr[0].id == "m" and tr[0].kind == Kind.STREAM,
        "socketbroker.aio.events() delivers the monitor's events to a loop", seen)
     check_threads(bd)
+    check_attach(bd)
     ok(wait_for(lambda: bd.fds() == baseline), "brokerd's fd count is back where it started", f"{bd.fds()} vs {baseline}")
     check_install()
 except Exception:

@@ -337,6 +337,49 @@ START_TEST(peer_already_gone)
 }
 END_TEST
 
+/* ATTACH takes one end of an AF_UNIX SOCK_SEQPACKET pair and nothing
+ * else: each wrong fd is closed, the app stays unattached, and a right
+ * one attaches it. */
+START_TEST(attach_with_a_wrong_fd)
+{
+	struct hb b;
+	begin(&b);
+	int c = registered(&b, SEC_GOOD_APP);
+	int wrong[3][2];
+	sec_pair(SOCK_STREAM, wrong[0]);
+	hb_tcp_pair(&wrong[1][0], &wrong[1][1]);
+	sec_pair(SOCK_DGRAM, wrong[2]);
+	for (unsigned i = 0; i < 3; i++) {
+		sec_raw_msg(c, BP_ATTACH, 30 + i, NULL, 0, NULL, 0, &wrong[i][1], 1);
+		ck_assert_str_eq(sec_expect_error(c, 30 + i, -EPROTOTYPE),
+				 "attach with one end of an AF_UNIX SOCK_SEQPACKET socket pair");
+		close(wrong[i][1]);
+		if (i < 2)   /* brokerd kept no copy (the datagram one: sec_end's fd count) */
+			ck_assert(sec_peer_closed(wrong[i][0]));
+		close(wrong[i][0]);
+	}
+	size_t n = sec_encode(buf, sizeof(buf), BP_ATTACH, 40, NULL, 0, NULL, 0, 1);
+	sec_raw_send(c, buf, n, NULL, 0);   /* one fd declared, none sent */
+	sec_expect_error(c, 40, -ETOOMANYREFS);
+	broker_app **list;
+	ck_assert_int_eq(hb_app_entry(&b, SEC_GOOD_APP, &list)->state, BROKER_APP_IDLE);
+	broker_app_list_free(list);
+
+	int sv[2];
+	sec_pair(SOCK_SEQPACKET, sv);
+	sec_raw_msg(c, BP_ATTACH, 41, NULL, 0, NULL, 0, &sv[1], 1);
+	struct bp_msg m;
+	ck_assert_int_eq(sec_raw_recv(c, &m), 1);
+	ck_assert_uint_eq(m.type, BP_OK);
+	close(sv[1]);
+	ck_assert_int_eq(hb_app_entry(&b, SEC_GOOD_APP, &list)->state, BROKER_APP_ATTACHED);
+	broker_app_list_free(list);
+	close(sv[0]);   /* before its hello: a failed attachment, the app backs off */
+	close(c);
+	sec_end(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("fds");
@@ -348,6 +391,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fds_that_are_not_sockets);
 	tcase_add_test(tc, sockets_nobody_may_hold);
 	tcase_add_test(tc, peer_already_gone);
+	tcase_add_test(tc, attach_with_a_wrong_fd);
 	suite_add_tcase(s, tc);
 	return s;
 }

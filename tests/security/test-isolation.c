@@ -63,6 +63,9 @@ static void stranger(const struct hb *b, void *arg)
 	broker_info *info;
 	ck_assert_int_eq(broker_transfer(c, "x", sv[1], NULL, 0, 0), -EDESTADDRREQ);
 	ck_assert_int_eq(broker_claim(c, "secret", NULL), -EDESTADDRREQ);
+	broker_activation *act = (broker_activation *)c;
+	ck_assert_int_eq(broker_attach(c, &act), -EDESTADDRREQ);   /* nor attach as one */
+	ck_assert_ptr_eq(act, (broker_activation *)c);
 	ck_assert_int_eq(broker_list(c, NULL, &list), -EDESTADDRREQ);
 	ck_assert_int_eq(broker_show(c, NULL, "secret", &info), -EDESTADDRREQ);
 

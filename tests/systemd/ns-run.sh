@@ -18,6 +18,12 @@
 # user manager runs on a real machine: unprivileged, in a delegated cgroup
 # named user@UID.service, so that its services sit under it and
 # sd_pid_get_user_unit() names them.  The command may read the journal.
+#
+# SDTEST_FREEZER=1 gives the manager a cgroup v2 tree only, so that the
+# freezer works (`systemctl --user freeze`, FreezeUnit/ThawUnit): on a host
+# with the hybrid layout the namespace's cgroup root is then a cgroup of
+# the v2 tree alone, mounted inside as the whole of /sys/fs/cgroup.  (In
+# the hybrid layout systemd answers "Unit does not support freezing".)
 set -eu
 
 # wait_for WHAT LOG SOCKET...: poll for the sockets for up to 10 s.
@@ -116,6 +122,9 @@ setup_inside() {
 		mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 	else
 		mount -t cgroup2 cgroup2 /sys/fs/cgroup
+		# systemd finds the freezer by init.scope's cgroup.freeze, which
+		# a root cgroup does not have.
+		[ "${SDTEST_FREEZER:-}" != 1 ] || mkdir -p /sys/fs/cgroup/init.scope
 	fi
 
 	# What PID 1 provides on a real machine: unprivileged managers need it
@@ -205,6 +214,9 @@ fi
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 	SDTEST_CGMODE=unified
 	roots="/sys/fs/cgroup"
+elif [ "${SDTEST_FREEZER:-}" = 1 ]; then
+	SDTEST_CGMODE=unified
+	roots="/sys/fs/cgroup/unified"
 else
 	SDTEST_CGMODE=hybrid
 	roots="/sys/fs/cgroup/systemd /sys/fs/cgroup/unified"

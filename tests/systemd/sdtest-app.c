@@ -19,6 +19,10 @@
  *	                  one time in 16 exit at once, unacknowledged (brokerd
  *	                  keeps the socket and starts the app again)
  *	  hold            acknowledge and keep the socket, never serve it
+ *	--attach: after its first batch, close the activation it was started
+ *	with and attach itself (broker_attach()) as the app it was handed back
+ *	for; later triggers come over that.  --attach-as APP: not started by
+ *	brokerd (by hand), attach as APP at once.
  *
  *   sdtest-app --register APP
  *	Exit 0 if brokerd lets this process act as APP, 77 if it refuses
@@ -154,6 +158,21 @@ static void serve(broker_handback *h, int fd)
 	}
 }
 
+/* Become APP's running instance: *a is the attached activation. */
+static int attach(const char *app, broker_activation **a)
+{
+	broker *b = NULL;
+	int r = broker_open(NULL, &b);
+	if (r == 0)
+		r = broker_register(b, app);
+	if (r == 0)
+		r = broker_attach(b, a);
+	fprintf(stderr, "sdtest-app: pid %d attach %s: %s%s%s\n", (int)getpid(), app, r ? broker_strerror(r) : "ok",
+		r && b ? ": " : "", r && b ? broker_last_message(b) : "");
+	broker_close(b);
+	return r;
+}
+
 enum order { ACK_FIRST, TRANSFER_FIRST, TRANSFER_EXIT, RANDOM, HOLD };
 
 static int order_from(const char *s)
@@ -171,8 +190,12 @@ int main(int argc, char **argv)
 		{ "idle-exit", required_argument, NULL, 'i' }, { "no-ack", no_argument, NULL, 'n' },
 		{ "fail", no_argument, NULL, 'f' }, { "register", required_argument, NULL, 'r' },
 		{ "store", required_argument, NULL, 's' }, { "order", required_argument, NULL, 'o' },
-		{ "seed", required_argument, NULL, 'S' }, { 0 },
+		{ "seed", required_argument, NULL, 'S' }, { "attach", no_argument, NULL, 'a' },
+		{ "attach-as", required_argument, NULL, 'A' }, { 0 },
 	};
+	const char *attach_as = NULL;
+	bool attach_later = false;
+	char app[BROKER_ID_MAX + 1] = "";
 	int idle = 60, c, order = ACK_FIRST;
 	unsigned seed = 1;
 	bool no_ack = false;
@@ -188,12 +211,14 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'S': seed = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'a': attach_later = true; break;
+		case 'A': attach_as = optarg; break;
 		default: return 2;
 		}
 	}
 	seed ^= (unsigned)getpid();
 	broker_activation *a;
-	int r = broker_activation_open(&a);
+	int r = attach_as ? attach(attach_as, &a) : broker_activation_open(&a);
 	if (r < 0) {
 		fprintf(stderr, "sdtest-app: not started through a wake socket: %s\n", broker_strerror(r));
 		return 1;
@@ -204,9 +229,16 @@ int main(int argc, char **argv)
 		r = broker_activation_receive(a, 1000, &h);
 		if (r < 0)
 			break;
+		if (r == 0 && attach_later && *app) {
+			broker_activation_close(a);
+			attach_later = false;
+			if (attach(app, &a) < 0)
+				return 1;
+		}
 		if (r == 0)
 			continue;
 		last = time(NULL);
+		snprintf(app, sizeof(app), "%s", h->app_id);
 		if (no_ack) {
 			broker_handback_free(h);   /* closes brokerd's socket, unacknowledged */
 			continue;

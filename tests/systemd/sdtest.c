@@ -195,10 +195,16 @@ const char *sd_wake_path(const char *instance)
 
 void sd_wake_app(const char *instance, const char *app, const char *args)
 {
-	char path[512], extra[512];
+	sd_wake_app_extra(instance, app, args, NULL);
+}
+
+void sd_wake_app_extra(const char *instance, const char *app, const char *args, const char *more)
+{
+	char path[512], extra[1024];
 	snprintf(path, sizeof(path), "%s/app-%s.env", env("SDTEST_DIR"), instance);
 	write_text(path, "SDTEST_APP_ARGS=%s\n", args ? args : "");
-	snprintf(extra, sizeof(extra), "socket = %s\ntimeout-ms = 3000", sd_wake_path(instance));
+	snprintf(extra, sizeof(extra), "socket = %s\ntimeout-ms = 3000%s%s", sd_wake_path(instance),
+		 more ? "\n" : "", more ? more : "");
 	sd_manifest(app, NULL, "method = wake-socket", extra);
 	SD_OK("systemctl --user start sdtest-app@%s.socket", instance);
 }
@@ -271,9 +277,15 @@ int sd_answer_prefix(char *buf, size_t size, const char *app, const char *id, co
 void sd_expect_answer(int fd, const char *app, const char *id, const char *reason, const void *ctx,
 		      size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid)
 {
+	sd_expect_answer_within(30000, fd, app, id, reason, ctx, ctx_len, payload, len, ret_pid);
+}
+
+void sd_expect_answer_within(int timeout_ms, int fd, const char *app, const char *id, const char *reason,
+			     const void *ctx, size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid)
+{
 	char line[512];
-	int r = sd_read_answer(fd, line, sizeof(line), 30000);
-	ck_assert_msg(r != -1, "%s/%s: no answer from the app", app, id);
+	int r = sd_read_answer(fd, line, sizeof(line), timeout_ms);
+	ck_assert_msg(r != -1, "%s/%s: no answer from the app within %d ms", app, id, timeout_ms);
 	ck_assert_msg(r != 0, "%s/%s: the peer saw the connection end", app, id);
 	char want[512];
 	int w = sd_answer_prefix(want, sizeof(want), app, id, reason, ctx, ctx_len, payload, len);

@@ -51,6 +51,8 @@ void sd_manifest(const char *app, const char *unit, const char *activation, cons
 /* A wake-socket app: manifest for app whose wake socket is
  * sdtest-app@instance.socket (started here); args go to sdtest-app. */
 void sd_wake_app(const char *instance, const char *app, const char *args);
+/* The same with more [activation] lines. */
+void sd_wake_app_extra(const char *instance, const char *app, const char *args, const char *more);
 const char *sd_wake_path(const char *instance);
 
 /* A connected loopback TCP pair: [0] to hand to brokerd, [1] the peer. */
@@ -69,6 +71,9 @@ int sd_answer_prefix(char *buf, size_t size, const char *app, const char *id, co
 /* Wait for the app's answer line on fd and check it. */
 void sd_expect_answer(int fd, const char *app, const char *id, const char *reason, const void *ctx,
 		      size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid);
+/* The same, within timeout_ms instead of 30 s. */
+void sd_expect_answer_within(int timeout_ms, int fd, const char *app, const char *id, const char *reason,
+			     const void *ctx, size_t ctx_len, const void *payload, size_t len, pid_t *ret_pid);
 
 /* Held sockets, as brokerd lists them (admin view). */
 broker_info **sd_list(void);
@@ -131,3 +136,4 @@ void sd_crash_cases(Suite *s);
 void sd_fdstore_cases(Suite *s);
 void sd_journal_cases(Suite *s);
 void sd_instance_cases(Suite *s);
+void sd_freeze_cases(Suite *s);

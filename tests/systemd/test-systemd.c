@@ -32,5 +32,6 @@ int main(void)
 	sd_fdstore_cases(s);
 	sd_journal_cases(s);
 	sd_instance_cases(s);
+	sd_freeze_cases(s);
 	return run_suite(s);
 }

@@ -168,9 +168,9 @@ START_TEST(unknown_values)
 	ck_assert_str_eq(broker_reason_name(BROKER_REASON_ADMIN_TRIGGER + 1), "unknown");
 	ck_assert_str_eq(broker_state_name(0), "unknown");
 	ck_assert_str_eq(broker_state_name(BROKER_STATE_LENT + 1), "unknown");
-	ck_assert_str_eq(broker_app_state_name(BROKER_APP_THROTTLED + 1), "unknown");
+	ck_assert_str_eq(broker_app_state_name(BROKER_APP_ATTACHED + 1), "unknown");
 	ck_assert_str_eq(broker_event_name(0), "unknown");
-	ck_assert_str_eq(broker_event_name(BROKER_EVENT_THROTTLED + 1), "unknown");
+	ck_assert_str_eq(broker_event_name(BROKER_EVENT_THAW + 1), "unknown");
 }
 END_TEST
 

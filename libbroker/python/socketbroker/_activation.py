@@ -72,6 +72,13 @@ class Activation:
         self._a = _native.Activation(fd)
 
     @classmethod
+    def _from_native(cls, native: _native.Activation) -> "Activation":
+        """One made by libbroker already (Broker.attach())."""
+        self = cls.__new__(cls)
+        self._a = native
+        return self
+
+    @classmethod
     def open(cls) -> Optional["Activation"]:
         """The activation brokerd started this process with, or None."""
         try:

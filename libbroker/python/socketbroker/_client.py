@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _native
+from ._activation import Activation
 from ._errors import BrokerError
 from ._types import DEFAULT_TIMEOUT, AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
 
@@ -88,6 +89,16 @@ class Broker:
         ENOENT: no such app, or none this user may act as; EPERM: wrong unit,
         or an admin who may see the app but not act as it; EALREADY."""
         self._b.register(app_id)
+
+    def attach(self) -> Activation:
+        """Attach this running process as the registered app's instance
+        (broker_attach()): brokerd delivers the app's triggers over the
+        returned Activation instead of starting the app, until it is closed
+        or the process exits; closing this Broker does not end it.
+
+        EBUSY: the app has an instance connected already; EOPNOTSUPP: its
+        hand-off is not libbroker; the errors of register()."""
+        return Activation._from_native(self._b.attach())
 
     def transfer(self, id: str, sock: Union[socket.socket, int], context: bytes = b"",
                  keepalive: int = 0) -> None:

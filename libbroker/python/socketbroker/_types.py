@@ -73,6 +73,7 @@ class AppState(_Named):
     RUNNING = _native.APP_RUNNING
     BACKOFF = _native.APP_BACKOFF
     THROTTLED = _native.APP_THROTTLED
+    ATTACHED = _native.APP_ATTACHED
 
 
 class EventType(_Named):
@@ -88,6 +89,8 @@ class EventType(_Named):
     EXIT = _native.EVENT_EXIT
     RELOAD = _native.EVENT_RELOAD
     THROTTLED = _native.EVENT_THROTTLED
+    ATTACH = _native.EVENT_ATTACH
+    THAW = _native.EVENT_THAW
 
 
 _NAMES = {
@@ -171,6 +174,9 @@ class Status(_Record):
     handbacks_total: int
     stored: int                  #: held sockets in systemd's fd store, NO_STORE without one
     store_lost: int              #: stored fds the manager dropped (brokerd stored them again)
+    attached: int                #: apps with an attached instance
+    thaws_total: int             #: suspended instances thawed before a delivery
+    thaws_held: int              #: deliveries held for a suspended instance brokerd might not thaw
     version: str
     socket_path: str
 
