@@ -375,6 +375,7 @@ static void leave_worker(void)
 	wait_for(opt.leave_worker);
 	report("worker-exit pid=%d", (int)getpid());
 	_exit(0);
+}
 
 /* Become the app's running instance: *a is the attached activation. */
 static int attach(broker_activation **a)
