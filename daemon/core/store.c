@@ -18,6 +18,7 @@
  * restore takes the later.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +60,43 @@ int store_serial_from_fdname(const char *name, uint64_t *ret)
 	return 0;
 }
 
+static enum bucket_tear tear;
+
+int store_bucket_tear(const char *name)
+{
+	if (strcmp(name, "bucket-sent") == 0)
+		tear = BUCKET_TEAR_SENT;
+	else if (strcmp(name, "bucket-stored") == 0)
+		tear = BUCKET_TEAR_STORED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void store_maybe_tear(enum bucket_tear at)
+{
+	if (tear == at)
+		raise(SIGKILL);
+}
+
+void bucket_name(uint64_t gen, char buf[static BUCKET_NAME_MAX])
+{
+	memcpy(buf, "bucket.", 7);
+	store_fdname(gen, buf + 7);
+}
+
+int bucket_gen_from_name(const char *name, uint64_t *ret)
+{
+	if (strncmp(name, "bucket.", 7) != 0)
+		return -EINVAL;
+	return store_serial_from_fdname(name + 7, ret);
+}
+
 bool store_owns_name(const char *name)
 {
 	uint64_t serial;
-	return strcmp(name, STORE_REGISTRY_NAME) == 0 || store_serial_from_fdname(name, &serial) == 0;
+	return strcmp(name, STORE_REGISTRY_NAME) == 0 || bucket_gen_from_name(name, &serial) == 0 ||
+	       store_serial_from_fdname(name, &serial) == 0;
 }
 
 int store_notify(const char *text, int fd)
@@ -157,10 +191,7 @@ int store_put(struct daemon *d, struct held *h)
 		goto fail;
 	}
 	if (!carried) {
-		char name[12], text[64];
-		store_fdname(h->stored_as, name);
-		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
-		r = store_notify(text, held_fd(h));
+		r = bucket_add(d, h);
 		if (r < 0) {
 			log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %m");
 			reglog_remove(&s->log, h->serial, put_size(h));
@@ -194,9 +225,13 @@ void store_del(struct daemon *d, struct held *h)
 	if (!s)
 		return;
 	if (h->stored_as) {
-		char name[12];
-		store_fdname(h->stored_as, name);
-		store_forget_name(name);
+		if (h->bucket) {
+			bucket_drop(d, h);
+		} else {   /* stored on its own by a brokerd before buckets */
+			char name[12];
+			store_fdname(h->stored_as, name);
+			store_forget_name(name);
+		}
 		h->stored_as = 0;
 		if (s->stored)
 			s->stored--;
@@ -223,6 +258,7 @@ void store_free(struct daemon *d)
 	if (!s)
 		return;
 	store_audit_done(d);
+	bucket_free_all(d);
 	ev_timer_stop(d->loop, &s->compact);
 	reglog_close(&s->log);
 	free(s);

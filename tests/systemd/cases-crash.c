@@ -48,7 +48,7 @@ START_TEST(torn)
 	bpid = sd_wait_crash_restart(bpid, restarts);
 	ck_assert_int_eq(check_held("org.test.t1", t, 3), 3);
 	expect_fds(bpid, base + 3);
-	expect_stored(4);
+	expect_store_holds(3);
 	snprintf(t[3].ctx, sizeof(t[3].ctx), "context of d");
 	ck_assert_int_eq(sd_transfer("org.test.t1", "d", sv[0], t[3].ctx, strlen(t[3].ctx), 0), 0);
 	t[3].peer = sv[1];
@@ -82,7 +82,7 @@ START_TEST(torn)
 		ck_assert_int_eq(check_held("org.test.t1", t, 4), 4);
 	}
 	expect_fds(bpid, base + 4);
-	expect_stored(5);
+	expect_store_holds(4);
 	for (int i = 0; i < 4; i++)
 		close(t[i].peer);
 	sd_case_done();

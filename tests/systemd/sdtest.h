@@ -83,7 +83,8 @@ bool sd_journal_has(const char *matches, const char *text);
 /* Fail if a sanitizer reported anything in the journal. */
 void sd_no_sanitizer_reports(void);
 /* The fd store is whole: brokerd counts every held socket stored, the
- * manager stores held + 1 fds (the registry), the audit found no loss. */
+ * manager stores the registry and the buckets of the held sockets, the audit
+ * found no loss. */
 void sd_expect_store_whole(void);
 /* The end of every case: the store is whole (if brokerd runs), no
  * sanitizer reports. */
@@ -95,7 +96,10 @@ void expect_fds(pid_t pid, int want);
 /* brokerd's fds when it is idle: no notification or client in flight. */
 int idle_fds(pid_t pid);
 /* brokerd.service's fd store holds n fds. */
-void expect_stored(unsigned long long n);
+/* The manager stores the registry and the buckets of held sockets
+ * (waits up to 10 s for a rewrite to settle). */
+void expect_store_holds(unsigned held);
+bool store_count_fits(unsigned long long manager, unsigned held);
 /* n bytes of a pattern that depends on seed. */
 void fill(void *p, size_t n, unsigned seed);
 /* The journal shows text for matches within 30 s; how often it shows text. */

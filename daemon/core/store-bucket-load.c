@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Buckets after a restart (store-bucket.c describes them): every message
+ * of a stored bucket is read with MSG_PEEK from offset 0 (SO_PEEK_OFF), so
+ * the kernel gives brokerd a copy of each fd and the bucket stays whole in
+ * the fd store: a crash during the restore loses nothing.  Then the slots
+ * no restored socket has are marked gone, to be rewritten away.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "log.h"
+#include "store-private.h"
+#include "util.h"
+
+static int push(struct bucket_fds *out, int fd, uint32_t bucket, uint64_t key)
+{
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 256;
+		struct bucket_fd *v = realloc(out->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		out->v = v;
+		out->cap = cap;
+	}
+	out->v[out->n++] = (struct bucket_fd){ fd, bucket, key };
+	return 0;
+}
+
+static int push_dead(struct bucket_fds *out, uint64_t key)
+{
+	if (out->ndead == out->dead_cap) {
+		size_t cap = out->dead_cap ? out->dead_cap * 2 : 64;
+		uint64_t *v = realloc(out->dead, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		out->dead = v;
+		out->dead_cap = cap;
+	}
+	out->dead[out->ndead++] = key;
+	return 0;
+}
+
+/* The next message's fds (at most BUCKET_MAX, *ret_n of them) and keys,
+ * and its tombstones into out.  Returns 1, 0 at the end, -EBADMSG for a
+ * message that is not a whole bucket message (its fds closed), -ENOMEM, or
+ * recvmsg()'s errno. */
+static int peek_one(int rfd, int *fds, uint64_t *keys, int *ret_n, struct bucket_fds *out)
+{
+	union {
+		struct bucket_msg h;
+		uint8_t raw[sizeof(struct bucket_msg) + (BUCKET_MAX + 1) * sizeof(uint64_t)];
+	} u;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * BUCKET_MAX)];
+	} control;
+	struct iovec iov = { .iov_base = &u, .iov_len = sizeof(u) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	ssize_t len = recvmsg(rfd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (len < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	int n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k && n < BUCKET_MAX; i++)
+				memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+	if ((mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || (size_t)len < sizeof(u.h) || u.h.magic != BUCKET_MAGIC ||
+	    u.h.nfds != n || u.h.nfds + u.h.ndead > BUCKET_MAX + 1 ||
+	    (size_t)len != sizeof(u.h) + (size_t)(u.h.nfds + u.h.ndead) * sizeof(uint64_t)) {
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		return -EBADMSG;
+	}
+	memcpy(keys, u.h.keys, (size_t)n * sizeof(uint64_t));
+	for (unsigned i = 0; i < u.h.ndead; i++)
+		if (push_dead(out, u.h.keys[n + i]) < 0) {
+			for (int k = 0; k < n; k++)
+				close(fds[k]);
+			return -ENOMEM;
+		}
+	*ret_n = n;
+	return 1;
+}
+
+int bucket_load(struct daemon *d, int rfd, uint64_t gen, struct bucket_fds *out)
+{
+	struct store *s = d->store;
+	int off = 0;
+	if (setsockopt(rfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0) {
+		int r = -errno;
+		close(rfd);
+		return r;
+	}
+	unsigned idx;
+	int r = bucket_insert(s, rfd, -1, gen, &idx);
+	if (r < 0)
+		return r;
+	if (gen > s->bucket_gen)
+		s->bucket_gen = gen;
+	struct bucket *b = s->buckets[idx];
+	int fds[BUCKET_MAX];
+	uint64_t keys[BUCKET_MAX];
+	char name[BUCKET_NAME_MAX];
+	bucket_name(gen, name);
+	/* At most a message per slot and a tombstone per slot: bounded even
+	 * if a bad message did not move the peek offset on. */
+	for (int round = 0; round < 2 * BUCKET_MAX + 2; round++) {
+		int n = 0;
+		r = peek_one(rfd, fds, keys, &n, out);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			log_error_errno(r, "stored fd %s: cannot read a message in it (%m); the sockets in it "
+					"are lost", name);
+			if (r == -EBADMSG)
+				continue;
+			break;   /* -ENOMEM, or the socket itself fails */
+		}
+		for (int i = 0; i < n; i++) {
+			if (b->used == BUCKET_MAX || !keys[i] || push(out, fds[i], idx + 1, keys[i]) < 0) {
+				close(fds[i]);
+				b->dirty = true;
+				continue;
+			}
+			b->slot[b->used++] = (struct bslot){ keys[i], 0 };
+		}
+	}
+	off = -1;
+	(void)setsockopt(rfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	return 0;
+}
+
+/* Each restored socket claims its slot (ino set); what no socket claimed
+ * is gone. */
+static void claim_slots(struct daemon *d)
+{
+	struct store *s = d->store;
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all) {
+		struct bucket *b = h->bucket && h->bucket <= s->table_size ? s->buckets[h->bucket - 1] : NULL;
+		unsigned i = 0;
+		while (b && i < b->used && (b->slot[i].key != h->stored_as || b->slot[i].ino))
+			i++;
+		if (b && i < b->used)
+			b->slot[i].ino = h->ino;
+		else
+			h->bucket = 0;
+	}
+	for (unsigned k = 0; k < s->table_size; k++) {
+		struct bucket *b = s->buckets[k];
+		if (!b)
+			continue;
+		b->live = 0;
+		for (unsigned i = 0; i < b->used; i++) {
+			if (!b->slot[i].ino)
+				b->slot[i].key = 0;
+			else
+				b->live++;
+		}
+		if (b->live < b->used)
+			b->dirty = true;
+	}
+}
+
+void bucket_settle(struct daemon *d)
+{
+	struct store *s = d->store;
+	claim_slots(d);
+	/* The emptiest bucket takes appends again: rewritten now, as a new
+	 * socketpair whose sending end brokerd has. */
+	unsigned best = 0;
+	for (unsigned k = 0; k < s->table_size; k++) {
+		struct bucket *b = s->buckets[k];
+		if (b && b->live < BUCKET_MAX && (!best || b->live < s->buckets[best - 1]->live))
+			best = k + 1;
+	}
+	if (best) {
+		s->open = best;
+		int r = bucket_rewrite(d, best - 1);
+		if (r < 0) {
+			log_warning_errno(r, "fd store: cannot open a bucket again (%m)");
+			s->open = 0;
+		}
+	}
+	/* Sockets a brokerd before buckets stored on their own move in; their
+	 * old entries go once the bucket has them. */
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all) {
+		if (!h->stored_as || h->bucket)
+			continue;
+		char name[12];
+		store_fdname(h->stored_as, name);
+		int r = bucket_add(d, h);
+		if (r < 0)
+			log_full_errno(LOG_WARNING, r, h->app->id, held_id(h), 0,
+				       "cannot move the stored socket into a bucket (%m); it stays stored as %s", name);
+		else
+			store_forget_name(name);
+	}
+	bucket_schedule(d, 0.);
+}
