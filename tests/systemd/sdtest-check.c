@@ -34,6 +34,12 @@ void expect_fds(pid_t pid, int want)
 	ck_assert_msg(sd_wait(fds_are, &w, 10000), "brokerd has %d fds open, expected %d", w.got, want);
 }
 
+int store_fds(unsigned held)
+{
+	ck_assert_uint_le(held, 253);
+	return held ? 2 : 0;
+}
+
 /* brokerd's fds when it is idle: no notification or client in flight. */
 int idle_fds(pid_t pid)
 {

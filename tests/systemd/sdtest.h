@@ -99,6 +99,9 @@ int idle_fds(pid_t pid);
 /* The manager stores the registry and the buckets of held sockets
  * (waits up to 10 s for a rewrite to settle). */
 void expect_store_holds(unsigned held);
+/* brokerd's own fds for the fd store's buckets when it holds up to 253
+ * sockets: one bucket, its receiving and its sending end. */
+int store_fds(unsigned held);
 bool store_count_fits(unsigned long long manager, unsigned held);
 /* n bytes of a pattern that depends on seed. */
 void fill(void *p, size_t n, unsigned seed);
