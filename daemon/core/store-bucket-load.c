@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Buckets after a restart (store-bucket.c describes them): every message
+ * Buckets at a start and at the end (store-bucket.c describes them): the
+ * limits they set, and reading them back.  Every message
  * of a stored bucket is read with MSG_PEEK from offset 0 (SO_PEEK_OFF), so
  * the kernel gives brokerd a copy of each fd and the bucket stays whole in
  * the fd store: a crash during the restore loses nothing.  Then the slots
  * no restored socket has are marked gone, to be rewritten away.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <systemd/sd-login.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -110,11 +114,13 @@ int bucket_load(struct daemon *d, int rfd, uint64_t gen, struct bucket_fds *out)
 	uint64_t keys[BUCKET_MAX];
 	char name[BUCKET_NAME_MAX];
 	bucket_name(gen, name);
-	/* At most a message per slot and a tombstone per slot: bounded even
-	 * if a bad message did not move the peek offset on. */
-	for (int round = 0; round < 2 * BUCKET_MAX + 2; round++) {
+	/* Bounded even if a bad message did not move the peek offset on. */
+	for (int round = 0; round < 64 * BUCKET_MAX; round++) {
 		int n = 0;
+		size_t ndead = out->ndead;
 		r = peek_one(rfd, fds, keys, &n, out);
+		if (out->ndead > ndead)
+			b->foreign = b->dirty = true;   /* whose they are is not known: keep them to the last */
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -159,12 +165,8 @@ static void claim_slots(struct daemon *d)
 		if (!b)
 			continue;
 		b->live = 0;
-		for (unsigned i = 0; i < b->used; i++) {
-			if (!b->slot[i].ino)
-				b->slot[i].key = 0;
-			else
-				b->live++;
-		}
+		for (unsigned i = 0; i < b->used; i++)
+			b->live += b->slot[i].ino != 0;
 		if (b->live < b->used)
 			b->dirty = true;
 	}
@@ -174,7 +176,7 @@ void bucket_settle(struct daemon *d)
 {
 	struct store *s = d->store;
 	claim_slots(d);
-	/* The emptiest bucket takes appends again: rewritten now, as a new
+	/* The emptiest bucket takes appends again, once rewritten as a new
 	 * socketpair whose sending end brokerd has. */
 	unsigned best = 0;
 	for (unsigned k = 0; k < s->table_size; k++) {
@@ -182,19 +184,14 @@ void bucket_settle(struct daemon *d)
 		if (b && b->live < BUCKET_MAX && (!best || b->live < s->buckets[best - 1]->live))
 			best = k + 1;
 	}
-	if (best) {
-		s->open = best;
-		int r = bucket_rewrite(d, best - 1);
-		if (r < 0) {
-			log_warning_errno(r, "fd store: cannot open a bucket again (%m)");
-			s->open = 0;
-		}
-	}
+	if (best)
+		s->buckets[best - 1]->dirty = true;
+	bucket_rewrite_dirty(d);
 	/* Sockets a brokerd before buckets stored on their own move in; their
 	 * old entries go once the bucket has them. */
 	struct held *h;
 	TAILQ_FOREACH(h, &d->all, all) {
-		if (!h->stored_as || h->bucket)
+		if (!h->stored_as || h->bucket || bucket_total(s) >= s->bucket_budget)
 			continue;
 		char name[12];
 		store_fdname(h->stored_as, name);
@@ -205,5 +202,85 @@ void bucket_settle(struct daemon *d)
 		else
 			store_forget_name(name);
 	}
-	bucket_schedule(d, 0.);
+}
+
+/* The service manager keeps every stored fd open itself, and must find
+ * room to move them all to 3, 4, ... when it starts brokerd again; with
+ * buckets that is one fd per bucket.  Held sockets are in flight in the
+ * buckets, and the kernel refuses (ETOOMANYREFS) to let a user without
+ * CAP_SYS_RESOURCE have more fds in flight than its RLIMIT_NOFILE: keep
+ * room for rewrites (a bucket is in flight twice while it is rewritten),
+ * for the buckets' own fds and for transfers on their way.  Then say if
+ * the store is too small, where systemd tells (254 and later set
+ * $FDSTORE; 252 silently drops what does not fit). */
+void store_fit_to_manager(struct daemon *d)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		unsigned long margin = 4 * BUCKET_MAX + rl.rlim_cur / 64;
+		unsigned cap = rl.rlim_cur > 2 * margin ? (unsigned)(rl.rlim_cur - margin) : (unsigned)(rl.rlim_cur / 2);
+		if (d->cfg.max_held > cap) {
+			log_warning("max-held lowered from %u to %u, the fd limit less room for the fd store's "
+				    "buckets and their rewrites", d->cfg.max_held, cap);
+			d->cfg.max_held = cap;
+		}
+		if (d->cfg.max_held_per_app > d->cfg.max_held)
+			d->cfg.max_held_per_app = d->cfg.max_held;
+	}
+	const char *fdstore = getenv("FDSTORE");
+	unsigned long room = fdstore ? strtoul(fdstore, NULL, 10) : 0;
+	unsigned want = d->cfg.max_held / (BUCKET_MAX / 4) + 2;
+	if (fdstore && room < want)
+		log_warning("FileDescriptorStoreMax=%lu is below %u, enough for the registry and the buckets of "
+			    "max-held (%u) sockets: held sockets beyond it will not survive a restart", room, want,
+			    d->cfg.max_held);
+}
+
+/* Fds in flight count against the user who sent them, and the kernel
+ * refuses every process of that user without CAP_SYS_RESOURCE an fd
+ * passing (ETOOMANYREFS) while the user has more in flight than the
+ * process's own RLIMIT_NOFILE, often 1024.  A user instance runs as the
+ * user of its apps and of everything else in the session: there, at most
+ * STORE_USER_BUDGET held sockets go in buckets, the rest in fd store
+ * entries of their own.  Root (whose processes the limit does not bind)
+ * and a system instance's own user have no such budget. */
+unsigned store_bucket_budget(void)
+{
+	char *unit = NULL;
+	if (geteuid() == 0)
+		return UINT_MAX;
+	bool user = sd_pid_get_user_unit(0, &unit) >= 0;
+	free(unit);
+	return user ? STORE_USER_BUDGET : UINT_MAX;
+}
+
+unsigned bucket_total(const struct store *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->table_size; i++)
+		n += s->buckets[i] ? s->buckets[i]->live : 0;
+	return n;
+}
+
+void bucket_store_all_again(struct store *s)
+{
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i])
+			(void)bucket_pair_store(s->buckets[i]->rfd, s->buckets[i]->gen);
+}
+
+void bucket_free_all(struct daemon *d)
+{
+	struct store *s = d->store;
+	ev_timer_stop(d->loop, &s->rewrite);
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i]) {
+			close(s->buckets[i]->rfd);
+			if (s->buckets[i]->sfd >= 0)
+				close(s->buckets[i]->sfd);
+			free(s->buckets[i]);
+		}
+	free(s->buckets);
+	s->buckets = NULL;
+	s->table_size = s->nbuckets = s->open = 0;
 }

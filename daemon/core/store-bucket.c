@@ -70,7 +70,7 @@ static int pair_new(struct store *s, int *ret_rfd, int *ret_sfd, uint64_t *ret_g
 	return 0;
 }
 
-static int pair_store(int rfd, uint64_t gen)
+int bucket_pair_store(int rfd, uint64_t gen)
 {
 	char name[BUCKET_NAME_MAX], text[64];
 	bucket_name(gen, name);
@@ -102,7 +102,7 @@ static int send_fds(int sfd, const int *fds, const uint64_t *keys, unsigned n)
 static int slot_of(const struct bucket *b, uint64_t key)
 {
 	for (unsigned i = 0; i < b->used; i++)
-		if (b->slot[i].key == key)
+		if (b->slot[i].key == key && b->slot[i].ino)
 			return (int)i;
 	return -1;
 }
@@ -155,7 +155,7 @@ static int open_new(struct store *s)
 	int r = pair_new(s, &rfd, &sfd, &gen);
 	if (r < 0)
 		return r;
-	r = pair_store(rfd, gen);
+	r = bucket_pair_store(rfd, gen);
 	if (r < 0) {
 		close(rfd);
 		close(sfd);
@@ -219,6 +219,24 @@ void bucket_schedule(struct daemon *d, double after)
 	ev_timer_start(d->loop, &s->rewrite);
 }
 
+/* A tombstone for key: into its own bucket b if it can, else into the
+ * open bucket or a new one, which then must outlive b's gone slots. */
+static int tombstone(struct store *s, struct bucket *b, uint64_t key)
+{
+	if (b->sfd >= 0 && send_msg(b->sfd, NULL, NULL, 0, &key, 1) == 0)
+		return 0;
+	struct bucket *o = s->open ? s->buckets[s->open - 1] : NULL;
+	int r = o && o != b && o->sfd >= 0 ? send_msg(o->sfd, NULL, NULL, 0, &key, 1) : -EBADF;
+	if (r < 0) {
+		r = open_new(s);
+		o = r == 0 ? s->buckets[s->open - 1] : NULL;
+		r = o ? send_msg(o->sfd, NULL, NULL, 0, &key, 1) : r;
+	}
+	if (r == 0)
+		o->foreign = true;
+	return r;
+}
+
 void bucket_drop(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
@@ -228,22 +246,20 @@ void bucket_drop(struct daemon *d, struct held *h)
 	h->bucket = 0;
 	if (i < 0)
 		return;
-	b->slot[i].key = 0;
+	b->slot[i].ino = 0;
 	b->live--;
 	b->dirty = true;
-	if (!b->live) {
+	if (!b->live && !b->foreign) {
 		forget(s, idx);
 		return;
 	}
 	/* Gone for good before the removal's record is written, as a socket
 	 * removed from the fd store was: a crash now does not bring it back. */
-	int r = b->sfd >= 0 ? send_msg(b->sfd, NULL, NULL, 0, &h->stored_as, 1) : -EBADF;
+	int r = b->live ? tombstone(s, b, h->stored_as) : 0;
 	if (r < 0)
-		r = bucket_rewrite(d, idx);
-	if (r < 0)
-		log_full_errno(LOG_WARNING, r, h->app->id, held_id(h), 0, "fd store: cannot take the socket out "
-			       "of its bucket now (%m); a crash before the retry would hold it again");
-	bucket_schedule(d, r < 0 ? BUCKET_RETRY : BUCKET_COALESCE);
+		log_full_errno(LOG_WARNING, r, h->app->id, held_id(h), 0, "fd store: no tombstone for the socket "
+			       "(%m); a crash before its bucket is rewritten would hold it again");
+	bucket_schedule(d, BUCKET_COALESCE);
 }
 
 /* The live slots' fds: each from the held socket of that inode (a socket
@@ -252,7 +268,7 @@ static unsigned live_fds(struct daemon *d, struct bucket *b, int *fds, uint64_t 
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < b->used; i++) {
-		if (!b->slot[i].key)
+		if (!b->slot[i].ino)
 			continue;
 		struct held *h = held_find_file(d, b->slot[i].ino);
 		if (!h || h->stored_as != b->slot[i].key)
@@ -275,7 +291,7 @@ static void point_to(struct daemon *d, const uint64_t *inos, unsigned n, unsigne
 
 /* A new bucket with the live slots, stored, then the old one removed; a
  * sparse sealed bucket goes into the open one instead. */
-int bucket_rewrite(struct daemon *d, unsigned idx)
+static int rewrite(struct daemon *d, unsigned idx)
 {
 	struct store *s = d->store;
 	struct bucket *b = s->buckets[idx];
@@ -304,7 +320,7 @@ int bucket_rewrite(struct daemon *d, unsigned idx)
 	r = send_fds(sfd, fds, keys, n);
 	if (r == 0) {
 		store_maybe_tear(BUCKET_TEAR_SENT);
-		r = pair_store(rfd, gen);
+		r = bucket_pair_store(rfd, gen);
 	}
 	if (r < 0) {
 		close(rfd);
@@ -321,55 +337,51 @@ int bucket_rewrite(struct daemon *d, unsigned idx)
 	b->sfd = sfd;
 	b->gen = gen;
 	b->used = b->live = (uint16_t)n;
-	b->dirty = false;
+	b->dirty = b->foreign = false;
+	if (!s->open && n < BUCKET_MAX)
+		s->open = idx + 1;   /* it has room: appends go here */
 	for (unsigned i = 0; i < n; i++)
 		b->slot[i] = (struct bslot){ keys[i], inos[i] };
 	return 0;
 }
 
+void bucket_rewrite_dirty(struct daemon *d)
+{
+	struct store *s = d->store;
+	int failed = 0, first = 0;
+	bool left = false;
+	/* A bucket with foreign tombstones last, and only once every other
+	 * gone slot is out of its bucket: then its tombstones are moot. */
+	for (int pass = 0; pass < 2 && !(pass && left); pass++)
+		for (unsigned i = 0; i < s->table_size; i++) {
+			struct bucket *b = s->buckets[i];
+			if (!b || !b->dirty || b->foreign != (pass == 1))
+				continue;
+			int r = rewrite(d, i);
+			if (r < 0) {
+				left = true;
+				if (!failed++)
+					first = r;
+			}
+		}
+	if (failed) {
+		log_warning_errno(first, "fd store: cannot rewrite %d bucket(s) (%m); their removed sockets stay "
+				  "open until a retry succeeds", failed);
+		bucket_schedule(d, BUCKET_RETRY);
+	} else if (left) {
+		bucket_schedule(d, BUCKET_COALESCE);
+	}
+	store_audit_soon(d);
+}
+
 static void on_rewrite(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct daemon *d = ev_userdata(loop);
-	struct store *s = d->store;
 	(void)w;
 	(void)revents;
-	int failed = 0;
-	for (unsigned i = 0; i < s->table_size; i++) {
-		if (!s->buckets[i] || !s->buckets[i]->dirty)
-			continue;
-		int r = bucket_rewrite(d, i);
-		if (r < 0 && !failed++)
-			log_warning_errno(r, "fd store: cannot rewrite a bucket (%m); its removed sockets stay "
-					  "open until a retry succeeds");
-	}
-	if (failed)
-		bucket_schedule(d, BUCKET_RETRY);
-	store_audit_soon(d);
+	bucket_rewrite_dirty(ev_userdata(loop));
 }
 
 void bucket_init(struct daemon *d)
 {
 	ev_init(&d->store->rewrite, on_rewrite);
-}
-
-void bucket_store_all_again(struct store *s)
-{
-	for (unsigned i = 0; i < s->table_size; i++)
-		if (s->buckets[i])
-			(void)pair_store(s->buckets[i]->rfd, s->buckets[i]->gen);
-}
-
-void bucket_free_all(struct daemon *d)
-{
-	struct store *s = d->store;
-	ev_timer_stop(d->loop, &s->rewrite);
-	for (unsigned i = 0; i < s->table_size; i++)
-		if (s->buckets[i]) {
-			close(s->buckets[i]->rfd);
-			close_fd(s->buckets[i]->sfd);
-			free(s->buckets[i]);
-		}
-	free(s->buckets);
-	s->buckets = NULL;
-	s->table_size = s->nbuckets = s->open = 0;
 }

@@ -10,12 +10,13 @@
 
 /* store-bucket.c: held sockets in flight in a socketpair, one fd store
  * entry per bucket. */
+#define STORE_USER_BUDGET 512       /* sockets in buckets under a user manager */
 #define BUCKET_MAX 253             /* SCM_RIGHTS' limit per message (SCM_MAX_FD) */
 #define BUCKET_NAME_MAX 20         /* "bucket." and 11 digits */
 
 struct bslot {
-	uint64_t key;                /* the serial the socket is stored as; 0: gone */
-	uint64_t ino;                /* its inode (held_find_file) */
+	uint64_t key;                /* the serial the socket is stored as */
+	uint64_t ino;                /* its inode (held_find_file); 0: gone, still in the bucket */
 };
 
 struct bucket {
@@ -24,6 +25,8 @@ struct bucket {
 	int sfd;                     /* the sending end (-1 in a bucket restored) */
 	uint16_t used, live;         /* slots written; of them, still held */
 	bool dirty;                  /* has gone slots: rewrite it */
+	bool foreign;                /* has tombstones of other buckets' sockets: rewritten
+	                                only once no other bucket has gone slots */
 	struct bslot slot[BUCKET_MAX];
 };
 
@@ -44,6 +47,7 @@ struct store {
 	unsigned table_size, nbuckets;
 	unsigned open;               /* index + 1 of the bucket appends go to, 0 = none */
 	uint64_t bucket_gen;         /* the last bucket name given */
+	unsigned bucket_budget;      /* held sockets in buckets at most (fds in flight) */
 	ev_timer rewrite;            /* dirty buckets, a moment after the first removal */
 	bool ready;                  /* restored and compacted: appends go to the log */
 	ev_timer compact;            /* compaction waits for the next loop iteration */
@@ -72,6 +76,8 @@ void store_entry_of(const struct held *h, struct reglog_entry *e);
 
 /* Test-only: BROKER_TEST_TEAR's bucket steps (store_bucket_tear()). */
 void store_maybe_tear(enum bucket_tear at);
+/* From now on (after the restore), store_maybe_tear() tears. */
+void store_tear_ready(void);
 
 /* store-bucket.c */
 void bucket_init(struct daemon *d);
@@ -84,19 +90,27 @@ int bucket_add(struct daemon *d, struct held *h);
 void bucket_drop(struct daemon *d, struct held *h);
 /* A stored bucket in the table (rfd and sfd consumed, sfd may be -1). */
 int bucket_insert(struct store *s, int rfd, int sfd, uint64_t gen, unsigned *ret_idx);
-/* After a restore: slots no held socket has are gone, a bucket with room
- * is opened again, sockets stored on their own (before buckets) move in. */
+/* After a restore: slots no held socket has are gone, dirty buckets are
+ * rewritten (a bucket with room takes appends again), sockets stored on
+ * their own (before buckets) move in. */
 void bucket_settle(struct daemon *d);
-/* Rewrite bucket idx now (0 or a negative errno: it stays as it was), or
- * every dirty one after `after` seconds. */
-int bucket_rewrite(struct daemon *d, unsigned idx);
+/* Rewrite every dirty bucket now, those with foreign tombstones last;
+ * or after `after` seconds. */
+void bucket_rewrite_dirty(struct daemon *d);
 void bucket_schedule(struct daemon *d, double after);
 void bucket_store_all_again(struct store *s);
+/* FDSTORE=1 of a bucket's receiving end under its name. */
+int bucket_pair_store(int rfd, uint64_t gen);
+/* Held sockets in buckets. */
+unsigned bucket_total(const struct store *s);
 void bucket_free_all(struct daemon *d);
 void bucket_name(uint64_t gen, char buf[static BUCKET_NAME_MAX]);
 int bucket_gen_from_name(const char *name, uint64_t *ret);
 
-/* store-bucket-load.c: every fd of a stored bucket, read without taking it. */
+/* store-bucket-load.c: limits at start (max-held, the bucket budget), and
+ * every fd of a stored bucket, read without taking it. */
+void store_fit_to_manager(struct daemon *d);
+unsigned store_bucket_budget(void);
 struct bucket_fd {
 	int fd;
 	uint32_t bucket;             /* index + 1 */

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -266,38 +265,6 @@ static void match_fds(struct replay *rp, struct rentry **byname, struct bucket_f
 	}
 }
 
-/* The service manager keeps every stored fd open itself, and must find
- * room to move them all to 3, 4, ... when it starts brokerd again; with
- * buckets that is one fd per bucket.  Held sockets are in flight in the
- * buckets, and the kernel refuses (ETOOMANYREFS) to let a user without
- * CAP_SYS_RESOURCE have more fds in flight than its RLIMIT_NOFILE: keep
- * room for rewrites (a bucket is in flight twice while it is rewritten),
- * for the buckets' own fds and for transfers on their way.  Then say if
- * the store is too small, where systemd tells (254 and later set
- * $FDSTORE; 252 silently drops what does not fit). */
-static void fit_to_manager(struct daemon *d)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		unsigned long margin = 4 * BUCKET_MAX + rl.rlim_cur / 64;
-		unsigned cap = rl.rlim_cur > 2 * margin ? (unsigned)(rl.rlim_cur - margin) : (unsigned)(rl.rlim_cur / 2);
-		if (d->cfg.max_held > cap) {
-			log_warning("max-held lowered from %u to %u, the fd limit less room for the fd store's "
-				    "buckets and their rewrites", d->cfg.max_held, cap);
-			d->cfg.max_held = cap;
-		}
-		if (d->cfg.max_held_per_app > d->cfg.max_held)
-			d->cfg.max_held_per_app = d->cfg.max_held;
-	}
-	const char *fdstore = getenv("FDSTORE");
-	unsigned long room = fdstore ? strtoul(fdstore, NULL, 10) : 0;
-	unsigned want = d->cfg.max_held / (BUCKET_MAX / 4) + 2;
-	if (fdstore && room < want)
-		log_warning("FileDescriptorStoreMax=%lu is below %u, enough for the registry and the buckets of "
-			    "max-held (%u) sockets: held sockets beyond it will not survive a restart", room, want,
-			    d->cfg.max_held);
-}
-
 int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 {
 	if (!getenv("NOTIFY_SOCKET")) {
@@ -308,13 +275,14 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		}
 		return 0;
 	}
-	fit_to_manager(d);
+	store_fit_to_manager(d);
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->log.fd = -1;
 	ev_init(&s->compact, NULL);
 	d->store = s;
+	s->bucket_budget = store_bucket_budget();
 	store_audit_init(d);
 	bucket_init(d);
 
@@ -384,6 +352,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		s->ready = true;
 	s->stored = d->nheld;   /* each restored one came back from the store */
 	bucket_settle(d);
+	store_tear_ready();
 	if (rp.n)
 		log_event(LOG_INFO, MSGID_RESTORED, 0, NULL, NULL, 0, "restored %u held socket(s) from the fd store, %u of them triggered and pending",
 			  d->nheld, pending);

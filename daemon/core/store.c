@@ -61,6 +61,7 @@ int store_serial_from_fdname(const char *name, uint64_t *ret)
 }
 
 static enum bucket_tear tear;
+static bool tear_ready;          /* not in the restore that reads the hook */
 
 int store_bucket_tear(const char *name)
 {
@@ -75,8 +76,13 @@ int store_bucket_tear(const char *name)
 
 void store_maybe_tear(enum bucket_tear at)
 {
-	if (tear == at)
+	if (tear == at && tear_ready)
 		raise(SIGKILL);
+}
+
+void store_tear_ready(void)
+{
+	tear_ready = true;
 }
 
 void bucket_name(uint64_t gen, char buf[static BUCKET_NAME_MAX])
@@ -175,6 +181,15 @@ static void maybe_compact(struct daemon *d)
 	ev_timer_start(d->loop, &s->compact);
 }
 
+/* An fd store entry of its own, named by h's key: past the bucket budget. */
+static int store_alone(struct held *h)
+{
+	char name[12], text[64];
+	store_fdname(h->stored_as, name);
+	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+	return store_notify(text, held_fd(h));
+}
+
 int store_put(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
@@ -191,7 +206,7 @@ int store_put(struct daemon *d, struct held *h)
 		goto fail;
 	}
 	if (!carried) {
-		r = bucket_add(d, h);
+		r = bucket_total(s) < s->bucket_budget ? bucket_add(d, h) : store_alone(h);
 		if (r < 0) {
 			log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %m");
 			reglog_remove(&s->log, h->serial, put_size(h));

@@ -88,15 +88,6 @@ static uint64_t max_serial(void)
 	return m;
 }
 
-static bool held_back_in_prestart(void *ud)
-{
-	(void)ud;
-	char state[64], sub[64];
-	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
-	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
-	return strcmp(state, "activating") == 0 && strcmp(sub, "start-pre") == 0;
-}
-
 START_TEST(restart)
 {
 	sd_setup(&(struct brokerd_opts){ .gate = true });
@@ -111,7 +102,7 @@ START_TEST(restart)
 	/* 1. systemctl restart; data for r1 and r2 arrives while brokerd is down. */
 	sd_close_gate();
 	SD_OK("systemctl --user restart --no-block brokerd.service");
-	ck_assert(sd_wait(held_back_in_prestart, NULL, 30000));
+	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
 	data_for(0, 2, payloads);
 	uint64_t before = max_serial();
 	sd_open_gate();
@@ -128,7 +119,7 @@ START_TEST(restart)
 	sd_close_gate();
 	unsigned long long restarts = sd_prop_num("brokerd.service", "NRestarts");
 	SD_OK("systemctl --user kill --signal=SIGKILL brokerd.service");
-	ck_assert(sd_wait(held_back_in_prestart, NULL, 30000));
+	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
 	data_for(2, 3, payloads);
 	sd_open_gate();
 	bpid = sd_wait_brokerd(bpid);

@@ -57,9 +57,14 @@ int idle_fds(pid_t pid)
 /* What the manager stores for held sockets in buckets of up to 253 (and
  * the registry): exactly one bucket per 253 while nothing has been taken
  * out; removals may leave a few sparse ones, never more than a quarter
- * full each, but the open bucket. */
+ * full each, but the open bucket.  Under a user's own manager (the
+ * unprivileged cases) at most 512 go in buckets, the rest are stored on
+ * their own (brokerd's audit checks the exact count). */
 bool store_count_fits(unsigned long long manager, unsigned held)
 {
+	const char *as = getenv("SDTEST_AS");
+	if (as && *as && held > 512)
+		return manager >= 1ull + (held - 512) + 3 && manager <= 1ull + held;
 	unsigned least = (held + 252) / 253;
 	return manager >= 1ull + least && manager <= 1ull + least + (held > 253 ? held / 63 + 1 : 0);
 }
@@ -161,4 +166,13 @@ pid_t sd_kill_brokerd(pid_t bpid)
 {
 	SD_OK("systemctl --user kill -s KILL brokerd.service");
 	return sd_wait_brokerd(bpid);
+}
+
+bool sd_in_prestart(void *ud)
+{
+	(void)ud;
+	char state[64], sub[64];
+	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
+	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
+	return strcmp(state, "activating") == 0 && strcmp(sub, "start-pre") == 0;
 }

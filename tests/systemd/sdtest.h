@@ -126,6 +126,8 @@ int check_held(const char *app, struct tsock *t, int n);
 pid_t sd_restart_torn(pid_t bpid, const char *what);
 /* brokerd killed itself (a torn write) and systemd started it again. */
 pid_t sd_wait_crash_restart(pid_t bpid, unsigned long long restarts);
+/* For sd_wait(): brokerd.service is held back in ExecStartPre (the gate). */
+bool sd_in_prestart(void *ud);
 /* kill -9 brokerd; returns the pid systemd started again. */
 pid_t sd_kill_brokerd(pid_t bpid);
 
@@ -137,3 +139,4 @@ void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
 void sd_fdstore_cases(Suite *s);
 void sd_journal_cases(Suite *s);
+void sd_bucket_cases(Suite *s);
