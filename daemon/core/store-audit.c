@@ -62,6 +62,14 @@ static int manager_count(struct store *s)
 	return (int)n;
 }
 
+/* FDSTORE=1 of every bucket again. */
+static void store_buckets_again(struct store *s)
+{
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i])
+			(void)bucket_pair_store(s->buckets[i]->rfd, s->buckets[i]->gen);
+}
+
 /* Held sockets still stored on their own (not moved into a bucket). */
 static unsigned count_alone(struct daemon *d)
 {
@@ -79,7 +87,7 @@ static void store_all_again(struct daemon *d)
 	struct store *s = d->store;
 	struct held *h;
 	char name[12], text[64];
-	bucket_store_all_again(s);
+	store_buckets_again(s);
 	TAILQ_FOREACH(h, &d->all, all) {
 		if (!h->stored_as || h->bucket)
 			continue;

@@ -136,7 +136,7 @@ int bucket_load(struct daemon *d, int rfd, uint64_t gen, struct bucket_fds *out)
 				b->dirty = true;
 				continue;
 			}
-			b->slot[b->used++] = (struct bslot){ keys[i], 0 };
+			b->slot[b->used++] = (struct bslot){ keys[i], NULL };
 		}
 	}
 	off = -1;
@@ -144,7 +144,7 @@ int bucket_load(struct daemon *d, int rfd, uint64_t gen, struct bucket_fds *out)
 	return 0;
 }
 
-/* Each restored socket claims its slot (ino set); what no socket claimed
+/* Each restored socket claims its slot; what no socket claimed
  * is gone. */
 static void claim_slots(struct daemon *d)
 {
@@ -153,10 +153,10 @@ static void claim_slots(struct daemon *d)
 	TAILQ_FOREACH(h, &d->all, all) {
 		struct bucket *b = h->bucket && h->bucket <= s->table_size ? s->buckets[h->bucket - 1] : NULL;
 		unsigned i = 0;
-		while (b && i < b->used && (b->slot[i].key != h->stored_as || b->slot[i].ino))
+		while (b && i < b->used && (b->slot[i].key != h->stored_as || b->slot[i].h))
 			i++;
 		if (b && i < b->used)
-			b->slot[i].ino = h->ino;
+			b->slot[i].h = h;
 		else
 			h->bucket = 0;
 	}
@@ -166,7 +166,7 @@ static void claim_slots(struct daemon *d)
 			continue;
 		b->live = 0;
 		for (unsigned i = 0; i < b->used; i++)
-			b->live += b->slot[i].ino != 0;
+			b->live += b->slot[i].h != NULL;
 		if (b->live < b->used)
 			b->dirty = true;
 	}
@@ -252,35 +252,4 @@ unsigned store_bucket_budget(void)
 	bool user = sd_pid_get_user_unit(0, &unit) >= 0;
 	free(unit);
 	return user ? STORE_USER_BUDGET : UINT_MAX;
-}
-
-unsigned bucket_total(const struct store *s)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < s->table_size; i++)
-		n += s->buckets[i] ? s->buckets[i]->live : 0;
-	return n;
-}
-
-void bucket_store_all_again(struct store *s)
-{
-	for (unsigned i = 0; i < s->table_size; i++)
-		if (s->buckets[i])
-			(void)bucket_pair_store(s->buckets[i]->rfd, s->buckets[i]->gen);
-}
-
-void bucket_free_all(struct daemon *d)
-{
-	struct store *s = d->store;
-	ev_timer_stop(d->loop, &s->rewrite);
-	for (unsigned i = 0; i < s->table_size; i++)
-		if (s->buckets[i]) {
-			close(s->buckets[i]->rfd);
-			if (s->buckets[i]->sfd >= 0)
-				close(s->buckets[i]->sfd);
-			free(s->buckets[i]);
-		}
-	free(s->buckets);
-	s->buckets = NULL;
-	s->table_size = s->nbuckets = s->open = 0;
 }

@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "held.h"
 #include "log.h"
 #include "store-private.h"
 #include "util.h"
@@ -102,7 +101,7 @@ static int send_fds(int sfd, const int *fds, const uint64_t *keys, unsigned n)
 static int slot_of(const struct bucket *b, uint64_t key)
 {
 	for (unsigned i = 0; i < b->used; i++)
-		if (b->slot[i].key == key && b->slot[i].ino)
+		if (b->slot[i].key == key && b->slot[i].h)
 			return (int)i;
 	return -1;
 }
@@ -149,8 +148,8 @@ int bucket_insert(struct store *s, int rfd, int sfd, uint64_t gen, unsigned *ret
 
 static int open_new(struct store *s)
 {
-	int rfd, sfd;
-	uint64_t gen;
+	int rfd = -1, sfd = -1;
+	uint64_t gen = 0;
 	unsigned idx;
 	int r = pair_new(s, &rfd, &sfd, &gen);
 	if (r < 0)
@@ -170,7 +169,7 @@ static int open_new(struct store *s)
 
 /* Append fds (with their keys) to the open bucket, opening one if there is
  * none or it has no room for n more; *ret_idx is its place. */
-static int append(struct store *s, const int *fds, const uint64_t *keys, const uint64_t *inos, unsigned n,
+static int append(struct store *s, const int *fds, const uint64_t *keys, struct held *const *hs, unsigned n,
 		  unsigned *ret_idx)
 {
 	for (int attempt = 0;; attempt++) {
@@ -185,7 +184,7 @@ static int append(struct store *s, const int *fds, const uint64_t *keys, const u
 		int r = send_fds(b->sfd, fds, keys, n);
 		if (r == 0) {
 			for (unsigned i = 0; i < n; i++)
-				b->slot[b->used++] = (struct bslot){ keys[i], inos[i] };
+				b->slot[b->used++] = (struct bslot){ keys[i], hs[i] };
 			b->live += n;
 			*ret_idx = s->open - 1;
 			return 0;
@@ -204,7 +203,7 @@ int bucket_add(struct daemon *d, struct held *h)
 {
 	int fd = held_fd(h);
 	unsigned idx;
-	int r = append(d->store, &fd, &h->stored_as, &h->ino, 1, &idx);
+	int r = append(d->store, &fd, &h->stored_as, &h, 1, &idx);
 	if (r == 0)
 		h->bucket = idx + 1;
 	return r;
@@ -217,6 +216,15 @@ void bucket_schedule(struct daemon *d, double after)
 		return;
 	ev_timer_set(&s->rewrite, after, 0.);
 	ev_timer_start(d->loop, &s->rewrite);
+}
+
+void bucket_carry(struct daemon *d, struct held *h)
+{
+	struct store *s = d->store;
+	struct bucket *b = h->bucket && h->bucket <= s->table_size ? s->buckets[h->bucket - 1] : NULL;
+	int i = b ? slot_of(b, h->stored_as) : -1;
+	if (i >= 0)
+		b->slot[i].h = h;
 }
 
 /* A tombstone for key: into its own bucket b if it can, else into the
@@ -246,7 +254,7 @@ void bucket_drop(struct daemon *d, struct held *h)
 	h->bucket = 0;
 	if (i < 0)
 		return;
-	b->slot[i].ino = 0;
+	b->slot[i].h = NULL;
 	b->live--;
 	b->dirty = true;
 	if (!b->live && !b->foreign) {
@@ -262,31 +270,25 @@ void bucket_drop(struct daemon *d, struct held *h)
 	bucket_schedule(d, BUCKET_COALESCE);
 }
 
-/* The live slots' fds: each from the held socket of that inode (a socket
- * has one inode, so any entry of it gives the same socket). */
-static unsigned live_fds(struct daemon *d, struct bucket *b, int *fds, uint64_t *keys, uint64_t *inos)
+/* The live slots' fds, keys and held sockets. */
+static unsigned live_fds(struct bucket *b, int *fds, uint64_t *keys, struct held **hs)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < b->used; i++) {
-		if (!b->slot[i].ino)
-			continue;
-		struct held *h = held_find_file(d, b->slot[i].ino);
+		struct held *h = b->slot[i].h;
 		if (!h || h->stored_as != b->slot[i].key)
 			continue;
 		fds[n] = held_fd(h);
 		keys[n] = b->slot[i].key;
-		inos[n++] = b->slot[i].ino;
+		hs[n++] = h;
 	}
 	return n;
 }
 
-static void point_to(struct daemon *d, const uint64_t *inos, unsigned n, unsigned idx)
+static void point_to(struct held *const *hs, unsigned n, unsigned idx)
 {
-	for (unsigned i = 0; i < n; i++) {
-		struct held *h = held_find_file(d, inos[i]);
-		if (h)
-			h->bucket = idx + 1;
-	}
+	for (unsigned i = 0; i < n; i++)
+		hs[i]->bucket = idx + 1;
 }
 
 /* A new bucket with the live slots, stored, then the old one removed; a
@@ -296,8 +298,9 @@ static int rewrite(struct daemon *d, unsigned idx)
 	struct store *s = d->store;
 	struct bucket *b = s->buckets[idx];
 	int fds[BUCKET_MAX];
-	uint64_t keys[BUCKET_MAX], inos[BUCKET_MAX];
-	unsigned n = live_fds(d, b, fds, keys, inos);
+	uint64_t keys[BUCKET_MAX];
+	struct held *hs[BUCKET_MAX];
+	unsigned n = live_fds(b, fds, keys, hs);
 	if (!n) {
 		forget(s, idx);
 		return 0;
@@ -305,15 +308,15 @@ static int rewrite(struct daemon *d, unsigned idx)
 	if (s->open != idx + 1 && n <= BUCKET_MERGE && s->open) {
 		struct bucket *o = s->buckets[s->open - 1];
 		unsigned to;
-		if (o->used + n <= BUCKET_MAX && append(s, fds, keys, inos, n, &to) == 0) {
+		if (o->used + n <= BUCKET_MAX && append(s, fds, keys, hs, n, &to) == 0) {
 			store_maybe_tear(BUCKET_TEAR_SENT);
-			point_to(d, inos, n, to);
+			point_to(hs, n, to);
 			forget(s, idx);
 			return 0;
 		}
 	}
-	int rfd, sfd;
-	uint64_t gen;
+	int rfd = -1, sfd = -1;
+	uint64_t gen = 0;
 	int r = pair_new(s, &rfd, &sfd, &gen);
 	if (r < 0)
 		return r;
@@ -341,7 +344,7 @@ static int rewrite(struct daemon *d, unsigned idx)
 	if (!s->open && n < BUCKET_MAX)
 		s->open = idx + 1;   /* it has room: appends go here */
 	for (unsigned i = 0; i < n; i++)
-		b->slot[i] = (struct bslot){ keys[i], inos[i] };
+		b->slot[i] = (struct bslot){ keys[i], hs[i] };
 	return 0;
 }
 
@@ -371,7 +374,6 @@ void bucket_rewrite_dirty(struct daemon *d)
 	} else if (left) {
 		bucket_schedule(d, BUCKET_COALESCE);
 	}
-	store_audit_soon(d);
 }
 
 static void on_rewrite(struct ev_loop *loop, ev_timer *w, int revents)

@@ -16,7 +16,7 @@
 
 struct bslot {
 	uint64_t key;                /* the serial the socket is stored as */
-	uint64_t ino;                /* its inode (held_find_file); 0: gone, still in the bucket */
+	struct held *h;              /* its holder; NULL: gone, still in the bucket */
 };
 
 struct bucket {
@@ -84,6 +84,8 @@ void bucket_init(struct daemon *d);
 /* Put h's socket (under h->stored_as) in the open bucket; sets h->bucket.
  * Durable when it returns 0; -ETOOMANYREFS past the in-flight limit. */
 int bucket_add(struct daemon *d, struct held *h);
+/* h took over its socket's slot from an entry it replaced (same socket). */
+void bucket_carry(struct daemon *d, struct held *h);
 /* h's socket leaves its bucket: a tombstone makes that durable at once
  * (or the bucket is rewritten now), the bucket is rewritten without it a
  * moment later, and so the socket's last copy goes. */
@@ -98,12 +100,10 @@ void bucket_settle(struct daemon *d);
  * or after `after` seconds. */
 void bucket_rewrite_dirty(struct daemon *d);
 void bucket_schedule(struct daemon *d, double after);
-void bucket_store_all_again(struct store *s);
 /* FDSTORE=1 of a bucket's receiving end under its name. */
 int bucket_pair_store(int rfd, uint64_t gen);
 /* Held sockets in buckets. */
 unsigned bucket_total(const struct store *s);
-void bucket_free_all(struct daemon *d);
 void bucket_name(uint64_t gen, char buf[static BUCKET_NAME_MAX]);
 int bucket_gen_from_name(const char *name, uint64_t *ret);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "log.h"
@@ -223,6 +224,12 @@ fail:
 	return r;
 }
 
+void store_carry(struct daemon *d, struct held *h)
+{
+	if (d->store && h->stored_as && h->bucket)
+		bucket_carry(d, h);
+}
+
 void store_update(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
@@ -267,13 +274,37 @@ void store_counts(const struct daemon *d, uint32_t *ret_stored, uint32_t *ret_lo
 	*ret_lost = s ? s->lost : 0;
 }
 
+unsigned bucket_total(const struct store *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->table_size; i++)
+		n += s->buckets[i] ? s->buckets[i]->live : 0;
+	return n;
+}
+
+static void buckets_free(struct daemon *d)
+{
+	struct store *s = d->store;
+	ev_timer_stop(d->loop, &s->rewrite);
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i]) {
+			close(s->buckets[i]->rfd);
+			if (s->buckets[i]->sfd >= 0)
+				close(s->buckets[i]->sfd);
+			free(s->buckets[i]);
+		}
+	free(s->buckets);
+	s->buckets = NULL;
+	s->table_size = s->nbuckets = s->open = 0;
+}
+
 void store_free(struct daemon *d)
 {
 	struct store *s = d->store;
 	if (!s)
 		return;
 	store_audit_done(d);
-	bucket_free_all(d);
+	buckets_free(d);
 	ev_timer_stop(d->loop, &s->compact);
 	reglog_close(&s->log);
 	free(s);

@@ -28,6 +28,10 @@ bool store_owns_name(const char *name);
  * acknowledged.  On failure nothing is stored. */
 int store_put(struct daemon *d, struct held *h);
 
+/* h replaced an entry of the same socket and keeps its stored copy
+ * (h->stored_as carried over): h is its holder from now on. */
+void store_carry(struct daemon *d, struct held *h);
+
 /* h's state, reason or deadline changed. */
 void store_update(struct daemon *d, struct held *h);
 

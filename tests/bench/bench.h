@@ -142,6 +142,7 @@ void run_idle(void);
 void run_storm(void);
 void run_callgrind(void);
 void run_sd_activation(int argc, char **argv);
+void run_sd_handoff(void);
 int run_report(void);
 
 /* s6.c: the s6-fdholder peer of the hand-off scenario.  s6_peer_start()
