@@ -257,13 +257,13 @@ void bucket_drop(struct daemon *d, struct held *h)
 	b->slot[i].h = NULL;
 	b->live--;
 	b->dirty = true;
-	if (!b->live && !b->foreign) {
+	if (!b->live && !b->foreign && s->open != idx + 1) {
 		forget(s, idx);
 		return;
 	}
 	/* Gone for good before the removal's record is written, as a socket
 	 * removed from the fd store was: a crash now does not bring it back. */
-	int r = b->live ? tombstone(s, b, h->stored_as) : 0;
+	int r = tombstone(s, b, h->stored_as);
 	if (r < 0)
 		log_full_errno(LOG_WARNING, r, h->app->id, held_id(h), 0, "fd store: no tombstone for the socket "
 			       "(%m); a crash before its bucket is rewritten would hold it again");

@@ -12,6 +12,7 @@
  * Bounded: a fixed number of operations per point, and a timeout on each
  * wait.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,28 +41,40 @@ static uint32_t manager_stored(void)
 	return n;
 }
 
-/* brokerd as a unit of the manager, with d's configuration. */
-static void unit_start(struct bd *d)
+/* brokerd as a unit of the manager, socket-activated as shipped (its fd
+ * store comes with LISTEN_FDS), with d's configuration. */
+static void unit_write(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void unit_write(const char *name, const char *fmt, ...)
 {
 	const char *units = getenv("SDTEST_UNITS");
 	if (!units)
 		die("SDTEST_UNITS is not set: run from tests/bench/systemd-bench.sh");
 	char path[512];
-	snprintf(path, sizeof(path), "%s/" UNIT, units);
+	snprintf(path, sizeof(path), "%s/%s", units, name);
 	FILE *f = fopen(path, "we");
 	if (!f)
 		die("%s: %m", path);
-	fprintf(f, "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n[Service]\nType=notify\n"
-		"ExecStart=%s --config %s\nRestart=always\nRestartSec=0\nFileDescriptorStoreMax=20000\n"
-		"LimitNOFILE=20000\n", bench_brokerd, d->conf);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 	fclose(f);
-	if (system("systemctl --user daemon-reload && systemctl --user start " UNIT) != 0)
+}
+
+static void unit_start(struct bd *d)
+{
+	unit_write("bench-brokerd.socket", "[Unit]\nDefaultDependencies=no\n[Socket]\nListenSequentialPacket=%s\n"
+		   "FileDescriptorName=control\nSocketMode=0600\nTriggerLimitIntervalSec=0\n", d->sock);
+	unit_write(UNIT, "[Unit]\nDefaultDependencies=no\nStartLimitIntervalSec=0\n[Service]\nType=notify\n"
+		   "ExecStart=%s --config %s\nRestart=always\nRestartSec=0\nFileDescriptorStoreMax=20000\n"
+		   "LimitNOFILE=20000\n", bench_brokerd, d->conf);
+	if (system("systemctl --user daemon-reload && systemctl --user start bench-brokerd.socket " UNIT) != 0)
 		die("cannot start " UNIT);
 }
 
 static void unit_stop(void)
 {
-	if (system("systemctl --user stop " UNIT) != 0)
+	if (system("systemctl --user stop bench-brokerd.socket " UNIT) != 0)
 		note("cannot stop " UNIT);
 }
 
@@ -79,12 +92,6 @@ static double handoff_round(broker *b, int *fdp, unsigned n)
 	}
 	*fdp = fd;
 	return (double)(mono_ns() - t0) / 1e3 / n;
-}
-
-static unsigned held_now(broker *b)
-{
-	broker_status st;
-	return broker_get_status(b, &st) == 0 ? st.held : 0;
 }
 
 static const unsigned counts[] = { 0, 5000, 10000 };
@@ -174,6 +181,9 @@ static void run_restore(void)
 	uint64_t t0 = mono_ns();
 	held_set_add(&hs, b, "r", n, 0);
 	double fill = (double)(mono_ns() - t0) / 1e9;
+	broker_status st;
+	if (broker_get_status(b, &st) < 0)
+		die("status");
 	broker_close(b);
 	uint32_t stored = manager_stored();
 	t0 = mono_ns();
@@ -185,8 +195,9 @@ static void run_restore(void)
 		if (mono_ns() > deadline)
 			die("after kill -9: %u of %u held after 30 s", got, n);
 		sleep_ms(5);
+		broker_status now;
 		if (broker_open(sd.sock, &b) == 0) {
-			got = held_now(b);
+			got = broker_get_status(b, &now) == 0 && now.pid != st.pid ? now.held : 0;
 			broker_close(b);
 		}
 	}

@@ -47,6 +47,6 @@ StartLimitIntervalSec=0
 ExecStart=$app
 UNIT
 systemctl --user daemon-reload
+"$bench" --out "$out" $quick sd-handoff
 systemctl --user start bench-native.socket bench-wake.socket
 "$bench" --out "$out" $quick sd-activation "$port" "$XDG_RUNTIME_DIR/bench-wake.sock"
-"$bench" --out "$out" $quick sd-handoff
