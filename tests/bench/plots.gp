@@ -48,6 +48,7 @@ if (have("sd-handoff.dat")) {
 	set title "Hand-off (transfer + claim) by sockets held, under the systemd user manager and without"
 	set xlabel "held sockets"
 	set ylabel "median per hand-off (us)"
+	set yrange [0:*]
 	unset y2label
 	unset y2tics
 	set ytics mirror
