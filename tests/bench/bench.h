@@ -136,6 +136,9 @@ extern const char *bench_brokerd, *bench_app;
 
 /* ---- scenarios (one file each) -------------------------------------- */
 void run_handoff(void);
+/* n transfers + claims of *fdp (then the socket as it came back) under id
+ * over b; mean microseconds per pair. */
+double handoff_round(broker *b, const char *id, int *fdp, unsigned n);
 void run_activation(void);
 void run_memory(void);
 void run_idle(void);

@@ -78,22 +78,6 @@ static void unit_stop(void)
 		note("cannot stop " UNIT);
 }
 
-static double handoff_round(broker *b, int *fdp, unsigned n)
-{
-	int fd = *fdp;
-	uint64_t t0 = mono_ns();
-	for (unsigned i = 0; i < n; i++) {
-		int r = broker_transfer(b, "probe", fd, NULL, 0, 0);
-		if (r < 0)
-			die("transfer: %s (%s)", broker_strerror(r), broker_last_message(b));
-		fd = broker_claim(b, "probe", NULL);
-		if (fd < 0)
-			die("claim: %s", broker_strerror(fd));
-	}
-	*fdp = fd;
-	return (double)(mono_ns() - t0) / 1e3 / n;
-}
-
 static const unsigned counts[] = { 0, 5000, 10000 };
 #define NCOUNTS 3
 
@@ -120,7 +104,7 @@ static void run_series(bool systemd, unsigned steps, double *med, uint32_t *stor
 		held_set_add(&hs, b, "h", counts[c] - hs.n, 0);
 		struct samples s = { 0 };
 		for (unsigned r = 0; r <= rounds; r++) {
-			double us = handoff_round(b, &probe, n);
+			double us = handoff_round(b, "probe", &probe, n);
 			if (r)
 				samples_add(&s, us);
 		}

@@ -76,26 +76,19 @@ START_TEST(buckets)
 
 	/* 1. kill -9, and data for three sockets arrives before systemd starts
 	 * brokerd again; the app gets every byte (and transfers each socket
-	 * back), nothing else moves. */
-	sd_close_gate();
-	SD_OK("systemctl --user kill --signal=SIGKILL brokerd.service");
-	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
-	send_three(0, payload, sizeof(payload));
-	sd_open_gate();
-	bpid = sd_wait_brokerd(bpid);
-	expect_three(0, payload, sizeof(payload));
-	ck_assert_int_eq(check_held(APP, t, n), n - 3);
-	expect_store_holds((unsigned)n);
-
-	/* 2. The same through a clean restart. */
-	sd_close_gate();
-	SD_OK("systemctl --user restart --no-block brokerd.service");
-	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
-	send_three(3, payload, sizeof(payload));
-	sd_open_gate();
-	bpid = sd_wait_brokerd(bpid);
-	expect_three(3, payload, sizeof(payload));
-	ck_assert_int_eq(check_held(APP, t, n), n - 3);
+	 * back), nothing else moves.  2. The same through a clean restart. */
+	static const char *const stops[] = { "kill --signal=SIGKILL", "restart --no-block" };
+	for (int k = 0; k < 2; k++) {
+		sd_close_gate();
+		SD_OK("systemctl --user %s brokerd.service", stops[k]);
+		ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
+		send_three(3 * k, payload, sizeof(payload));
+		sd_open_gate();
+		bpid = sd_wait_brokerd(bpid);
+		expect_three(3 * k, payload, sizeof(payload));
+		ck_assert_int_eq(check_held(APP, t, n), n - 3);
+		expect_store_holds((unsigned)n);
+	}
 
 	/* 3. A socket taken out of a bucket is closed when its taker closes it,
 	 * in a restored bucket and in the one brokerd opened again. */
