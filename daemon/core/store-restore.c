@@ -236,11 +236,12 @@ static void match_fds(struct replay *rp, struct rentry **byname, struct bucket_f
 	for (size_t i = 0; i + 1 < rp->n; i++)
 		if (byname[i]->e.stored_as == byname[i + 1]->e.stored_as)
 			byname[i]->superseded = true;
-	qsort(bf->dead, bf->ndead, sizeof(*bf->dead), by_key);
+	if (bf->ndead)
+		qsort(bf->dead, bf->ndead, sizeof(*bf->dead), by_key);
 	for (size_t i = 0; i < bf->n; i++) {
 		struct bucket_fd *f = &bf->v[i];
-		struct rentry *found = bsearch(&f->key, bf->dead, bf->ndead, sizeof(*bf->dead), by_key) ?
-					       NULL : latest(rp, byname, f->key);
+		bool dead = bf->ndead && bsearch(&f->key, bf->dead, bf->ndead, sizeof(*bf->dead), by_key);
+		struct rentry *found = dead ? NULL : latest(rp, byname, f->key);
 		if (!found || found->fd >= 0) {
 			close(f->fd);
 			continue;
