@@ -9,6 +9,7 @@
 #include "core.h"
 #include "log.h"
 #include "reglog.h"
+#include "store.h"
 #include "testhook.h"
 
 static void on_block(struct ev_loop *loop, ev_signal *w, int revents)
@@ -35,6 +36,10 @@ static void arm_tear(const char *path)
 	int kind = reglog_write_from_name(what);
 	if (unlink(path) < 0) {
 		log_error("test hook: cannot delete %s (%m); not tearing", path);
+		return;
+	}
+	if (kind < 0 && store_bucket_tear(what) == 0) {
+		log_warning("test hook: the next bucket rewrite dies at %s", what);
 		return;
 	}
 	if (kind < 0) {

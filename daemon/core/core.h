@@ -50,6 +50,7 @@ struct held {
 	uint8_t poll;                /* enum held_poll: where fd is in the epoll set */
 	uint16_t family;
 	uint16_t id_len;
+	uint32_t bucket;             /* store-bucket.c: index + 1 of its bucket, 0 = none */
 	_Alignas(8) char data[];
 };
 

@@ -104,8 +104,10 @@ int held_add_facts(struct daemon *d, struct app *a, const char *id, int fd, cons
 	/* The same socket again (a dup, or the fd of a hand-back not yet
 	 * acknowledged): it is in the fd store already, under the old
 	 * entry's name, and systemd would drop a second copy. */
-	if (same)
+	if (same) {
 		h->stored_as = old->stored_as;
+		h->bucket = old->bucket;
+	}
 	h->ino = ino;
 	h->fd = fd;
 	h->app = a;

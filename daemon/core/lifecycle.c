@@ -112,8 +112,10 @@ int lifecycle_hold(struct daemon *d, struct held *h, struct held *old, pid_t pid
 		goto fail;
 	}
 	if (old) {
-		if (same)
+		if (same) {
 			old->stored_as = 0;   /* its fd store entry is h's now */
+			store_carry(d, h);
+		}
 		lifecycle_remove(d, &(struct event){ .type = EVENT_REPLACED, .held = old, .prev = same });
 	}
 	r = insert(d, h);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fd store's invariant: every held socket is stored, once.  Two checks:
+ * The fd store's invariant: every held socket is stored, once, in a
+ * bucket (store-bucket.c).  Two checks:
  *   brokerd's books   stored (sockets brokerd put in and did not take out)
  *                     equals held;
- *   the manager's     NFileDescriptorStore of brokerd's unit equals stored
- *                     plus the registry's memfd.
+ *   the manager's     NFileDescriptorStore of brokerd's unit equals the
+ *                     buckets plus the registry's memfd (plus any socket
+ *                     still stored on its own by a brokerd before buckets).
  * systemd accepts an FDSTORE=1 and may still drop the fd without a word
  * (a duplicate, a full store), so only the second check sees that.  It runs
  * once after every restore and, where the build audits (debug builds, the
@@ -60,15 +62,34 @@ static int manager_count(struct store *s)
 	return (int)n;
 }
 
-/* Store every held socket and the registry again (FDSTORE with the same
- * name): the manager drops what it has, keeps what it had lost. */
+/* FDSTORE=1 of every bucket again. */
+static void store_buckets_again(struct store *s)
+{
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i])
+			(void)bucket_pair_store(s->buckets[i]->rfd, s->buckets[i]->gen);
+}
+
+/* Held sockets still stored on their own (not moved into a bucket). */
+static unsigned count_alone(struct daemon *d)
+{
+	unsigned n = 0;
+	struct held *h;
+	TAILQ_FOREACH(h, &d->all, all)
+		n += h->stored_as && !h->bucket;
+	return n;
+}
+
+/* Store every bucket, lone socket and the registry again (FDSTORE with the
+ * same name): the manager drops what it has, keeps what it had lost. */
 static void store_all_again(struct daemon *d)
 {
 	struct store *s = d->store;
 	struct held *h;
 	char name[12], text[64];
+	store_buckets_again(s);
 	TAILQ_FOREACH(h, &d->all, all) {
-		if (!h->stored_as)
+		if (!h->stored_as || h->bucket)
 			continue;
 		store_fdname(h->stored_as, name);
 		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
@@ -92,7 +113,7 @@ static void audit(struct daemon *d, bool recheck)
 		return;
 	}
 	s->manager_stored = (unsigned)n;
-	unsigned want = s->stored + 1;
+	unsigned want = s->nbuckets + count_alone(d) + 1;
 	if ((unsigned)n >= want) {
 		if ((unsigned)n > want)
 			log_warning("fd store: the service manager stores %d fd(s), brokerd %u", n, want);
@@ -106,8 +127,8 @@ static void audit(struct daemon *d, bool recheck)
 		return;
 	}
 	s->lost += want - (unsigned)n;
-	log_crit("fd store: the service manager stores %d fd(s), brokerd put in %u: %u held socket(s) would "
-		 "not survive a restart; storing every held socket again", n, want, want - (unsigned)n);
+	log_crit("fd store: the service manager stores %d fd(s), brokerd put in %u: held socket(s) would "
+		 "not survive a restart; storing every bucket again", n, want);
 	store_all_again(d);
 	n = manager_count(s);
 	if (n >= 0 && (unsigned)n < want)

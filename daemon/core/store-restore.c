@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Restore at start: match the held sockets systemd passed back in
- * LISTEN_FDS (named by the serial they were stored as) with the registry
- * log's entries, hold them again as they were, and start a fresh log with
+ * Restore at start: match the held sockets in the buckets systemd passed
+ * back in LISTEN_FDS (each keyed by the serial it was stored as), and any
+ * a brokerd before buckets stored on their own (named by that serial),
+ * with the registry log's entries, hold them again as they were, and start a fresh log with
  * a snapshot of the result.  A socket without metadata, or metadata
  * without a socket, is logged and dropped: it belongs to a transfer a
  * crash interrupted before brokerd acknowledged it, so the app still has
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -28,6 +28,7 @@
 struct rentry {
 	struct reglog_entry e;       /* strings point into data[], NUL-terminated */
 	int fd;
+	uint32_t bucket;             /* index + 1 of the bucket fd came from, 0 = stored on its own */
 	bool superseded;             /* a later entry is stored as the same socket */
 	char data[];
 };
@@ -150,15 +151,27 @@ static void restore_one(struct daemon *d, struct rentry *r, unsigned *ret_pendin
 	struct held *h;
 	int err = a ? held_restore(d, a, &r->e, r->fd, &h) : -ENOMEM;
 	r->fd = -1;   /* consumed */
+	if (err == 0)
+		h->bucket = r->bucket;
 	if (err < 0) {
 		log_full(LOG_WARNING, r->e.app_id, r->e.id, 0, "cannot hold the stored socket again: %s; dropped",
 			 strerror(-err));
-		store_forget_name(name);
+		if (!r->bucket)
+			store_forget_name(name);
 		return;
 	}
 	/* held_restore() queued or watched it; the cycle starts the app. */
 	if (h->state == BROKER_STATE_TRIGGERED)
 		(*ret_pending)++;
+}
+
+static void close_bucket_fds(struct bucket_fds *bf)
+{
+	for (size_t i = 0; i < bf->n; i++)
+		close(bf->v[i].fd);
+	free(bf->v);
+	free(bf->dead);
+	*bf = (struct bucket_fds){ 0 };
 }
 
 /* Open the registry passed back, or start a new one and store it. */
@@ -191,13 +204,51 @@ static int open_registry(struct daemon *d, int fd, struct replay *rp)
 	return 0;
 }
 
+/* The latest of the entries stored as key, or NULL.  byname is the
+ * entries sorted by_stored_p. */
+static struct rentry *latest(struct replay *rp, struct rentry **byname, uint64_t key)
+{
+	struct rentry k = { .e.stored_as = key, .e.serial = UINT64_MAX }, *kp = &k;
+	size_t lo = 0, hi = rp->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (by_stored_p(&byname[mid], &kp) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && byname[lo - 1]->e.stored_as == key ? byname[lo - 1] : NULL;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* Give each fd to the latest entry stored as it; drop what matches
- * nothing.  byname is the entries sorted by_stored_p. */
-static void match_fds(struct replay *rp, struct rentry **byname, int *fds, char **names, int nfds)
+ * nothing.  Buckets first: a socket a crash left both in a bucket and on
+ * its own (while moving in) is the bucket's.  A second copy of a key (a
+ * bucket rewrite a crash interrupted) and a tombstoned key are closed. */
+static void match_fds(struct replay *rp, struct rentry **byname, struct bucket_fds *bf, int *fds, char **names,
+		      int nfds)
 {
 	for (size_t i = 0; i + 1 < rp->n; i++)
 		if (byname[i]->e.stored_as == byname[i + 1]->e.stored_as)
 			byname[i]->superseded = true;
+	if (bf->ndead)
+		qsort(bf->dead, bf->ndead, sizeof(*bf->dead), by_key);
+	for (size_t i = 0; i < bf->n; i++) {
+		struct bucket_fd *f = &bf->v[i];
+		bool dead = bf->ndead && bsearch(&f->key, bf->dead, bf->ndead, sizeof(*bf->dead), by_key);
+		struct rentry *found = dead ? NULL : latest(rp, byname, f->key);
+		if (!found || found->fd >= 0) {
+			close(f->fd);
+			continue;
+		}
+		found->fd = f->fd;
+		found->bucket = f->bucket;
+	}
 	for (int i = 0; i < nfds; i++) {
 		uint64_t serial;
 		if (fds[i] < 0)
@@ -206,49 +257,13 @@ static void match_fds(struct replay *rp, struct rentry **byname, int *fds, char 
 			drop_fd(fds[i], names[i], "not a name brokerd gives");
 			continue;
 		}
-		/* The last of the entries stored as serial: a key above every serial. */
-		struct rentry key = { .e.stored_as = serial, .e.serial = UINT64_MAX }, *kp = &key;
-		size_t lo = 0, hi = rp->n;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (by_stored_p(&byname[mid], &kp) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		struct rentry *found = lo && byname[lo - 1]->e.stored_as == serial ? byname[lo - 1] : NULL;
+		struct rentry *found = latest(rp, byname, serial);
 		if (!found || found->fd >= 0) {
 			drop_fd(fds[i], names[i], found ? "stored twice" : "no metadata");
 			continue;
 		}
 		found->fd = fds[i];
 	}
-}
-
-/* The service manager keeps every stored fd open itself, and must find
- * room to move them all to 3, 4, ... when it starts brokerd again: with
- * systemd 252 and a limit of 20 000 fds, 12 000 came back and 13 500 made
- * every start fail (202/FDS), brokerd never to run again.  Our own hard
- * limit is the best guess at the manager's (a user manager cannot give
- * more than it has): hold at most half of it.  Then say if the store is
- * too small, where systemd tells (254 and later set $FDSTORE; 252 silently
- * drops what does not fit). */
-static void fit_to_manager(struct daemon *d)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && d->cfg.max_held > rl.rlim_max / 2) {
-		unsigned cap = (unsigned)(rl.rlim_max / 2);
-		log_warning("max-held lowered from %u to %u, half the fd limit, so that the service manager "
-			    "can always pass the stored sockets back", d->cfg.max_held, cap);
-		d->cfg.max_held = cap;
-		if (d->cfg.max_held_per_app > cap)
-			d->cfg.max_held_per_app = cap;
-	}
-	const char *fdstore = getenv("FDSTORE");
-	unsigned long room = fdstore ? strtoul(fdstore, NULL, 10) : 0;
-	if (fdstore && room <= d->cfg.max_held)
-		log_warning("FileDescriptorStoreMax=%lu is below max-held + 1 (%u): held sockets beyond it "
-			    "will not survive a restart", room, d->cfg.max_held + 1);
 }
 
 int store_restore(struct daemon *d, int *fds, char **names, int nfds)
@@ -261,24 +276,35 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		}
 		return 0;
 	}
-	fit_to_manager(d);
+	store_fit_to_manager(d);
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->log.fd = -1;
 	ev_init(&s->compact, NULL);
 	d->store = s;
+	s->bucket_budget = store_bucket_budget();
 	store_audit_init(d);
+	bucket_init(d);
 
 	int regfd = -1;
-	for (int i = 0; i < nfds; i++)
+	struct bucket_fds bf = { 0 };
+	for (int i = 0; i < nfds; i++) {
+		uint64_t gen;
 		if (strcmp(names[i], STORE_REGISTRY_NAME) == 0) {
 			if (regfd < 0)
 				regfd = fds[i];
 			else
 				close(fds[i]);
 			fds[i] = -1;
+		} else if (bucket_gen_from_name(names[i], &gen) == 0) {
+			int r = bucket_load(d, fds[i], gen, &bf);
+			if (r < 0)
+				log_error_errno(r, "stored fd %s: cannot read it (%m); the sockets in it are lost",
+						names[i]);
+			fds[i] = -1;
 		}
+	}
 	struct replay rp = { 0 };
 	int r = open_registry(d, regfd, &rp);
 	if (r == 0 && rp.n && !(rp.list = calloc(rp.n, sizeof(*rp.list))))
@@ -287,6 +313,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		for (int i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
+		close_bucket_fds(&bf);
 		tdestroy(rp.tree, free);
 		return r;
 	}
@@ -297,6 +324,7 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 			for (int i = 0; i < nfds; i++)
 				if (fds[i] >= 0)
 					close(fds[i]);
+			close_bucket_fds(&bf);
 			tdestroy(rp.tree, free);
 			free(rp.list);
 			return -ENOMEM;
@@ -304,8 +332,10 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 		memcpy(byname, rp.list, rp.n * sizeof(*byname));
 		qsort(byname, rp.n, sizeof(*byname), by_stored_p);
 	}
-	match_fds(&rp, byname, fds, names, nfds);
+	match_fds(&rp, byname, &bf, fds, names, nfds);
 	free(byname);
+	free(bf.v);
+	free(bf.dead);
 
 	unsigned pending = 0;
 	for (size_t i = 0; i < rp.n; i++)
@@ -322,6 +352,8 @@ int store_restore(struct daemon *d, int *fds, char **names, int nfds)
 	else
 		s->ready = true;
 	s->stored = d->nheld;   /* each restored one came back from the store */
+	bucket_settle(d);
+	store_tear_ready();
 	if (rp.n)
 		log_event(LOG_INFO, MSGID_RESTORED, 0, NULL, NULL, 0, "restored %u held socket(s) from the fd store, %u of them triggered and pending",
 			  d->nheld, pending);

@@ -18,10 +18,12 @@
  * restore takes the later.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "log.h"
@@ -59,10 +61,49 @@ int store_serial_from_fdname(const char *name, uint64_t *ret)
 	return 0;
 }
 
+static enum bucket_tear tear;
+static bool tear_ready;          /* not in the restore that reads the hook */
+
+int store_bucket_tear(const char *name)
+{
+	if (strcmp(name, "bucket-sent") == 0)
+		tear = BUCKET_TEAR_SENT;
+	else if (strcmp(name, "bucket-stored") == 0)
+		tear = BUCKET_TEAR_STORED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void store_maybe_tear(enum bucket_tear at)
+{
+	if (tear == at && tear_ready)
+		raise(SIGKILL);
+}
+
+void store_tear_ready(void)
+{
+	tear_ready = true;
+}
+
+void bucket_name(uint64_t gen, char buf[static BUCKET_NAME_MAX])
+{
+	memcpy(buf, "bucket.", 7);
+	store_fdname(gen, buf + 7);
+}
+
+int bucket_gen_from_name(const char *name, uint64_t *ret)
+{
+	if (strncmp(name, "bucket.", 7) != 0)
+		return -EINVAL;
+	return store_serial_from_fdname(name + 7, ret);
+}
+
 bool store_owns_name(const char *name)
 {
 	uint64_t serial;
-	return strcmp(name, STORE_REGISTRY_NAME) == 0 || store_serial_from_fdname(name, &serial) == 0;
+	return strcmp(name, STORE_REGISTRY_NAME) == 0 || bucket_gen_from_name(name, &serial) == 0 ||
+	       store_serial_from_fdname(name, &serial) == 0;
 }
 
 int store_notify(const char *text, int fd)
@@ -141,6 +182,15 @@ static void maybe_compact(struct daemon *d)
 	ev_timer_start(d->loop, &s->compact);
 }
 
+/* An fd store entry of its own, named by h's key: past the bucket budget. */
+static int store_alone(struct held *h)
+{
+	char name[12], text[64];
+	store_fdname(h->stored_as, name);
+	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+	return store_notify(text, held_fd(h));
+}
+
 int store_put(struct daemon *d, struct held *h)
 {
 	struct store *s = d->store;
@@ -157,10 +207,7 @@ int store_put(struct daemon *d, struct held *h)
 		goto fail;
 	}
 	if (!carried) {
-		char name[12], text[64];
-		store_fdname(h->stored_as, name);
-		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
-		r = store_notify(text, held_fd(h));
+		r = bucket_total(s) < s->bucket_budget ? bucket_add(d, h) : store_alone(h);
 		if (r < 0) {
 			log_full_errno(LOG_ERR, r, h->app->id, held_id(h), 0, "cannot put the socket in the fd store: %m");
 			reglog_remove(&s->log, h->serial, put_size(h));
@@ -175,6 +222,12 @@ fail:
 	if (!carried)
 		h->stored_as = 0;
 	return r;
+}
+
+void store_carry(struct daemon *d, struct held *h)
+{
+	if (d->store && h->stored_as && h->bucket)
+		bucket_carry(d, h);
 }
 
 void store_update(struct daemon *d, struct held *h)
@@ -194,9 +247,13 @@ void store_del(struct daemon *d, struct held *h)
 	if (!s)
 		return;
 	if (h->stored_as) {
-		char name[12];
-		store_fdname(h->stored_as, name);
-		store_forget_name(name);
+		if (h->bucket) {
+			bucket_drop(d, h);
+		} else {   /* stored on its own by a brokerd before buckets */
+			char name[12];
+			store_fdname(h->stored_as, name);
+			store_forget_name(name);
+		}
 		h->stored_as = 0;
 		if (s->stored)
 			s->stored--;
@@ -217,12 +274,37 @@ void store_counts(const struct daemon *d, uint32_t *ret_stored, uint32_t *ret_lo
 	*ret_lost = s ? s->lost : 0;
 }
 
+unsigned bucket_total(const struct store *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->table_size; i++)
+		n += s->buckets[i] ? s->buckets[i]->live : 0;
+	return n;
+}
+
+static void buckets_free(struct daemon *d)
+{
+	struct store *s = d->store;
+	ev_timer_stop(d->loop, &s->rewrite);
+	for (unsigned i = 0; i < s->table_size; i++)
+		if (s->buckets[i]) {
+			close(s->buckets[i]->rfd);
+			if (s->buckets[i]->sfd >= 0)
+				close(s->buckets[i]->sfd);
+			free(s->buckets[i]);
+		}
+	free(s->buckets);
+	s->buckets = NULL;
+	s->table_size = s->nbuckets = s->open = 0;
+}
+
 void store_free(struct daemon *d)
 {
 	struct store *s = d->store;
 	if (!s)
 		return;
 	store_audit_done(d);
+	buckets_free(d);
 	ev_timer_stop(d->loop, &s->compact);
 	reglog_close(&s->log);
 	free(s);

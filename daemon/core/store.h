@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Durability: every held socket in systemd's fd store (FDSTORE=1, FDPOLL=0,
- * named by its serial), the registry's metadata in a memfd log stored next
- * to them (reglog.h).  Without systemd (no $NOTIFY_SOCKET) every call is a
+ * Durability: held sockets in flight in socketpair "buckets" of up to 253,
+ * each bucket's receiving end in systemd's fd store (store-bucket.c), the
+ * registry's metadata in a memfd log stored next to them (reglog.h).  Without systemd (no $NOTIFY_SOCKET) every call is a
  * no-op that succeeds.
  */
 #pragma once
@@ -20,12 +20,17 @@ struct held;
  * fd store.  Returns 0 or a negative errno (out of memory). */
 int store_restore(struct daemon *d, int *fds, char **names, int nfds);
 
-/* Is name one that store_restore() takes (a held socket's or the registry's)? */
+/* Is name one that store_restore() takes (a bucket's, the registry's, or a
+ * held socket's stored on its own by a brokerd before buckets)? */
 bool store_owns_name(const char *name);
 
 /* A new held socket: its metadata and its fd are stored before it is
  * acknowledged.  On failure nothing is stored. */
 int store_put(struct daemon *d, struct held *h);
+
+/* h replaced an entry of the same socket and keeps its stored copy
+ * (h->stored_as carried over): h is its holder from now on. */
+void store_carry(struct daemon *d, struct held *h);
 
 /* h's state, reason or deadline changed. */
 void store_update(struct daemon *d, struct held *h);
@@ -52,5 +57,10 @@ void store_free(struct daemon *d);
  * environment string, which the kernel caps at 128 KiB. */
 void store_fdname(uint64_t serial, char buf[static 12]);
 int store_serial_from_fdname(const char *name, uint64_t *ret);
+
+/* Test-only (BROKER_TEST_TEAR): "bucket-sent" kills brokerd in the next
+ * bucket rewrite after the new bucket has the fds, "bucket-stored" after
+ * it is stored and before the old one is removed.  0 or -EINVAL. */
+int store_bucket_tear(const char *name);
 
 #define STORE_REGISTRY_NAME "registry.v1"

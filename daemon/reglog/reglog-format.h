@@ -10,7 +10,11 @@
 
 #define HEADER_MAGIC 0x47524253u   /* "SBRG" */
 #define RECORD_MAGIC 0x52524253u   /* "SBRR" */
-#define FORMAT_VERSION 2         /* 1: no stored_as (it was the serial) */
+/* 3: the sockets are in fd store buckets, keyed by stored_as; 2: each
+ * socket stored on its own, named by stored_as; 1: no stored_as (it was
+ * the serial).  The records are the same in 2 and 3; a brokerd that reads
+ * only 1 and 2 refuses a 3 rather than look for sockets by name. */
+#define FORMAT_VERSION 3
 #define LOG_FIRST 4096u            /* the first log starts on its own page */
 #define RECORD_MAX (1u << 20)      /* far above any entry brokerd accepts */
 #define BATCH 262144u              /* compaction writes this much at a time */

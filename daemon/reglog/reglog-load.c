@@ -16,7 +16,7 @@ static const struct header *pick_header(const uint8_t *map, size_t size)
 	const struct header *best = NULL;
 	for (size_t i = 0; i < 2 && (i + 1) * sizeof(struct header) <= size; i++) {
 		const struct header *h = (const struct header *)(map + i * sizeof(struct header));
-		if (h->magic != HEADER_MAGIC || (h->version != 1 && h->version != FORMAT_VERSION) || h->gen % 2 != i ||
+		if (h->magic != HEADER_MAGIC || h->version < 1 || h->version > FORMAT_VERSION || h->gen % 2 != i ||
 		    h->crc != crc32c(0, h, offsetof(struct header, crc)) || h->start < LOG_FIRST ||
 		    h->start % 8 || h->start > size)
 			continue;

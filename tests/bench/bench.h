@@ -136,6 +136,9 @@ extern const char *bench_brokerd, *bench_app;
 
 /* ---- scenarios (one file each) -------------------------------------- */
 void run_handoff(void);
+/* n transfers + claims of *fdp (then the socket as it came back) under id
+ * over b; mean microseconds per pair. */
+double handoff_round(broker *b, const char *id, int *fdp, unsigned n);
 void run_activation(void);
 void run_frozen(void);
 void run_memory(void);
@@ -143,6 +146,7 @@ void run_idle(void);
 void run_storm(void);
 void run_callgrind(void);
 void run_sd_activation(int argc, char **argv);
+void run_sd_handoff(void);
 int run_report(void);
 
 /* s6.c: the s6-fdholder peer of the hand-off scenario.  s6_peer_start()

@@ -23,15 +23,15 @@ static const char *const names[NV] = {
 	"brokerd, conn per op", "s6-fdholder, conn per op",
 };
 
-static double brokerd_round(broker *b, int *fdp, unsigned n)
+double handoff_round(broker *b, const char *id, int *fdp, unsigned n)
 {
 	int fd = *fdp;
 	uint64_t t0 = mono_ns();
 	for (unsigned i = 0; i < n; i++) {
-		int r = broker_transfer(b, "bench", fd, NULL, 0, 0);
+		int r = broker_transfer(b, id, fd, NULL, 0, 0);
 		if (r < 0)
 			die("transfer: %s (%s)", broker_strerror(r), broker_last_message(b));
-		fd = broker_claim(b, "bench", NULL);
+		fd = broker_claim(b, id, NULL);
 		if (fd < 0)
 			die("claim: %s", broker_strerror(fd));
 	}
@@ -122,7 +122,7 @@ void run_handoff(void)
 			if (v == V_FLOOR)
 				us = floor_round(&f, &fd, n);
 			else if (v == V_BROKERD)
-				us = brokerd_round(b, &fd, n);
+				us = handoff_round(b, "bench", &fd, n);
 			else if (v == V_BROKERD_CONN)
 				us = brokerd_conn_round(d.sock, &fd, n);
 			else if (s6)

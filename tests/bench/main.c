@@ -3,7 +3,7 @@
  * broker-bench [--out DIR] [--quick] SCENARIO...
  *
  * Scenarios: handoff activation frozen memory idle storm callgrind (or "all" for
- * these), sd-activation (run by tests/bench/systemd-bench.sh), and
+ * these), sd-activation and sd-handoff (run by tests/bench/systemd-bench.sh), and
  * report (table and summary.md from DIR/results.csv).
  */
 #include <getopt.h>
@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: broker-bench [--out DIR] [--quick] SCENARIO...\n"
 		"Scenarios: handoff activation frozen memory idle storm callgrind all\n"
-		"           sd-activation PORT WAKE-SOCKET (from tests/bench/systemd-bench.sh)\n"
+		"           sd-activation PORT WAKE-SOCKET, sd-handoff (from tests/bench/systemd-bench.sh)\n"
 		"           report\n"
 		"           free-port (print a free TCP port on 127.0.0.1)\n"
 		"Results go to DIR (default bench-out): results.csv, *.dat, summary.md.\n");
@@ -85,6 +85,10 @@ int main(int argc, char **argv)
 		{ "callgrind", run_callgrind },
 	};
 	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "sd-handoff") == 0) {
+			run_sd_handoff();
+			continue;
+		}
 		if (strcmp(argv[i], "sd-activation") == 0) {
 			run_sd_activation(argc - i - 1, argv + i + 1);
 			break;

@@ -42,3 +42,17 @@ if (have("memory.dat")) {
 	plot "memory.dat" using 1:2 with linespoints lw 2 title "brokerd RSS", \
 	     "memory.dat" using 1:3 axes x1y2 with linespoints lw 1 dt 2 title "kernel slab growth (both ends)"
 }
+
+if (have("sd-handoff.dat")) {
+	set output "sd-handoff.png"
+	set title "Hand-off (transfer + claim) by sockets held, under the systemd user manager and without"
+	set xlabel "held sockets"
+	set ylabel "median per hand-off (us)"
+	set yrange [0:*]
+	unset y2label
+	unset y2tics
+	set ytics mirror
+	set key top left
+	plot "sd-handoff.dat" using 1:2 with linespoints lw 2 title "under systemd (fd store in buckets)", \
+	     "sd-handoff.dat" using 1:3 with linespoints lw 2 title "without systemd (no fd store)"
+}

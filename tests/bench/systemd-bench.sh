@@ -4,7 +4,8 @@
 #   tests/systemd/ns-run.sh sh tests/bench/systemd-bench.sh BUILD OUT [--quick]
 # It adds two ways to start the same app to the manager's unit directory
 # (a native .socket, and a wake socket that brokerd connects to), starts
-# both sockets and runs broker-bench's sd-activation against them.
+# both sockets and runs broker-bench's sd-activation against them; then
+# sd-handoff (hand-off with sockets held, brokerd as a unit of its own).
 set -eu
 build=$1
 out=$2
@@ -46,5 +47,6 @@ StartLimitIntervalSec=0
 ExecStart=$app
 UNIT
 systemctl --user daemon-reload
+"$bench" --out "$out" $quick sd-handoff
 systemctl --user start bench-native.socket bench-wake.socket
 "$bench" --out "$out" $quick sd-activation "$port" "$XDG_RUNTIME_DIR/bench-wake.sock"

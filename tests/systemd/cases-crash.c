@@ -47,8 +47,8 @@ START_TEST(torn)
 	ck_assert_int_ge(fcntl(sv[0], F_GETFD), 0);
 	bpid = sd_wait_crash_restart(bpid, restarts);
 	ck_assert_int_eq(check_held("org.test.t1", t, 3), 3);
-	expect_fds(bpid, base + 3);
-	expect_stored(4);
+	expect_fds(bpid, base + 3 + store_fds(3));
+	expect_store_holds(3);
 	snprintf(t[3].ctx, sizeof(t[3].ctx), "context of d");
 	ck_assert_int_eq(sd_transfer("org.test.t1", "d", sv[0], t[3].ctx, strlen(t[3].ctx), 0), 0);
 	t[3].peer = sv[1];
@@ -81,8 +81,8 @@ START_TEST(torn)
 				 torn_before + k + 1);
 		ck_assert_int_eq(check_held("org.test.t1", t, 4), 4);
 	}
-	expect_fds(bpid, base + 4);
-	expect_stored(5);
+	expect_fds(bpid, base + 4 + store_fds(4));
+	expect_store_holds(4);
 	for (int i = 0; i < 4; i++)
 		close(t[i].peer);
 	sd_case_done();

@@ -35,8 +35,8 @@ START_TEST(wake)
 	static const char ctx[] = "context of w1/conn-1";
 	ck_assert_int_eq(sd_transfer("org.test.w1", "conn-1", sv[0], ctx, sizeof(ctx) - 1, 0), 0);
 	uint64_t serial = sd_wait_watching("org.test.w1", "conn-1", 0);
-	expect_fds(bpid, base + 1);
-	expect_stored(2);   /* the socket and the registry */
+	expect_fds(bpid, base + 1 + store_fds(1));
+	expect_store_holds(1);   /* the registry and the socket's bucket */
 	sd_prop("sdtest-app@w1.service", "ActiveState", state, sizeof(state));
 	ck_assert_str_eq(state, "inactive");   /* started only by its wake socket */
 
@@ -59,8 +59,8 @@ START_TEST(wake)
 	sd_wait_watching("org.test.w1", "conn-1", serial);
 	ck_assert_uint_eq(sd_prop_num("sdtest-app@w1.service", "NRestarts"), 0);
 
-	expect_fds(bpid, base + 1 + 1);   /* the socket, and the running app's activation */
-	expect_stored(2);
+	expect_fds(bpid, base + 1 + store_fds(1) + 1);   /* the socket, and the running app's activation */
+	expect_store_holds(1);
 	ck_assert_msg(sd_wait(status_shows, "1 socket(s) held, 0 triggered, 0 handing back; 1 app(s), 1 running", 5000),
 		      "STATUS= does not show the counts");
 	expect_journal("APP_ID=org.test.w1 SOCKET_ID=conn-1 REASON=socket-activity", "triggered");

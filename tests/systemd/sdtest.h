@@ -88,7 +88,8 @@ bool sd_journal_has(const char *matches, const char *text);
 /* Fail if a sanitizer reported anything in the journal. */
 void sd_no_sanitizer_reports(void);
 /* The fd store is whole: brokerd counts every held socket stored, the
- * manager stores held + 1 fds (the registry), the audit found no loss. */
+ * manager stores the registry and the buckets of the held sockets, the audit
+ * found no loss. */
 void sd_expect_store_whole(void);
 /* The end of every case: the store is whole (if brokerd runs), no
  * sanitizer reports. */
@@ -100,7 +101,13 @@ void expect_fds(pid_t pid, int want);
 /* brokerd's fds when it is idle: no notification or client in flight. */
 int idle_fds(pid_t pid);
 /* brokerd.service's fd store holds n fds. */
-void expect_stored(unsigned long long n);
+/* The manager stores the registry and the buckets of held sockets
+ * (waits up to 10 s for a rewrite to settle). */
+void expect_store_holds(unsigned held);
+/* brokerd's own fds for the fd store's buckets when it holds up to 253
+ * sockets: one bucket, its receiving and its sending end. */
+int store_fds(unsigned held);
+bool store_count_fits(unsigned long long manager, unsigned held);
 /* n bytes of a pattern that depends on seed. */
 void fill(void *p, size_t n, unsigned seed);
 /* The journal shows text for matches within 30 s; how often it shows text. */
@@ -124,6 +131,8 @@ int check_held(const char *app, struct tsock *t, int n);
 pid_t sd_restart_torn(pid_t bpid, const char *what);
 /* brokerd killed itself (a torn write) and systemd started it again. */
 pid_t sd_wait_crash_restart(pid_t bpid, unsigned long long restarts);
+/* For sd_wait(): brokerd.service is held back in ExecStartPre (the gate). */
+bool sd_in_prestart(void *ud);
 /* kill -9 brokerd; returns the pid systemd started again. */
 pid_t sd_kill_brokerd(pid_t bpid);
 
@@ -137,3 +146,4 @@ void sd_fdstore_cases(Suite *s);
 void sd_journal_cases(Suite *s);
 void sd_instance_cases(Suite *s);
 void sd_freeze_cases(Suite *s);
+void sd_bucket_cases(Suite *s);

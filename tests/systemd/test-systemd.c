@@ -30,6 +30,7 @@ int main(void)
 	sd_restart_cases(s);
 	sd_crash_cases(s);
 	sd_fdstore_cases(s);
+	sd_bucket_cases(s);
 	sd_journal_cases(s);
 	sd_instance_cases(s);
 	sd_freeze_cases(s);
