@@ -5,6 +5,7 @@ import json
 import sys
 
 passed = failed = 0
+failures = []
 for path in sys.argv[1:]:
     try:
         lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
@@ -17,6 +18,8 @@ for path in sys.argv[1:]:
         ok = sum(1 for l in t.get("stdout", "").splitlines() if l.startswith("ok "))
         bad = sum(1 for l in t.get("stdout", "").splitlines() if l.startswith("not ok "))
         res = t.get("result")
+        if res not in ("OK", "EXPECTEDFAIL", "SKIP"):
+            failures.append((path, t))
         if ok + bad == 0:
             if res in ("OK", "EXPECTEDFAIL"):
                 passed += 1
@@ -28,5 +31,13 @@ for path in sys.argv[1:]:
         # a test that died or timed out after its last TAP line
         if res not in ("OK", "EXPECTEDFAIL", "SKIP") and bad == 0:
             failed += 1
+# CI shows only the end of the output: repeat what failed, briefly, here.
+for path, t in failures:
+    out = t.get("stdout", "").splitlines()
+    print(f"--- {t.get('name')} ({t.get('result')}, {path}):")
+    for l in [l for l in out if l.startswith("not ok ")][:10]:
+        print("   ", l[:300])
+    for l in out[-15:]:
+        print("   |", l[:300])
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -103,7 +103,8 @@ static void carrier(const char *mode)
 	ck_assert_int_eq(atoi(hb_field(line, "pid")), carrier_pid);
 	/* the main process is gone; the carrier is all the instance is */
 	pid_t pids[16];
-	ck_assert(HB_WAIT(app_procs(&b, APP, pids, "testapp") == 1 && pids[0] == carrier_pid, HB_WAIT_MS));
+	ck_assert_msg(HB_WAIT(app_procs(&b, APP, pids, "testapp") == 1 && pids[0] == carrier_pid, HB_WAIT_MS),
+		      "%u process(es) listed, not the carrier %d alone", app_procs(&b, APP, NULL, NULL), carrier_pid);
 	hb_send(peer[1], "second", 6);
 	hb_report_get(rep, "handback", 1, line);
 	hb_expect(line, "id", "s1");
@@ -204,8 +205,10 @@ START_TEST(lighttpd_daemonizing)
 	ck_assert_str_eq(body, "hello from lighttpd\n");
 	pid_t pids[16];
 	/* the first lighttpd has gone; the daemon it left is the instance */
-	ck_assert(HB_WAIT(app_procs(&b, "org.test.lighttpd", pids, "lighttpd") == 1 &&
-			  count_procs(conf) == 1, HB_WAIT_MS));
+	ck_assert_msg(HB_WAIT(app_procs(&b, "org.test.lighttpd", pids, "lighttpd") == 1 &&
+				      count_procs(conf) == 1, HB_WAIT_MS),
+		      "lighttpd: %u process(es) listed, %d running",
+		      app_procs(&b, "org.test.lighttpd", NULL, NULL), count_procs(conf));
 	pid_t daemon = pids[0];
 	hb_http_get(port, body, sizeof(body));
 	ck_assert_str_eq(body, "hello from lighttpd\n");
@@ -215,8 +218,10 @@ START_TEST(lighttpd_daemonizing)
 	ck_assert_int_eq(pids[0], daemon);
 	ck_assert_int_eq(hb_held_state(&b, "org.test.lighttpd", "http"), BROKER_STATE_LENT);
 	hb_drop(&b, "org.test.lighttpd", "http");
-	ck_assert(HB_WAIT(count_procs(conf) == 0, HB_WAIT_MS));
-	ck_assert(HB_WAIT(hb_app_state(&b, "org.test.lighttpd") == BROKER_APP_IDLE, HB_WAIT_MS));
+	ck_assert_msg(HB_WAIT(count_procs(conf) == 0, HB_WAIT_MS), "lighttpd still runs after the drop: %d",
+		      count_procs(conf));
+	ck_assert_msg(HB_WAIT(hb_app_state(&b, "org.test.lighttpd") == BROKER_APP_IDLE, HB_WAIT_MS),
+		      "lighttpd's app is in state %d, not idle", hb_app_state(&b, "org.test.lighttpd"));
 	ck_assert_int_eq(app_procs(&b, "org.test.lighttpd", NULL, NULL), 0);
 	ck_assert(hb_file_contains(b.log, "stopping its instance: 1 process(es) sent SIGTERM"));
 	ck_assert(!hb_file_contains(b.log, "activation failed"));
@@ -252,8 +257,10 @@ START_TEST(gunicorn_master_killed)
 		 "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
 		 "    return [b'worker %%d\\n' %% os.getpid()]\n");
 	char cmd[PATH_MAX + 128];
-	/* --timeout 10: a worker looks for its master every 5 s */
-	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m gunicorn --workers 2 --timeout 10 --chdir %s wsgi:app",
+	/* --timeout 30: a worker looks for its master every 15 s (or when a
+	 * connection wakes it), so at least one is still there for the
+	 * request after the kill however slow the machine is. */
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m gunicorn --workers 2 --timeout 30 --chdir %s wsgi:app",
 		 b.dir);
 	hb_app(&b, "org.test.gunicorn", "listen-fds", cmd);
 	hb_start(&b);
@@ -263,14 +270,18 @@ START_TEST(gunicorn_master_killed)
 	hb_http_get(port, body, sizeof(body));
 	pid_t pids[16];
 	/* a master and two workers */
-	ck_assert(HB_WAIT(app_procs(&b, "org.test.gunicorn", pids, NULL) == 3, 30000));
+	ck_assert_msg(HB_WAIT(app_procs(&b, "org.test.gunicorn", pids, NULL) == 3, 30000),
+		      "gunicorn has %u process(es), not a master and two workers",
+		      app_procs(&b, "org.test.gunicorn", NULL, NULL));
 	pid_t master = hb_app_pid(&b, "org.test.gunicorn");
 	ck_assert_int_eq(pids[0], master);
 	pid_t workers[2] = { pids[1], pids[2] };
 	ck_assert_int_eq(kill(master, SIGKILL), 0);
 	/* A worker that is between requests leaves at once; one that waits
 	 * for the next (5 s) serves it first. */
-	ck_assert(HB_WAIT(master_gone(&b, "org.test.gunicorn", master), HB_WAIT_MS));
+	ck_assert_msg(HB_WAIT(master_gone(&b, "org.test.gunicorn", master), HB_WAIT_MS),
+		      "master %d still listed, or no worker left: %u process(es)", master,
+		      app_procs(&b, "org.test.gunicorn", NULL, NULL));
 	ck_assert_uint_eq(hb_activations(&b), 1);
 	/* an orphaned worker answers; the listener is still theirs */
 	hb_http_get(port, body, sizeof(body));
@@ -279,7 +290,8 @@ START_TEST(gunicorn_master_killed)
 	ck_assert_int_eq(hb_held_state(&b, "org.test.gunicorn", "http"), BROKER_STATE_LENT);
 	ck_assert_uint_eq(hb_activations(&b), 1);
 	/* they leave; then a request starts a new master */
-	ck_assert(HB_WAIT(app_procs(&b, "org.test.gunicorn", NULL, NULL) == 0, 30000));
+	ck_assert_msg(HB_WAIT(app_procs(&b, "org.test.gunicorn", NULL, NULL) == 0, 40000),
+		      "the orphaned workers stay: %u process(es)", app_procs(&b, "org.test.gunicorn", NULL, NULL));
 	ck_assert_uint_eq(hb_activations(&b), 1);
 	ck_assert(HB_WAIT(hb_held_state(&b, "org.test.gunicorn", "http") == BROKER_STATE_WATCHING, HB_WAIT_MS));
 	hb_http_get(port, body, sizeof(body));
