@@ -142,6 +142,8 @@ int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
 	bt_resolver_cancel(t);
 	bt_session_end(t);
 	bt_close_socket(t);
+	if (t->keeper_fd >= 0)
+		close(TAKE_FD(t->keeper_fd));
 	t->phase = BT_FAILED;
 	t->deadline_usec = 0;
 	return broker_tls_status_errno(status);
