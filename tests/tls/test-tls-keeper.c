@@ -30,6 +30,7 @@
 #include <socket-broker/broker.h>
 #include "harness.h"
 #include "peer.h"
+#include "tiny-server.h"
 
 #define APP "org.test.tls"
 #define SUBJECT "CN=localhost,O=socket-broker tests"
@@ -149,15 +150,16 @@ static int occurrences(const char *path, const char *text)
 	return count;
 }
 
-/* openssl s_server on a free port: what we write to *ret_in it sends, what it
- * receives goes to the file out. */
+/* openssl s_server on a free port: what we write to *ret_in it sends (or
+ * takes as a command, alone on a line), what it receives goes to the file
+ * out, line-buffered so that its reports can be waited for. */
 static void s_server(struct peer *p, const char *out, int *ret_in)
 {
 	int in[2];
 	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
 	int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(o, 0);
-	const char *argv[] = { "openssl", "s_server", "-naccept", "1", "-accept", "@PORT@",
+	const char *argv[] = { "stdbuf", "-oL", "openssl", "s_server", "-naccept", "1", "-accept", "@PORT@",
 			       "-cert", pki("server.pem"), "-key", pki("server.key"), NULL };
 	peer_start_io(p, argv, in[0], o);
 	close(in[0]);
@@ -214,10 +216,18 @@ START_TEST(openssl_three_cycles_then_close)
 		push_cycle(&b, n, server_in, server_out);
 	ck_assert_int_eq(hb_report_count(hb_report(&b, APP), "start"), 3);
 
+	/* A TLS 1.3 KeyUpdate (asking for ours too) is no application data: it
+	 * does not wake the app, so the next wake is the next push. */
+	ck_assert_int_eq(write(server_in, "K\n", 2), 2);
+	/* s_server takes a command only alone on its line: wait until it is done. */
+	ck_assert(HB_WAIT(occurrences(server_out, "SSL_do_handshake -> 1") == 1, HB_WAIT_MS));
+	push_cycle(&b, 4, server_in, server_out);
+	ck_assert_int_eq(hb_report_count(hb_report(&b, APP), "start"), 4);
+
 	/* The server ends the connection (close_notify): socket-closed. */
 	char line[HB_LINE_MAX];
 	ck_assert_int_eq(write(server_in, "Q\n", 2), 2);
-	hb_report_get(hb_report(&b, APP), "handback", 3, line);
+	hb_report_get(hb_report(&b, APP), "handback", 4, line);
 	hb_expect(line, "reason", "socket-closed");
 	hb_expect(line, "eof", "1");
 	ck_assert(HB_WAIT(hb_show(&b, APP, "tls") == NULL, HB_WAIT_MS));
@@ -465,6 +475,126 @@ START_TEST(keeper_started_on_demand)
 }
 END_TEST
 
+/* STARTTLS and a client certificate, holdable: the keeper upgrades the
+ * app's stream, and loads the certificate the app names. */
+START_TEST(starttls_and_client_cert)
+{
+	struct hb b;
+	hb_init(&b, "starttls", keeper_conf());
+	hb_start(&b);
+	keeper_start(&b);
+
+	struct tiny srv;
+	tiny_start(&srv, TINY_STARTTLS, false);
+	int fd = hb_tcp_connect((uint16_t)srv.port);
+	char buf[64];
+	ck_assert(hb_recv_exact(fd, buf, 11, HB_WAIT_MS));
+	ck_assert_mem_eq(buf, "220 ready\r\n", 11);
+	hb_send(fd, "STARTTLS\r\n", 10);
+	ck_assert(hb_recv_exact(fd, buf, 14, HB_WAIT_MS));
+	ck_assert_mem_eq(buf, "220 go ahead\r\n", 14);
+	broker_tls *t = tls_handle(BROKER_TLS_LEVEL_TLS13, pki("ca.pem"));
+	ck_assert_int_eq(broker_tls_set_holdable(t, true), 0);
+	int r = broker_tls_upgrade(t, fd, "localhost");
+	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
+	expect_tls(t, 0x0304, SUBJECT);
+	broker_tls_info i;
+	broker_tls_get_info(t, &i);
+	ck_assert_str_eq(i.verify_name, "localhost");
+	char addr[32];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
+	ck_assert_str_eq(i.peer_address, addr);
+	exchange(t, "now secret\n", "now secret\n");
+	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), 0);   /* its close_notify: the stream ends */
+	broker_tls_free(t);
+	tiny_finish(&srv, 0);
+
+	/* A server that requires a client certificate from our CA. */
+	tiny_start(&srv, TINY_PUSH, false);
+	t = tls_handle(BROKER_TLS_LEVEL_TLS, pki("ca.pem"));
+	ck_assert_int_eq(broker_tls_set_holdable(t, true), 0);
+	ck_assert_int_eq(broker_tls_set_client_cert(t, pki("client.pem"), pki("client.key")), 0);
+	r = broker_tls_connect(t, "localhost", service(srv.port));
+	ck_assert_msg(r == 0, "%s", broker_tls_get_detail(t));
+	broker_tls_get_info(t, &i);
+	ck_assert(i.client_cert_requested);
+	ck_assert(i.client_cert_sent);
+	exchange(t, "hello from push-client\n", "news 1\n");
+	ck_assert_int_eq(broker_tls_write(t, "ack 7\n", 6), 6);
+	ck_assert_int_eq(broker_tls_read(t, buf, sizeof(buf)), 0);
+	broker_tls_free(t);
+	tiny_finish(&srv, 0);
+
+	/* Refused by the keeper's handshake: the status comes back as if the
+	 * library had connected itself. */
+	t = tls_handle(BROKER_TLS_LEVEL_TLS, NULL);   /* the system store lacks our CA */
+	ck_assert_int_eq(broker_tls_set_holdable(t, true), 0);
+	tiny_start(&srv, TINY_TLS_ECHO, false);
+	expect_failure(t, broker_tls_connect(t, "localhost", service(srv.port)), BROKER_TLS_CERTIFICATE_UNTRUSTED);
+	broker_tls_get_info(t, &i);
+	ck_assert_str_eq(i.peer_subject, SUBJECT);
+	broker_tls_free(t);
+	tiny_finish(&srv, 11);
+	keeper_kill();
+	hb_finish(&b);
+}
+END_TEST
+
+/* 16 MiB to a server that reads slowly and late: the keeper's buffers stay
+ * bounded (the app's writes wait), and every byte arrives. */
+START_TEST(back_pressure)
+{
+	struct hb b;
+	hb_init(&b, "pressure", keeper_conf());
+	hb_start(&b);
+	keeper_start(&b);
+	int gate[2];
+	ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
+	tiny_sink_gate = gate[0];
+	struct tiny srv;
+	tiny_start(&srv, TINY_TLS_SINK, true);
+	broker_tls *t = held_dial("localhost", srv.port, 0);
+	ck_assert_int_eq(broker_tls_set_nonblocking(t, true), 0);
+	static char chunk[65536];
+	memset(chunk, 'x', sizeof(chunk));
+	size_t sent = 0;
+	/* Until the server reads, only the buffers in between fill up. */
+	for (;;) {
+		ssize_t n = broker_tls_write(t, chunk, sizeof(chunk));
+		if (n == -EAGAIN)
+			break;
+		ck_assert_int_gt(n, 0);
+		sent += (size_t)n;
+		ck_assert_uint_lt(sent, TINY_SINK_BYTES);
+	}
+	hb_diag("%zu bytes buffered before the server read any", sent);
+	ck_assert_int_eq(write(gate[1], "g", 1), 1);
+	ck_assert_int_eq(broker_tls_set_nonblocking(t, false), 0);
+	while (sent < TINY_SINK_BYTES) {
+		size_t n = TINY_SINK_BYTES - sent < sizeof(chunk) ? TINY_SINK_BYTES - sent : sizeof(chunk);
+		ck_assert_int_eq(broker_tls_write(t, chunk, n), (ssize_t)n);
+		sent += n;
+	}
+	char line[32];
+	snprintf(line, sizeof(line), "got %u\n", TINY_SINK_BYTES);
+	char buf[32];
+	size_t got = 0;
+	while (got < strlen(line)) {
+		ssize_t n = broker_tls_read(t, buf + got, strlen(line) - got);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert_mem_eq(buf, line, got);
+	broker_tls_free(t);
+	tiny_finish(&srv, 0);
+	close(gate[0]);
+	close(gate[1]);
+	tiny_sink_gate = -1;
+	keeper_kill();
+	hb_finish(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tls-keeper");
@@ -475,6 +605,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, capabilities_of_the_real_connection);
 	tcase_add_test(tc, keeper_killed_under_twenty);
 	tcase_add_test(tc, keeper_started_on_demand);
+	tcase_add_test(tc, starttls_and_client_cert);
+	tcase_add_test(tc, back_pressure);
 	suite_add_tcase(s, tc);
 	return s;
 }
