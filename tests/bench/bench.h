@@ -137,6 +137,7 @@ extern const char *bench_brokerd, *bench_app;
 /* ---- scenarios (one file each) -------------------------------------- */
 void run_handoff(void);
 void run_activation(void);
+void run_keeper(void);
 void run_memory(void);
 void run_idle(void);
 void run_storm(void);

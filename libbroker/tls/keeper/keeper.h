@@ -60,10 +60,11 @@ struct session {
 	uint64_t app_ino;           /* the inode of the app's end, as brokerd knows it */
 	bool registered;            /* brokerd has it */
 	bool net_eof, local_eof;
+	/* KEEPER_BUF each, allocated while bytes are in flight only: an idle
+	 * held session keeps no buffer. */
 	size_t down_off, down_len;  /* server -> app */
 	size_t up_off, up_len;      /* app -> server */
-	char down[KEEPER_BUF];
-	char up[KEEPER_BUF];
+	char *down, *up;
 };
 
 /* session.c: take a request connection (fd is consumed). */

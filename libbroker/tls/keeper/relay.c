@@ -15,11 +15,28 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "keeper.h"
+
+/* A drained buffer goes back to the allocator; one is taken again when
+ * there is something to read into it.  False: out of memory (wait). */
+static bool buffer(char **b)
+{
+	return *b || (*b = malloc(KEEPER_BUF));
+}
+
+static void drained(char **b, size_t *off, size_t *len)
+{
+	if (*off == *len) {
+		*off = *len = 0;
+		free(*b);
+		*b = NULL;
+	}
+}
 
 /* One pass over both directions; whether anything moved.  *dead is set
  * when the local stream failed. */
@@ -28,7 +45,7 @@ static bool pump(struct session *s, bool *dead)
 	bool moved = false;
 	/* Server -> down.  Read until -EAGAIN: decrypted data can wait in
 	 * GnuTLS where poll() does not see it. */
-	while (!s->net_eof && s->down_len < KEEPER_BUF) {
+	while (!s->net_eof && s->down_len < KEEPER_BUF && buffer(&s->down)) {
 		ssize_t n = broker_tls_read(s->t, s->down + s->down_len, KEEPER_BUF - s->down_len);
 		if (n == -EAGAIN)
 			break;
@@ -54,10 +71,9 @@ static bool pump(struct session *s, bool *dead)
 		s->down_off += (size_t)n;
 		moved = true;
 	}
-	if (s->down_off == s->down_len)
-		s->down_off = s->down_len = 0;
+	drained(&s->down, &s->down_off, &s->down_len);
 	/* Local -> up. */
-	while (!s->local_eof && s->up_len < KEEPER_BUF) {
+	while (!s->local_eof && s->up_len < KEEPER_BUF && buffer(&s->up)) {
 		ssize_t n = recv(s->local_fd, s->up + s->up_len, KEEPER_BUF - s->up_len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -82,8 +98,9 @@ static bool pump(struct session *s, bool *dead)
 		s->up_off += (size_t)n;
 		moved = true;
 	}
-	if (s->up_off == s->up_len || s->net_eof)
-		s->up_off = s->up_len = 0;
+	if (s->net_eof)
+		s->up_off = s->up_len;   /* nowhere to go */
+	drained(&s->up, &s->up_off, &s->up_len);
 	return moved;
 }
 

@@ -29,6 +29,8 @@ void session_end(struct session *s)
 	if (s->local_fd >= 0)
 		close(s->local_fd);
 	broker_tls_free(s->t);   /* close_notify if the session still runs */
+	free(s->down);
+	free(s->up);
 	LIST_REMOVE(s, link);
 	k->nsessions--;
 	free(s);
