@@ -595,6 +595,60 @@ START_TEST(back_pressure)
 }
 END_TEST
 
+/* push-client --tls --hold: the flagship case.  It connects through the
+ * keeper with a client certificate, greets, hands the stream to brokerd
+ * and exits; the server's news wakes it (without libbroker-tls), it
+ * answers, and the server's close wakes it once more. */
+START_TEST(push_client_hold)
+{
+	struct hb b;
+	hb_init(&b, "push", keeper_conf());
+	/* The instances brokerd wakes write what they load to ld.PID. */
+	char ld[PATH_MAX];
+	snprintf(ld, sizeof(ld), "%s", hb_path(&b, "ld"));
+	hb_write(hb_path(&b, "apps.d/org.example.push.conf"), "[app]\nid = org.example.push\nuser = %u\n"
+		 "capabilities = privateNetworkClientServer\n[activation]\nmethod = exec\ncommand = %s\n"
+		 "environment = LD_DEBUG=files LD_DEBUG_OUTPUT=%s\n", (unsigned)getuid(), getenv("PUSH_CLIENT"), ld);
+	hb_start(&b);
+	keeper_start(&b);
+	struct tiny srv;
+	tiny_start(&srv, TINY_PUSH, false);
+	char target[32];
+	snprintf(target, sizeof(target), "localhost:%d", srv.port);
+	const char *out = hb_path(&b, "push-client.out");
+	char out_path[PATH_MAX];
+	snprintf(out_path, sizeof(out_path), "%s", out);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		const char *exe = getenv("PUSH_CLIENT");
+		execl(exe, exe, "--tls", "--hold", "--ca", pki("ca.pem"), "--client-cert", pki("client.pem"),
+		      "--client-key", pki("client.key"), "--control", b.socket, target, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "push-client failed");
+	ck_assert(hb_file_contains(out_path, "with TLS1.3, "));
+	ck_assert(hb_file_contains(out_path, "server verified: " SUBJECT "\n"));
+	ck_assert(hb_file_contains(out_path, "the TLS keeper holds the session"));
+	ck_assert(hb_file_contains(out_path, "handed to brokerd as org.example.push/push"));
+	/* Greeting, "news 1" to the woken instance, its "ack 7", bye: all exact. */
+	tiny_finish(&srv, 0);
+	ck_assert(HB_WAIT(hb_show(&b, "org.example.push", "push") == NULL, HB_WAIT_MS));
+	/* Two wakes (the news, the close), and neither loaded GnuTLS. */
+	char cmd[3 * PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "test $(ls %s.* | wc -l) -ge 2 && grep -q 'file=libbroker.so.1' %s.* && "
+		 "! grep -q -e gnutls -e libbroker-tls %s.*", ld, ld, ld);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+	keeper_kill();
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tls-keeper");
@@ -607,6 +661,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, keeper_started_on_demand);
 	tcase_add_test(tc, starttls_and_client_cert);
 	tcase_add_test(tc, back_pressure);
+	tcase_add_test(tc, push_client_hold);
 	suite_add_tcase(s, tc);
 	return s;
 }
