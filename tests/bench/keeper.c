@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,12 +240,24 @@ void run_keeper(void)
 	bd_start(&d, NULL, 10000);
 	broker *b = bd_connect(&d, APP_ID);
 
-	char ksock[160];
+	char ksock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	snprintf(ksock, sizeof(ksock), "%s/keeper", d.dir);
 	setenv("BROKER_SOCKET", d.sock, 1);
 	setenv("BROKER_TLS_KEEPER_SOCKET", ksock, 1);
 	char *kargv[] = { BENCH_KEEPER, "--listen", ksock, "--idle-exit", "0", NULL };
 	pid_t keeper = start(kargv);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ksock);
+	for (int i = 0;; i++) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (r == 0)
+			break;
+		if (i == 2000)
+			die("the keeper does not listen on %s", ksock);
+		sleep_ms(5);
+	}
 
 	uint16_t tls_port;
 	int listener = tcp_listener(&tls_port), go[2], report[2];
