@@ -162,12 +162,8 @@ static int try_next_address(broker_tls *t, int last_err)
 
 static int connected(broker_tls *t)
 {
-	if (t->level == BROKER_TLS_LEVEL_PLAIN) {
-		t->phase = BT_OPEN;
-		t->status = BROKER_TLS_OK;
-		t->deadline_usec = 0;
-		return 0;
-	}
+	if (t->level == BROKER_TLS_LEVEL_PLAIN)
+		return bt_opened(t);
 	int r = bt_session_start(t);
 	return r < 0 ? r : bt_handshake_step(t);
 }

@@ -193,11 +193,7 @@ int bt_keeper_step(broker_tls *t)
 	t->fd = fd;
 	t->relayed = true;
 	t->established = true;
-	t->phase = BT_OPEN;
-	t->status = BROKER_TLS_OK;
-	t->detail[0] = 0;
-	t->deadline_usec = 0;
-	return 0;
+	return bt_opened(t);
 }
 
 void bt_keeper_free(broker_tls *t)

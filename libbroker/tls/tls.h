@@ -73,6 +73,9 @@ struct broker_tls {
  * socket.  Returns the status's negative errno. */
 int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Record success: the connection is open (BT_OPEN, status OK, no detail,
+ * no deadline).  Returns 0. */
+int bt_opened(broker_tls *t);
 /* Close the socket (clearing the guard first, so a reused fd number is not
  * left marked). */
 void bt_close_socket(broker_tls *t);

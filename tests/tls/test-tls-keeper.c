@@ -11,16 +11,13 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -300,32 +297,13 @@ START_TEST(gnutls_echo_cycles_keepalive_reset)
 }
 END_TEST
 
-/* Addresses that count as public on lo, in a network namespace of this
- * test's own (Check runs each test in its own process). */
-static void public_netns(void)
-{
-	ck_assert_int_eq(unshare(CLONE_NEWNET), 0);
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	ck_assert_int_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo:1");
-	struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
-	in->sin_family = AF_INET;
-	inet_pton(AF_INET, "203.0.113.7", &in->sin_addr);
-	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &ifr), 0);
-	close(s);
-}
-
 /* brokerd judges a keeper's stream by the real connection: an app without
  * internetClient cannot have brokerd hold a connection to the internet
  * through the keeper, nor one without privateNetworkClientServer a
  * connection to a private address. */
 START_TEST(capabilities_of_the_real_connection)
 {
-	public_netns();
+	hb_public_netns();
 	struct hb b;
 	struct peer srv;
 	hb_init(&b, "caps", keeper_conf());

@@ -116,15 +116,20 @@ static void arm(struct session *s)
 	}
 }
 
-static void step(struct session *s)
+/* After a connect, upgrade or step returned r. */
+static void advanced(struct session *s, int r)
 {
-	int r = broker_tls_step(s->t);
 	if (r == -EAGAIN)
 		arm(s);
 	else if (r < 0)
 		fail(s, r);
 	else
 		established(s);
+}
+
+static void step(struct session *s)
+{
+	advanced(s, broker_tls_step(s->t));
 }
 
 static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -193,12 +198,7 @@ static void on_request(struct ev_loop *loop, ev_io *w, int revents)
 	ev_io_start(loop, &s->req_w);
 	r = start(s, &m);
 	bp_msg_close_fds(&m);
-	if (r == -EAGAIN)
-		arm(s);
-	else if (r < 0)
-		fail(s, r);
-	else
-		established(s);
+	advanced(s, r);
 }
 
 void session_accept(struct keeper *k, int fd)
