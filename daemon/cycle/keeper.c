@@ -2,6 +2,7 @@
 /* Streams relayed by the TLS keeper (keeper.h). */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,11 @@ int keeper_facts(struct daemon *d, int fd, struct sock_facts *ret, char *why, si
 	}
 	if (!keeper_trusted(d, cred.pid))
 		return 0;
+	/* The keeper has let go already (the server closed: it forgot the
+	 * stream as it closed its end).  What is left leads nowhere. */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+		return KEEPER_GONE;
 	snprintf(why, len, "the stream leads to the TLS keeper (pid %d), which has not told brokerd "
 		 "where its connection goes", (int)cred.pid);
 	return -ENOLINK;

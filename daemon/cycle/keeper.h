@@ -11,7 +11,9 @@
  * its pid, from SO_PEERCRED of the control connection, must run that file.
  * A stream whose peer (SO_PEERCRED: the socketpair's creator) runs the
  * keeper but which it never registered is refused, so an app cannot pass
- * the internet off as a local socket.
+ * the internet off as a local socket; unless the keeper has closed its end
+ * already (its session ended and it forgot the stream): that stream leads
+ * nowhere, needs no capability, and wakes its app with socket-closed.
  */
 #pragma once
 
@@ -30,6 +32,9 @@ int keeper_note(struct daemon *d, const struct identity *who, const void *owner,
 void keeper_forget_owner(struct daemon *d, const void *owner);
 
 /* For a transfer of fd, a connected AF_UNIX stream: 1 with the real
- * connection's facts in *ret if it is a keeper's registered stream, 0 if it
- * is no keeper's, -ENOLINK (with why) if it is the keeper's but unknown. */
+ * connection's facts in *ret if it is a keeper's registered stream,
+ * KEEPER_GONE if it is the keeper's but the keeper has closed its end, 0 if
+ * it is no keeper's, -ENOLINK (with why) if it is the keeper's, open, but
+ * unknown. */
+#define KEEPER_GONE 2
 int keeper_facts(struct daemon *d, int fd, struct sock_facts *ret, char *why, size_t len);

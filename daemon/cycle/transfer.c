@@ -69,17 +69,19 @@ static int check_socket(struct daemon *d, struct app *a, int fd, const struct tr
 	}
 	if (r < 0)
 		return r;
-	/* The sentence only for a refusal: putting it together costs more
-	 * than the check. */
 	struct sock_facts real;
 	const struct sock_facts *judged = f;
 	if (f->family == AF_UNIX && f->sotype == SOCK_STREAM && f->connected) {
 		r = keeper_facts(d, fd, &real, why, len);
 		if (r < 0)
 			return r;
+		if (r == KEEPER_GONE)
+			return 0;   /* it leads nowhere now: no capability to judge */
 		if (r > 0)
 			judged = &real;
 	}
+	/* The sentence only for a refusal: putting it together costs more
+	 * than the check. */
 	char what[384];
 	r = caps_check_facts(judged, a->m->caps, NULL, 0);
 	if (r < 0)

@@ -363,9 +363,14 @@ START_TEST(capabilities_of_the_real_connection)
 	c = hb_open(&b, "org.test.private");
 	ck_assert_int_eq(broker_transfer(c, "unknown", broker_tls_get_fd(t), NULL, 0, 0), -ENOLINK);
 	ck_assert_msg(strstr(broker_last_message(c), "has not told brokerd"), "%s", broker_last_message(c));
+	/* Once the keeper has let go of it (the server went), it leads nowhere:
+	 * held, and the app is told it closed. */
+	peer_stop(&srv);
+	struct pollfd p = { .fd = broker_tls_get_fd(t), .events = POLLIN };
+	ck_assert(HB_WAIT(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP), HB_WAIT_MS));
+	ck_assert_int_eq(broker_transfer(c, "unknown", broker_tls_take_fd(t), NULL, 0, 0), 0);
 	broker_close(c);
 	broker_tls_free(t);
-	peer_stop(&srv);
 	hb_finish(&b);
 }
 END_TEST
