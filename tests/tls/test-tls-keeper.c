@@ -620,11 +620,14 @@ START_TEST(push_client_hold)
 	ck_assert(hb_file_contains(out_path, "handed to brokerd as org.example.push/push"));
 	/* Greeting, "news 1" to the woken instance, its "ack 7", bye: all exact. */
 	tiny_finish(&srv, 0);
-	ck_assert(HB_WAIT(hb_show(&b, "org.example.push", "push") == NULL, HB_WAIT_MS));
-	/* Two wakes (the news, the close), and neither loaded GnuTLS. */
+	/* Two wakes (the news, the close: the socket is gone after it), and
+	 * neither loaded GnuTLS. */
 	char cmd[3 * PATH_MAX + 128];
-	snprintf(cmd, sizeof(cmd), "test $(ls %s.* | wc -l) -ge 2 && grep -q 'file=libbroker.so.1' %s.* && "
-		 "! grep -q -e gnutls -e libbroker-tls %s.*", ld, ld, ld);
+	snprintf(cmd, sizeof(cmd), "test $(ls %s.* 2>/dev/null | wc -l) -ge 2", ld);
+	ck_assert(HB_WAIT(system(cmd) == 0, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_show(&b, "org.example.push", "push") == NULL, HB_WAIT_MS));
+	snprintf(cmd, sizeof(cmd), "grep -q 'file=libbroker.so.1' %s.* && ! grep -q -e gnutls -e libbroker-tls %s.*",
+		 ld, ld);
 	ck_assert_msg(system(cmd) == 0, "%s", cmd);
 	keeper_kill();
 	hb_assert_fds(&b, b.base_fds);

@@ -23,11 +23,14 @@ void session_end(struct session *s)
 	ev_io_stop(k->loop, &s->net_w);
 	ev_io_stop(k->loop, &s->local_w);
 	ev_timer_stop(k->loop, &s->connect_timer);
+	/* The stream closes before brokerd forgets it: a transfer that comes
+	 * in between finds it closed (brokerd then takes it as leading
+	 * nowhere), never open and unknown. */
+	if (s->local_fd >= 0)
+		close(s->local_fd);
 	brokerd_forget(k, s);
 	if (s->req_fd >= 0)
 		close(s->req_fd);
-	if (s->local_fd >= 0)
-		close(s->local_fd);
 	broker_tls_free(s->t);   /* close_notify if the session still runs */
 	free(s->down);
 	free(s->up);
