@@ -11,11 +11,12 @@
  * With --tls it connects with TLS instead (--ca for a CA file other than the
  * system trust store, --client-cert/--client-key for a client certificate
  * from PEM files or a PKCS#11 URI).  A TLS stream cannot be handed to
- * brokerd, so it then serves the connection itself: see push-tls.c, which
+ * brokerd, so it then serves the connection itself, unless --hold asks for a
+ * holdable one, whose session the TLS keeper keeps: see push-tls.c, which
  * also explains why libbroker-tls is loaded only then.
  *
  *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]
- *               [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT
+ *               [--tls [--hold] [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -95,8 +96,12 @@ static void reconnect(const struct opts *o, const char *id, int fd, const char *
 {
 	printf("push-client: the server closed the connection\n");
 	close(fd);
-	if (strncmp(context, "server=", 7) != 0)
+	if (strncmp(context, "server=", 7) != 0) {
+		/* "tls-server=": a held TLS connection; starting one again needs
+		 * libbroker-tls, which a woken instance does not load. */
+		printf("push-client: start push-client --tls --hold again to reconnect\n");
 		return;
+	}
 	int nfd = dial(context + 7);
 	if (nfd < 0) {
 		printf("push-client: cannot reconnect to %s; giving up until started again\n", context + 7);
@@ -173,6 +178,7 @@ int main(int argc, char **argv)
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "tls", no_argument, NULL, 't' },
+		{ "hold", no_argument, NULL, 'H' },
 		{ "ca", required_argument, NULL, 'A' },
 		{ "client-cert", required_argument, NULL, 'C' },
 		{ "client-key", required_argument, NULL, 'K' },
@@ -188,12 +194,13 @@ int main(int argc, char **argv)
 		case 'k': o.keepalive = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': o.control = optarg; break;
 		case 't': o.tls = true; break;
+		case 'H': o.tls_opts.hold = true; break;
 		case 'A': o.tls_opts.ca = optarg; break;
 		case 'C': o.tls_opts.client_cert = optarg; break;
 		case 'K': o.tls_opts.client_key = optarg; break;
 		case 'h':
 			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]\n"
-			       "                   [--tls [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n");
+			       "                   [--tls [--hold] [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n");
 			return 0;
 		default:
 			return 2;
@@ -201,8 +208,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.app)
 		o.app = "org.example.push";
-	if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key)) {
-		fprintf(stderr, "push-client: --ca, --client-cert and --client-key need --tls\n");
+	if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key || o.tls_opts.hold)) {
+		fprintf(stderr, "push-client: --hold, --ca, --client-cert and --client-key need --tls\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -222,7 +229,13 @@ int main(int argc, char **argv)
 	if (o.tls) {
 		o.tls_opts.server = o.server;
 		o.tls_opts.keepalive = o.keepalive;
-		return push_tls_run(&o.tls_opts);
+		int held;
+		r = push_tls_run(&o.tls_opts, &held);
+		if (r || held < 0)
+			return r;
+		char context[300];
+		snprintf(context, sizeof(context), "tls-server=%s", o.server);
+		return hand_over(&o, o.id, held, context) < 0 ? 1 : 0;
 	}
 	int fd = dial(o.server);
 	if (fd < 0)

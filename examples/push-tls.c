@@ -13,7 +13,11 @@
  * in this process, and without kernel TLS (which the kernels we run on lack)
  * they cannot travel with the fd, so brokerd cannot hold the stream
  * (broker_transfer() refuses it with -EBADFD).  push-client says so and
- * serves the connection itself.  See docs/tls.md.
+ * serves the connection itself.  With --hold it asks for a holdable
+ * connection instead: the TLS keeper keeps the session, push-client hands
+ * the keeper's local stream to brokerd and exits, and the instance brokerd
+ * wakes reads and writes that stream like a plain one, without loading
+ * libbroker-tls at all.  See docs/tls.md.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -41,6 +45,8 @@ static struct {
 	__typeof__(broker_tls_pending) *pending;
 	__typeof__(broker_tls_write) *write_;
 	__typeof__(broker_tls_shutdown) *shutdown_;
+	__typeof__(broker_tls_set_holdable) *set_holdable;
+	__typeof__(broker_tls_take_fd) *take_fd;
 } tls;
 
 static int load(void)
@@ -60,7 +66,8 @@ static int load(void)
 		SYM(status_message, broker_tls_status_message),
 		SYM(retry_may_help, broker_tls_status_retry_may_help), SYM(read_, broker_tls_read),
 		SYM(pending, broker_tls_pending), SYM(write_, broker_tls_write),
-		SYM(shutdown_, broker_tls_shutdown),
+		SYM(shutdown_, broker_tls_shutdown), SYM(set_holdable, broker_tls_set_holdable),
+		SYM(take_fd, broker_tls_take_fd),
 #undef SYM
 	};
 	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
@@ -113,8 +120,9 @@ static int serve(broker_tls *t, unsigned keepalive)
 	}
 }
 
-int push_tls_run(const struct push_tls_opts *o)
+int push_tls_run(const struct push_tls_opts *o, int *ret_fd)
 {
+	*ret_fd = -1;
 	if (load() < 0)
 		return 1;
 	char host[256];
@@ -130,6 +138,8 @@ int push_tls_run(const struct push_tls_opts *o)
 	int r = tls.new_(BROKER_TLS_LEVEL_TLS, &t);
 	if (r == 0 && o->ca && (r = tls.set_ca_file(t, o->ca)) < 0)
 		fprintf(stderr, "push-client: --ca %s: %s\n", o->ca, strerror(-r));
+	if (r == 0 && o->hold && (r = tls.set_holdable(t, true)) < 0)
+		fprintf(stderr, "push-client: --hold: %s\n", strerror(-r));
 	if (r == 0 && o->client_cert && (r = tls.set_client_cert(t, o->client_cert, o->client_key)) < 0)
 		fprintf(stderr, "push-client: --client-cert: %s (%s)\n", strerror(-r), tls.get_detail(t));
 	if (r < 0) {
@@ -148,6 +158,14 @@ int push_tls_run(const struct push_tls_opts *o)
 	if (i.client_cert_requested)
 		printf("push-client: the server asked for a client certificate; %s\n",
 		       i.client_cert_sent ? "sent" : "none sent");
+	if (o->hold) {
+		r = send_text(t, "hello from push-client\n");
+		if (r == 0)
+			printf("push-client: the TLS keeper holds the session; handing its stream to brokerd\n");
+		*ret_fd = r == 0 ? tls.take_fd(t) : -1;
+		tls.free_(t);
+		return *ret_fd >= 0 ? 0 : 1;
+	}
 	printf("push-client: not handing the connection to brokerd: its TLS session lives in this process "
 	       "and cannot move without kernel TLS; serving it here\n");
 	fflush(stdout);

@@ -2,14 +2,19 @@
 /* push-client's TLS mode (push-tls.c). */
 #pragma once
 
+#include <stdbool.h>
+
 struct push_tls_opts {
 	const char *server;        /* HOST:PORT */
 	const char *ca;            /* CA file, NULL: the system trust store */
 	const char *client_cert;   /* PEM file or PKCS#11 URI, NULL: none */
 	const char *client_key;    /* NULL: in client_cert */
 	unsigned keepalive;        /* seconds, 0: none */
+	bool hold;                 /* a holdable connection: the TLS keeper keeps the session */
 };
 
 /* Load libbroker-tls, connect, greet, and serve the stream in this process
- * until the server closes it.  Returns the exit code. */
-int push_tls_run(const struct push_tls_opts *o);
+ * until the server closes it; returns the exit code.  With hold: connect
+ * through the TLS keeper, greet, and put the keeper's stream (the caller's
+ * to hand over) in *ret_fd; returns 0, or the exit code with *ret_fd -1. */
+int push_tls_run(const struct push_tls_opts *o, int *ret_fd);

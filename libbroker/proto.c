@@ -44,6 +44,9 @@ static const struct desc descs[] = {
 	[BP_HANDBACK]      = { "HANDBACK", sizeof(struct bp_handback), 3, { S, S, B }, 1, 1 },
 	[BP_BATCH_END]     = { "BATCH_END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
 	[BP_HANDBACK_ACK]  = { "HANDBACK_ACK", sizeof(struct bp_handback_ack), 0, { 0 }, 0, 0 },
+	[BP_KEEPER]        = { "KEEPER", sizeof(struct bp_keeper), 0, { 0 }, 0, 1 },
+	[BP_KEEPER_CONNECT] = { "KEEPER_CONNECT", sizeof(struct bp_keeper_connect), 6, { S, S, S, S, S, S }, 0, 1 },
+	[BP_KEEPER_REPLY]  = { "KEEPER_REPLY", sizeof(struct bp_keeper_reply), 7, { S, S, S, S, S, S, S }, 0, 1 },
 };
 #undef S
 #undef B
@@ -52,6 +55,7 @@ _Static_assert(sizeof(struct bp_header) == 16, "header is 16 bytes");
 _Static_assert(sizeof(struct bp_status) % 8 == 0, "fixed parts are 8-byte multiples");
 _Static_assert(sizeof(struct bp_info) % 8 == 0, "fixed parts are 8-byte multiples");
 _Static_assert(sizeof(struct bp_event) % 8 == 0, "fixed parts are 8-byte multiples");
+_Static_assert(sizeof(struct bp_keeper_reply) % 8 == 0, "fixed parts are 8-byte multiples");
 
 static const struct desc *lookup(unsigned type)
 {

@@ -74,6 +74,18 @@ enum bp_type {
 	BP_HANDBACK,         /* brokerd -> app; fixed bp_handback; fields: app, id, context; fd: the socket */
 	BP_BATCH_END,        /* brokerd -> app; fixed bp_end: nothing more is pending now */
 	BP_HANDBACK_ACK,     /* app -> brokerd; fixed bp_handback_ack */
+
+	/* the TLS keeper (libbroker/tls/keeper/) -> brokerd, on a control
+	 * connection after HELLO: where a relayed stream really goes */
+	BP_KEEPER = 112,     /* fixed bp_keeper; fd: the real TCP socket (register) or none (forget) -> OK */
+
+	/* keeper connection: libbroker-tls -> the TLS keeper and back, one
+	 * request and one reply per connection */
+	BP_KEEPER_CONNECT = 120, /* fixed bp_keeper_connect; fields: host, service, CA file, client
+	                          * cert, client key, verify name; fd: 0, or 1 (STARTTLS: the stream) */
+	BP_KEEPER_REPLY,     /* fixed bp_keeper_reply; fields: detail, protocol, cipher, description,
+	                      * subject, verify name, peer address; fd: the app's end of the relayed
+	                      * stream on success, none on failure */
 };
 
 struct bp_hello {
@@ -199,6 +211,37 @@ struct bp_handback_ack {
 	uint64_t serial;
 };
 
+/* BP_KEEPER: the keeper created the AF_UNIX stream whose app end has inode
+ * ino (an end of a socketpair it made, so that end's SO_PEERCRED names the
+ * keeper); with the fd, brokerd notes the facts of the TCP socket that the
+ * keeper relays it to; without, it forgets the stream. */
+struct bp_keeper {
+	uint64_t ino;
+};
+
+#define BP_KEEPER_UPGRADE 1u     /* bp_keeper_connect: STARTTLS on the fd that came with it */
+
+struct bp_keeper_connect {
+	uint32_t level;          /* enum broker_tls_level, never plain */
+	uint32_t flags;          /* BP_KEEPER_UPGRADE */
+	int32_t connect_ms;      /* < 0: no limit */
+	uint32_t ignorable;      /* BROKER_TLS_PROBLEM_* */
+};
+
+#define BP_KEEPER_ENCRYPTED 1u
+#define BP_KEEPER_VERIFIED 2u
+#define BP_KEEPER_CERT_REQUESTED 4u
+#define BP_KEEPER_CERT_SENT 8u
+
+struct bp_keeper_reply {
+	int32_t error;           /* 0, or the status's negative errno (or an argument error) */
+	uint32_t status;         /* enum broker_tls_status */
+	uint32_t version;        /* 0x0303, 0x0304, 0 */
+	uint32_t flags;          /* BP_KEEPER_ENCRYPTED, ... */
+	uint32_t cert_problems;
+	uint32_t addresses_tried;
+};
+
 /* A field as the encoder takes it and the decoder gives it.  For strings the
  * decoder's len excludes the NUL and ptr is NUL-terminated in place. */
 struct bp_field {
@@ -225,6 +268,9 @@ struct bp_msg {
 		struct bp_act_hello act_hello;
 		struct bp_handback handback;
 		struct bp_handback_ack handback_ack;
+		struct bp_keeper keeper;
+		struct bp_keeper_connect keeper_connect;
+		struct bp_keeper_reply keeper_reply;
 		uint8_t raw[128];
 	} u;
 	unsigned nfields;

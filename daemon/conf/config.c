@@ -113,6 +113,8 @@ int config_defaults(struct config *c, bool user)
 			r = path_join(&c->config_path, cfgdir, "socket-broker/brokerd.conf");
 		free(cfgdir);
 	}
+	if (r == 0 && !(c->tls_keeper = strdup(KEEPER_EXEC)))
+		r = -ENOMEM;
 	if (r < 0)
 		config_free(c);
 	return r;
@@ -165,6 +167,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			r = value[0] == '/' ? set_str(&c->apps_dir, value) : -EINVAL;
 		else if (strcasecmp(name, "admin-group") == 0)
 			r = *value ? set_str(&c->admin_group, value) : -EINVAL;
+		else if (strcasecmp(name, "tls-keeper") == 0 && !*value) {
+			free(c->tls_keeper);
+			c->tls_keeper = NULL;
+			r = 0;
+		} else if (strcasecmp(name, "tls-keeper") == 0)
+			r = value[0] == '/' ? set_str(&c->tls_keeper, value) : -EINVAL;
 	} else if (strcasecmp(section, "limits") == 0) {
 		for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
 			if (strcasecmp(name, limit_keys[i].name) == 0) {
@@ -266,5 +274,6 @@ void config_free(struct config *c)
 	free(c->socket_path);
 	free(c->apps_dir);
 	free(c->admin_group);
-	c->config_path = c->socket_path = c->apps_dir = c->admin_group = NULL;
+	free(c->tls_keeper);
+	c->config_path = c->socket_path = c->apps_dir = c->admin_group = c->tls_keeper = NULL;
 }

@@ -12,6 +12,7 @@ struct config {
 	char *socket_path;
 	char *apps_dir;
 	char *admin_group;          /* NULL = root only */
+	char *tls_keeper;           /* the TLS keeper executable brokerd believes; NULL = none */
 	gid_t admin_gid;
 
 	/* limits; docs/security.md has the defaults and why */

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "event.h"
+#include "keeper.h"
 #include "log.h"
 #include "records.h"
 #include "util.h"
@@ -122,6 +123,7 @@ void client_free(struct daemon *d, struct client *c, const char *why)
 	}
 	if (c->monitor)
 		d->nmonitors--;
+	keeper_forget_owner(d, c);
 	TAILQ_REMOVE(&d->clients, c, link);
 	d->nclients--;
 	free(c);

@@ -16,6 +16,7 @@
 #include "app.h"
 #include "held.h"
 #include "identity.h"
+#include "keeper.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "records.h"
@@ -117,6 +118,14 @@ static int do_attach(struct daemon *d, struct client *c, struct bp_msg *m, char 
 	if (r < 0)
 		return r;
 	r = wake_attach(d, a, bp_msg_take_fd(m), c->pid, why, len);
+	return r < 0 ? r : reply_ok(d, c, m->seq);
+}
+
+/* From the TLS keeper only (keeper.h): where a relayed stream goes. */
+static int do_keeper(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	const struct identity who = { .uid = c->uid, .pid = c->pid, .unit = c->unit, .admin = c->admin };
+	int r = keeper_note(d, &who, c, m->u.keeper.ino, bp_msg_take_fd(m), why, len);
 	return r < 0 ? r : reply_ok(d, c, m->seq);
 }
 
@@ -267,6 +276,7 @@ static verb_fn *const verbs[] = {
 	[BP_DROP] = do_admin_socket,
 	[BP_RELOAD] = do_reload,
 	[BP_ATTACH] = do_attach,
+	[BP_KEEPER] = do_keeper,
 };
 
 void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)

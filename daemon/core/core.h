@@ -154,6 +154,7 @@ typedef void pollset_ready_fn(struct daemon *d, struct held *h);
 
 struct client;
 TAILQ_HEAD(client_list, client);
+struct keeper_stream;
 
 /* Everything brokerd has: one of these, in main(). */
 struct daemon {
@@ -196,6 +197,8 @@ struct daemon {
 	unsigned nskipped;
 	uint64_t dropped[64];        /* SO_COOKIEs of the last sockets an admin dropped (held.c) */
 	unsigned ndropped;
+	struct keeper_stream *keeper_streams;   /* cycle/keeper.c: where relayed streams go */
+	unsigned nkeeper_streams, keeper_streams_cap;
 	/* Separate, because a request's fields point into rbuf while its
 	 * replies are encoded into wbuf. */
 	uint8_t rbuf[BP_MSG_MAX];    /* the message being handled */

@@ -9,6 +9,7 @@
 #include "app.h"
 #include "caps.h"
 #include "held.h"
+#include "keeper.h"
 #include "transfer.h"
 #include "util.h"
 
@@ -54,9 +55,10 @@ static int check_request(struct daemon *d, struct app *a, const struct transfer 
 }
 
 /* The socket itself (family, type, addresses, direction) decides which
- * capability it needs; the app's word counts for nothing. */
-static int check_socket(struct app *a, int fd, const struct transfer *t, struct sock_facts *f,
-			char *why, size_t len)
+ * capability it needs; the app's word counts for nothing.  A stream the TLS
+ * keeper relays is judged by the keeper's real connection. */
+static int check_socket(struct daemon *d, struct app *a, int fd, const struct transfer *t,
+			struct sock_facts *f, char *why, size_t len)
 {
 	int r = sock_facts_get(fd, f);
 	if (r == -ENOTSOCK) {
@@ -67,14 +69,25 @@ static int check_socket(struct app *a, int fd, const struct transfer *t, struct 
 	}
 	if (r < 0)
 		return r;
+	struct sock_facts real;
+	const struct sock_facts *judged = f;
+	if (f->family == AF_UNIX && f->sotype == SOCK_STREAM && f->connected) {
+		r = keeper_facts(d, fd, &real, why, len);
+		if (r < 0)
+			return r;
+		if (r == KEEPER_GONE)
+			return 0;   /* it leads nowhere now: no capability to judge */
+		if (r > 0)
+			judged = &real;
+	}
 	/* The sentence only for a refusal: putting it together costs more
 	 * than the check. */
 	char what[384];
-	r = caps_check_facts(f, a->m->caps, NULL, 0);
+	r = caps_check_facts(judged, a->m->caps, NULL, 0);
 	if (r < 0)
-		caps_check_facts(f, a->m->caps, what, sizeof(what));
+		caps_check_facts(judged, a->m->caps, what, sizeof(what));
 	if (r == -EACCES)
-		snprintf(why, len, "app %s: %s", a->id, what);
+		snprintf(why, len, "app %s: %s%s", a->id, what, judged == f ? "" : ", relayed by the TLS keeper");
 	else if (r < 0)
 		snprintf(why, len, "%s", what);
 	if (r < 0)
@@ -133,7 +146,7 @@ int transfer_socket(struct daemon *d, struct app *a, const struct identity *who,
 	uint64_t ino;
 	int r = check_request(d, a, t, why, len);
 	if (r == 0)
-		r = check_socket(a, fd, t, &f, why, len);
+		r = check_socket(d, a, fd, t, &f, why, len);
 	if (r == 0)
 		r = check_unique(d, a, who, fd, t->id, &ino, why, len);
 	if (r == 0)

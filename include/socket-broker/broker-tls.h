@@ -31,7 +31,9 @@
  * Transferring: a socket with an active userspace TLS session cannot be handed
  * to brokerd (the session's keys and sequence numbers live in this process):
  * the library marks it with broker_fd_guard(), and broker_transfer() refuses
- * it with -EBADFD.  See docs/tls.md.
+ * it with -EBADFD.  A holdable connection (broker_tls_set_holdable()) keeps
+ * its session in the TLS keeper instead, and its fd is a local stream that
+ * can be handed over like any other.  See docs/tls.md.
  *
  * A handle is not thread-safe; use one per thread or lock around it.
  */
@@ -165,6 +167,28 @@ int broker_tls_set_timeouts(broker_tls *t, int connect_ms, int io_ms);
  * (a blocking connect, then non-blocking I/O, say). */
 int broker_tls_set_nonblocking(broker_tls *t, bool nonblocking);
 
+/* Holdable: the TLS session is kept by the TLS keeper (broker-tls-keeper(8),
+ * one per user), which holds the real TCP connection and relays the
+ * plaintext over a local AF_UNIX stream; that stream is the handle's fd.  It
+ * reads and writes as usual, broker_tls_get_info() reports what the keeper
+ * negotiated, and it can be handed to brokerd (broker_transfer() of
+ * broker_tls_get_fd(), or of broker_tls_take_fd()), which wakes the app when
+ * the server sends application data or closes.  A woken app reads and
+ * writes that stream directly: it needs neither GnuTLS nor this library.
+ * Ending it (close, or broker_tls_shutdown()) makes the keeper send
+ * close_notify.  Through the keeper a server's close_notify and a reset both
+ * read as the end of the stream (0).  The keeper is found at
+ * broker_tls_keeper_socket() and started if nothing answers there.  Not for
+ * the plain level (-EINVAL: a plain stream can be handed over itself).
+ * Errors: -EINVAL, -EBUSY (connected already). */
+int broker_tls_set_holdable(broker_tls *t, bool holdable);
+
+/* Where holdable connections find the TLS keeper: $BROKER_TLS_KEEPER_SOCKET,
+ * else $XDG_RUNTIME_DIR/socket-broker/tls-keeper; NULL if neither is set.
+ * (A keeper started on demand is $BROKER_TLS_KEEPER, else the installed
+ * broker-tls-keeper.)  Valid until the next call in this thread. */
+const char *broker_tls_keeper_socket(void);
+
 /* ---- Connecting -------------------------------------------------------- */
 
 /* Resolve host (a name or a numeric address) and service (a port number or
@@ -260,7 +284,8 @@ ssize_t broker_tls_write(broker_tls *t, const void *buf, size_t len);
 int broker_tls_shutdown(broker_tls *t);
 
 /* Hand the socket out: the caller owns the returned fd (in blocking mode
- * again) and the handle forgets it.  For plain connections, and after broker_tls_shutdown().  Errors:
+ * again) and the handle forgets it.  For plain and holdable connections (the
+ * keeper's local stream), and after broker_tls_shutdown().  Errors:
  * -EBADFD (an active TLS session: its state cannot leave this process),
  * -ENOTCONN (no socket). */
 int broker_tls_take_fd(broker_tls *t);

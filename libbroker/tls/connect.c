@@ -162,12 +162,8 @@ static int try_next_address(broker_tls *t, int last_err)
 
 static int connected(broker_tls *t)
 {
-	if (t->level == BROKER_TLS_LEVEL_PLAIN) {
-		t->phase = BT_OPEN;
-		t->status = BROKER_TLS_OK;
-		t->deadline_usec = 0;
-		return 0;
-	}
+	if (t->level == BROKER_TLS_LEVEL_PLAIN)
+		return bt_opened(t);
 	int r = bt_session_start(t);
 	return r < 0 ? r : bt_handshake_step(t);
 }
@@ -217,6 +213,8 @@ int bt_connect_step(broker_tls *t)
 		return step_connecting(t);
 	case BT_HANDSHAKE:
 		return bt_handshake_step(t);
+	case BT_KEEPER:
+		return bt_keeper_step(t);
 	case BT_OPEN:
 		return 0;
 	case BT_FAILED:
@@ -257,6 +255,11 @@ int broker_tls_connect(broker_tls *t, const char *host, const char *service)
 	t->verify_name = strdup(host);
 	if (!t->verify_name)
 		return -ENOMEM;
+	if (t->holdable) {
+		t->deadline_usec = 0;
+		int r = bt_keeper_start(t, host, service, -1);
+		return r == -EAGAIN ? broker_tls_step(t) : r;
+	}
 	int r = resolver_start(t, host, service);
 	if (r < 0)
 		return r;
@@ -286,6 +289,10 @@ int broker_tls_upgrade(broker_tls *t, int fd, const char *verify_name)
 		return -ENOMEM;
 	free(t->verify_name);
 	t->verify_name = name;
+	if (t->holdable) {
+		int r = bt_keeper_start(t, "", "", fd);   /* consumes fd */
+		return r == -EAGAIN ? broker_tls_step(t) : r;
+	}
 	t->fd = fd;   /* ours from here on */
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)

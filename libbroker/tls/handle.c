@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tls.h"
+#include "../proto.h"
 #include "../util.h"
 
 int broker_tls_new(enum broker_tls_level level, broker_tls **ret)
@@ -20,6 +21,7 @@ int broker_tls_new(enum broker_tls_level level, broker_tls **ret)
 		return -ENOMEM;
 	t->level = level;
 	t->fd = -1;
+	t->keeper_fd = -1;
 	t->connect_ms = 30000;
 	t->io_ms = -1;
 	*ret = t;
@@ -35,6 +37,7 @@ broker_tls *broker_tls_free(broker_tls *t)
 	bt_resolver_cancel(t);
 	bt_session_end(t);
 	bt_close_socket(t);
+	bt_keeper_free(t);
 	if (t->session)
 		gnutls_deinit(t->session);
 	if (t->cred)
@@ -156,6 +159,11 @@ int broker_tls_set_client_cert(broker_tls *t, const char *cert, const char *key)
 		set_detail(t, cert, gnutls_strerror(g));
 		return key_error(g);
 	}
+	/* As given, for a holdable connection's keeper, which loads them again. */
+	t->client_cert = is_uri(cert) ? strdup(cert) : realpath(cert, NULL);
+	t->client_key = is_uri(key) ? strdup(key) : realpath(key, NULL);
+	if (!t->client_cert || !t->client_key)
+		return -ENOMEM;
 	t->client_cert_set = true;
 	return 0;
 }
@@ -196,6 +204,8 @@ int broker_tls_get_fd(const broker_tls *t)
 		return -EINVAL;
 	if (t->phase == BT_RESOLVING && t->resolver)
 		return bt_resolver_fd(t->resolver);
+	if (t->phase == BT_KEEPER)
+		return t->keeper_fd;
 	return t->fd >= 0 ? t->fd : -ENOTCONN;
 }
 
@@ -250,6 +260,18 @@ int broker_tls_get_info(const broker_tls *t, broker_tls_info *ret)
 		.addresses_tried = t->addresses_tried,
 		.peer_address = t->peer_address,
 	};
+	if (t->relayed || t->holdable) {
+		/* What the keeper negotiated, from its reply. */
+		info.version = t->k_version;
+		info.protocol = t->k_protocol && *t->k_protocol ? t->k_protocol : "none";
+		info.cipher = t->k_cipher && *t->k_cipher && t->established ? t->k_cipher : "none";
+		info.encrypted = t->established && (t->k_flags & BP_KEEPER_ENCRYPTED);
+		info.peer_verified = info.encrypted && (t->k_flags & BP_KEEPER_VERIFIED);
+		info.client_cert_requested = t->k_flags & BP_KEEPER_CERT_REQUESTED;
+		info.client_cert_sent = t->k_flags & BP_KEEPER_CERT_SENT;
+		*ret = info;
+		return 0;
+	}
 	/* The version is known once the certificate has been seen. */
 	if (t->session && (t->established || t->verify_ran)) {
 		gnutls_protocol_t v = gnutls_protocol_get_version(t->session);

@@ -22,9 +22,10 @@ static int usable(broker_tls *t)
 	return t->phase == BT_OPEN ? 0 : -ENOTCONN;
 }
 
+/* A session in this process (not plain, not relayed by the keeper). */
 static bool tls(const broker_tls *t)
 {
-	return t->level != BROKER_TLS_LEVEL_PLAIN;
+	return t->session != NULL;
 }
 
 static uint64_t io_deadline(const broker_tls *t)
@@ -145,6 +146,13 @@ int broker_tls_shutdown(broker_tls *t)
 	int r = usable(t);
 	if (r < 0)
 		return r;
+	if (t->relayed) {
+		/* The keeper sends close_notify when the stream ends. */
+		if (shutdown(t->fd, SHUT_WR) < 0)
+			return bt_fail(t, bt_status_from_errno(errno), "shutdown: %m");
+		t->phase = BT_CLOSED;
+		return 0;
+	}
 	if (!tls(t))
 		return 0;
 	uint64_t deadline = io_deadline(t);

@@ -206,11 +206,7 @@ int bt_handshake_step(broker_tls *t)
 	t->description = desc ? strdup(desc) : NULL;
 	gnutls_free(desc);
 	t->established = true;
-	t->phase = BT_OPEN;
-	t->status = BROKER_TLS_OK;
-	t->detail[0] = 0;
-	t->deadline_usec = 0;
-	return 0;
+	return bt_opened(t);
 }
 
 static enum broker_tls_status from_problems(unsigned problems)

@@ -132,6 +132,15 @@ void bt_close_socket(broker_tls *t)
 	t->fd = -1;
 }
 
+int bt_opened(broker_tls *t)
+{
+	t->phase = BT_OPEN;
+	t->status = BROKER_TLS_OK;
+	t->detail[0] = 0;
+	t->deadline_usec = 0;
+	return 0;
+}
+
 int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
 {
 	va_list ap;
@@ -142,6 +151,8 @@ int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
 	bt_resolver_cancel(t);
 	bt_session_end(t);
 	bt_close_socket(t);
+	if (t->keeper_fd >= 0)
+		close(TAKE_FD(t->keeper_fd));
 	t->phase = BT_FAILED;
 	t->deadline_usec = 0;
 	return broker_tls_status_errno(status);

@@ -16,6 +16,7 @@ enum bt_phase {
 	BT_RESOLVING,     /* waiting for the resolver thread */
 	BT_CONNECTING,    /* a non-blocking connect() in flight */
 	BT_HANDSHAKE,     /* TLS handshake in progress */
+	BT_KEEPER,        /* holdable: waiting for the TLS keeper's reply */
 	BT_OPEN,          /* connected (and, unless plain, TLS established) */
 	BT_CLOSED,        /* TLS ended by broker_tls_shutdown(); the socket may remain */
 	BT_FAILED,        /* finished by an error; the socket is gone */
@@ -53,6 +54,15 @@ struct broker_tls {
 	char *peer_subject;
 	char *description;
 
+	/* Holdable (keeper.c): the session lives in the TLS keeper, and fd is
+	 * the local stream it relays; what it negotiated comes in its reply. */
+	bool holdable;
+	bool relayed;                    /* fd is the keeper's stream */
+	int keeper_fd;                   /* the request's connection while BT_KEEPER, else -1 */
+	char *client_cert, *client_key;  /* as given, for the keeper */
+	unsigned k_version, k_flags;     /* BP_KEEPER_* flags */
+	char *k_protocol, *k_cipher;
+
 	short io_events;                 /* what an interrupted read/write/shutdown waits for */
 
 	enum broker_tls_status status;
@@ -63,6 +73,9 @@ struct broker_tls {
  * socket.  Returns the status's negative errno. */
 int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Record success: the connection is open (BT_OPEN, status OK, no detail,
+ * no deadline).  Returns 0. */
+int bt_opened(broker_tls *t);
 /* Close the socket (clearing the guard first, so a reused fd number is not
  * left marked). */
 void bt_close_socket(broker_tls *t);
@@ -79,6 +92,12 @@ int bt_resolver_fd(const struct bt_resolver *r);
 
 /* handle.c: the credentials, created on first use. */
 int bt_credentials(broker_tls *t);
+
+/* keeper.c: connect or upgrade (fd >= 0, the handle's) through the keeper;
+ * a step while BT_KEEPER; forget the keeper's connection and strings. */
+int bt_keeper_start(broker_tls *t, const char *host, const char *service, int fd);
+int bt_keeper_step(broker_tls *t);
+void bt_keeper_free(broker_tls *t);
 
 /* session.c */
 int bt_session_start(broker_tls *t);

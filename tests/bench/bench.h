@@ -141,6 +141,7 @@ void run_handoff(void);
 double handoff_round(broker *b, const char *id, int *fdp, unsigned n);
 void run_activation(void);
 void run_frozen(void);
+void run_keeper(void);
 void run_memory(void);
 void run_idle(void);
 void run_storm(void);

@@ -232,6 +232,12 @@ int hb_unix_connect(int type, const char *path);
 
 uint16_t hb_local_port(int fd);
 
+/* Enter a network namespace of this process's own with lo up and addresses
+ * that count as public on it: 203.0.113.7 and 2001:db8::7 (usable once
+ * this returns).  Check runs each test in its own process, so only that
+ * test is in it. */
+void hb_public_netns(void);
+
 /* Send all of len bytes (one datagram/record for those types); fails the test otherwise. */
 void hb_send(int fd, const void *data, size_t len);
 /* Wait up to ms for fd to be readable. */

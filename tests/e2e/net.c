@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Harness: loopback sockets for the peers of held sockets. */
+/* Harness: loopback sockets for the peers of held sockets, and a network
+ * namespace with public addresses. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/ipv6.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -196,4 +201,40 @@ bool hb_eof(int fd, int ms)
 	char c;
 	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
 	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+void hb_public_netns(void)
+{
+	ck_assert_int_eq(unshare(CLONE_NEWNET), 0);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	ck_assert_int_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo:1");
+	struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
+	in->sin_family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.7", &in->sin_addr);
+	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &ifr), 0);
+	close(s);
+
+	s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct in6_ifreq r6 = { .ifr6_prefixlen = 128, .ifr6_ifindex = (int)if_nametoindex("lo") };
+	inet_pton(AF_INET6, "2001:db8::7", &r6.ifr6_addr);
+	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &r6), 0);
+	close(s);
+
+	/* The kernel makes a new IPv6 address usable a moment later: wait for it. */
+	struct sockaddr_in6 ss = { .sin6_family = AF_INET6 };
+	inet_pton(AF_INET6, "2001:db8::7", &ss.sin6_addr);
+	int r = -1;
+	for (int i = 0; i < 400 && r < 0; i++) {
+		s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		r = bind(s, (struct sockaddr *)&ss, sizeof(ss));
+		close(s);
+		if (r < 0)
+			usleep(5000);
+	}
+	ck_assert_int_eq(r, 0);
 }

@@ -25,6 +25,8 @@
  *   --read-min N        read until N bytes (stream) or N records (datagram,
  *                       seqpacket) arrived, up to 5 s, then what else is there
  *   --answer TEXT       send TEXT on the socket (datagram: to the last sender)
+ *   --answer-line TEXT  --answer with TEXT and a newline (for line-based peers)
+ *   --answer-starts N   answer only in the first N starts (against an echo server)
  *   --accept            listener: accept one connection and read/answer on it
  *   --retransfer        hand the socket to brokerd again (same id, context and
  *                       keep-alive) unless it reached end of stream or an error
@@ -80,7 +82,8 @@ static struct {
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
 	const char *env;          /* --env: names to report */
 	const char *leave_worker;
-	unsigned delay_ms, read_min, receive_ms, exit_after;
+	unsigned delay_ms, read_min, receive_ms, exit_after, answer_starts;
+	unsigned nth;             /* this start, 1-based */
 	bool accept, retransfer, daemonize, fork_worker, no_read, attach;
 } opt;
 
@@ -308,7 +311,7 @@ static void handle(broker_activation *a, broker_handback *h)
 	       broker_reason_name(h->reason), ctx, h->context_len, (unsigned long long)h->serial,
 	       h->keepalive_sec, d.len ? d.text : "", d.eof, d.err, io >= 0);
 
-	if (opt.answer && io >= 0 && !d.eof) {
+	if (opt.answer && io >= 0 && !d.eof && (!opt.answer_starts || opt.nth <= opt.answer_starts)) {
 		/* an unconnected datagram socket answers whoever spoke last */
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
@@ -454,6 +457,8 @@ int main(int argc, char **argv)
 		{ "ack-after", required_argument, NULL, 'K' },
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
+		{ "answer-starts", required_argument, NULL, 'Z' },
+		{ "answer-line", required_argument, NULL, 'Y' },
 		{ "env", required_argument, NULL, 'E' },
 		{ "daemonize", no_argument, NULL, 'D' },
 		{ "fork-worker", no_argument, NULL, 'F' },
@@ -464,6 +469,7 @@ int main(int argc, char **argv)
 	};
 	opt.receive_ms = READ_MS;
 	int c;
+	char *answer_line = NULL;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': opt.report = optarg; break;
@@ -482,6 +488,12 @@ int main(int argc, char **argv)
 		case 'K': opt.ack_after = optarg; break;
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'Y':
+			if (asprintf(&answer_line, "%s\n", optarg) < 0)
+				return 1;
+			opt.answer = answer_line;
+			break;
+		case 'Z': opt.answer_starts = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'E': opt.env = optarg; break;
 		case 'D': opt.daemonize = true; break;
 		case 'F': opt.fork_worker = true; break;
@@ -501,7 +513,7 @@ int main(int argc, char **argv)
 	if (getppid() != parent)
 		return 1;
 
-	unsigned nth = count_starts() + 1;
+	unsigned nth = opt.nth = count_starts() + 1;
 	const char *pid = getenv("LISTEN_PID");
 	report("start n=%u pid=%d reason=%s app=%s fds=%s names=%s pid_ok=%d", nth, (int)getpid(),
 	       getenv("BROKER_REASON") ? getenv("BROKER_REASON") : "-",

@@ -5,13 +5,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/ipv6.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -270,47 +266,9 @@ START_TEST(refused_families_and_types)
 }
 END_TEST
 
-/* Put addresses that count as public on lo, in a network namespace of our
- * own (Check runs each test in its own process). */
-static void public_netns(void)
-{
-	ck_assert_int_eq(unshare(CLONE_NEWNET), 0);
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	ck_assert_int_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo:1");
-	struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
-	in->sin_family = AF_INET;
-	inet_pton(AF_INET, "203.0.113.7", &in->sin_addr);
-	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &ifr), 0);
-	close(s);
-
-	s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct in6_ifreq r6 = { .ifr6_prefixlen = 128, .ifr6_ifindex = (int)if_nametoindex("lo") };
-	inet_pton(AF_INET6, "2001:db8::7", &r6.ifr6_addr);
-	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &r6), 0);
-	close(s);
-
-	/* The kernel makes a new IPv6 address usable a moment later: wait for it. */
-	socklen_t len;
-	struct sockaddr_storage ss = addr("2001:db8::7", 0, &len);
-	int r = -1;
-	for (int i = 0; i < 400 && r < 0; i++) {
-		s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		r = bind(s, (struct sockaddr *)&ss, len);
-		close(s);
-		if (r < 0)
-			usleep(5000);
-	}
-	ck_assert_int_eq(r, 0);
-}
-
 START_TEST(public_addresses)
 {
-	public_netns();
+	hb_public_netns();
 	static const struct {
 		int family;
 		const char *ip, *reach;

@@ -14,6 +14,8 @@ cp "$build/units/brokerd-system-test.service" "$tmp/system/brokerd.service"
 cp "$src/units/brokerd.socket" "$tmp/system/"
 cp "$build/units/user/brokerd-test.service" "$tmp/user/brokerd.service"
 cp "$src/units/user/brokerd.socket" "$tmp/user/"
+cp "$build/units/user/broker-tls-keeper-test.service" "$tmp/user/broker-tls-keeper.service"
+cp "$src/units/user/broker-tls-keeper.socket" "$tmp/user/"
 export XDG_RUNTIME_DIR="$tmp/rt"
 
 n=0
@@ -44,9 +46,11 @@ exposure() {   # exposure [--user] UNIT: below 2.3
 	[ -n "$level" ] && awk "BEGIN { exit !($level < 2.3) }"
 }
 
-echo "1..5"
+echo "1..7"
 check "system units verify" quiet systemd-analyze verify --man=no "$tmp/system/brokerd.service" "$tmp/system/brokerd.socket"
 check "user units verify" quiet systemd-analyze --user verify --man=no "$tmp/user/brokerd.service" "$tmp/user/brokerd.socket"
 check "example units verify" examples
 check "system brokerd.service exposure below 2.3 ($(exposure "$tmp/system/brokerd.service"))" exposure "$tmp/system/brokerd.service"
 check "user brokerd.service exposure below 2.3 ($(exposure --user "$tmp/user/brokerd.service"))" exposure --user "$tmp/user/brokerd.service"
+check "user TLS keeper units verify" quiet systemd-analyze --user verify --man=no "$tmp/user/broker-tls-keeper.service" "$tmp/user/broker-tls-keeper.socket"
+check "user broker-tls-keeper.service exposure below 2.3 ($(exposure --user "$tmp/user/broker-tls-keeper.service"))" exposure --user "$tmp/user/broker-tls-keeper.service"

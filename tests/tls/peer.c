@@ -91,7 +91,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static pid_t spawn(const char *const *argv, const char *port)
+static pid_t spawn(const char *const *argv, const char *port, int in, int out)
 {
 	char *args[32];
 	size_t n;
@@ -110,8 +110,8 @@ static pid_t spawn(const char *const *argv, const char *port)
 		if (getppid() != parent)
 			_exit(127);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		dup2(null, 0);
-		dup2(null, 1);   /* stdout is our TAP stream; the peers' chatter goes nowhere */
+		dup2(in >= 0 ? in : null, 0);
+		dup2(out >= 0 ? out : null, 1);   /* stdout is our TAP stream; the peers' chatter goes nowhere */
 		execvp(args[0], args);
 		_exit(127);
 	}
@@ -122,12 +122,17 @@ static pid_t spawn(const char *const *argv, const char *port)
 
 void peer_start(struct peer *p, const char *const *argv)
 {
+	peer_start_io(p, argv, -1, -1);
+}
+
+void peer_start_io(struct peer *p, const char *const *argv, int in, int out)
+{
 	for (int attempt = 0; attempt < 5; attempt++) {
 		int port;
 		close(tcp_socket(-1, &port));   /* a port that was free a moment ago */
 		snprintf(p->port_text, sizeof(p->port_text), "%d", port);
 		p->port = port;
-		p->pid = spawn(argv, p->port_text);
+		p->pid = spawn(argv, p->port_text, in, out);
 		for (int waited = 0; waited < 10000; waited += 5) {
 			if (listening_in("/proc/net/tcp", port) || listening_in("/proc/net/tcp6", port))
 				return;

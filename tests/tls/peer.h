@@ -26,6 +26,9 @@ struct peer {
 	char port_text[8];
 };
 void peer_start(struct peer *p, const char *const *argv);
+/* The same with the peer's stdin and stdout on in and out (-1: /dev/null;
+ * the caller keeps its fds). */
+void peer_start_io(struct peer *p, const char *const *argv, int in, int out);
 void peer_stop(struct peer *p);
 
 /* A TCP socket on 127.0.0.1, port chosen by the kernel.  listen_backlog < 0:
