@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -70,6 +71,19 @@ static int timed_out(broker *b, const char *what)
 		       b->timeout_ms);
 }
 
+/* sendmsg() refused the fd: the kernel's per-user limit of fds in flight
+ * (a user's sockets that brokerd holds in its buckets count too). */
+static int in_flight_limit(broker *b)
+{
+	struct rlimit rl;
+	char lim[32] = "its";
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
+	return bc_fail(b, -ETOOMANYREFS, "the kernel refused to pass the fd: this user already has as many fds in "
+		       "flight in AF_UNIX sockets as RLIMIT_NOFILE (%s) allows, the per-user in-flight limit "
+		       "(under a user instance, the sockets brokerd holds count too)", lim);
+}
+
 int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
 	       const struct bp_field *fields, unsigned nfields, const int *fds, unsigned nfds)
 {
@@ -81,6 +95,8 @@ int bc_request(broker *b, unsigned type, const void *fixed, size_t fixed_size,
 			    fields, nfields, fds, nfds, 0);
 	if (r == -EAGAIN)   /* SO_SNDTIMEO: brokerd reads nothing */
 		return timed_out(b, "take the request");
+	if (r == -ETOOMANYREFS)
+		return in_flight_limit(b);
 	if (r < 0)
 		return r;
 	return bc_reply(b);
@@ -114,12 +130,51 @@ int bc_reply(broker *b)
 
 int broker_open(const char *path, broker **ret)
 {
-	return broker_open_timeout(path, BROKER_DEFAULT_TIMEOUT_MS, ret);
+	return broker_open_app(path, NULL, BROKER_DEFAULT_TIMEOUT_MS, ret);
 }
 
 int broker_open_timeout(const char *path, int timeout_ms, broker **ret)
 {
-	if (!ret || timeout_ms < -1)
+	return broker_open_app(path, NULL, timeout_ms, ret);
+}
+
+/* HELLO, with the app id when there is one: one round trip for both. */
+static int hello(broker *b, const char *app_id)
+{
+	struct bp_hello h = { .version = BP_VERSION };
+	const struct bp_field f[2] = {
+		{ program_invocation_short_name, strlen(program_invocation_short_name) },
+		{ app_id, app_id ? strlen(app_id) : 0 },
+	};
+	int r = bc_request(b, BP_HELLO, &h, sizeof(h), f, app_id ? 2 : 1, NULL, 0);
+	if (r == -EBADMSG && app_id) {   /* a version-2 brokerd's word for the app id field */
+		char said[sizeof(b->message)];
+		snprintf(said, sizeof(said), "%s", b->message);
+		return bc_fail(b, -EPROTONOSUPPORT, "brokerd does not speak protocol version %u (it is older than "
+			       "this libbroker: restart it after an upgrade): %s", BP_VERSION, said);
+	}
+	if (r == 0 && b->reply.type != BP_HELLO_REPLY)
+		r = -EPROTO;
+	if (r == 0 && b->reply.u.hello_reply.version != BP_VERSION)
+		r = bc_fail(b, -EPROTONOSUPPORT, "brokerd answered in protocol version %u, not %u",
+			    b->reply.u.hello_reply.version, BP_VERSION);
+	if (r < 0)
+		return r;
+	if (app_id && !(b->app = strdup(app_id)))
+		return -ENOMEM;
+	b->registered = app_id != NULL;
+	b->uid = b->reply.u.hello_reply.uid;
+	b->admin = b->reply.u.hello_reply.flags & BP_HELLO_ADMIN;
+	return 0;
+}
+
+/* Why the last broker_open*() in this thread failed: its handle is gone. */
+static __thread char open_message[sizeof(((broker *)0)->message)];
+
+int broker_open_app(const char *path, const char *app_id, int timeout_ms, broker **ret)
+{
+	open_message[0] = 0;
+	if (!ret || timeout_ms < -1 || (app_id && !*app_id))
 		return -EINVAL;
 	if (!path)
 		path = broker_default_socket();
@@ -137,20 +192,12 @@ int broker_open_timeout(const char *path, int timeout_ms, broker **ret)
 		free(b);
 		return r;
 	}
-
-	struct bp_hello hello = { .version = BP_VERSION };
-	struct bp_field name = { program_invocation_short_name, strlen(program_invocation_short_name) };
-	int r = bc_request(b, BP_HELLO, &hello, sizeof(hello), &name, 1, NULL, 0);
-	if (r == 0 && b->reply.type != BP_HELLO_REPLY)
-		r = -EPROTO;
-	if (r == 0 && b->reply.u.hello_reply.version != BP_VERSION)
-		r = -EPROTONOSUPPORT;
+	int r = hello(b, app_id);
 	if (r < 0) {
+		snprintf(open_message, sizeof(open_message), "%s", b->message);
 		broker_close(b);
 		return r;
 	}
-	b->uid = b->reply.u.hello_reply.uid;
-	b->admin = b->reply.u.hello_reply.flags & BP_HELLO_ADMIN;
 	*ret = b;
 	return 0;
 }
@@ -162,6 +209,7 @@ broker *broker_close(broker *b)
 	bp_msg_close_fds(&b->reply);
 	if (b->fd >= 0)
 		close(b->fd);
+	free(b->app);
 	free(b);
 	return NULL;
 }
@@ -180,7 +228,7 @@ int broker_set_timeout(broker *b, int timeout_ms)
 
 const char *broker_last_message(const broker *b)
 {
-	return b ? b->message : "";
+	return b ? b->message : open_message;
 }
 
 uid_t broker_peer_uid(const broker *b)
@@ -216,6 +264,8 @@ int broker_register(broker *b, const char *app_id)
 	if (!b || !app_id)
 		return -EINVAL;
 	bc_begin(b);
+	if (b->app && strcmp(b->app, app_id) == 0)
+		return 0;   /* the hello registered it; every verb checks the right again */
 	struct bp_field f = str_field(app_id);
 	int r = expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
 	if (r == 0)

@@ -13,7 +13,8 @@ struct broker {
 	uint32_t seq;
 	uid_t uid;
 	bool admin;
-	bool registered;       /* broker_register() succeeded */
+	bool registered;       /* broker_register() or the hello registered an app */
+	char *app;             /* the app id the hello registered, or NULL */
 	bool monitoring;
 	int timeout_ms;        /* for each request's send and each reply; -1 = none */
 	char message[512];     /* what went wrong in the last call, or "" */

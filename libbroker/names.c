@@ -99,7 +99,8 @@ static const struct {
 	{ EBADFD, "the socket carries a userspace TLS session, whose state would be lost if it were handed over" },
 	{ EBADMSG, "malformed message (or, at activation, malformed LISTEN_FDS, LISTEN_PID or LISTEN_FDNAMES)" },
 	{ EOPNOTSUPP, "unknown request: libbroker and brokerd versions differ" },
-	{ ETOOMANYREFS, "wrong number of file descriptors sent with the message" },
+	{ ETOOMANYREFS, "too many file descriptors: another number than the message allows, or (from the kernel) "
+			"this user's fds in flight in AF_UNIX sockets are at its RLIMIT_NOFILE, the per-user in-flight limit" },
 	{ EMSGSIZE, "message larger than brokerd accepts" },
 	{ EPROTONOSUPPORT, "libbroker and brokerd speak different protocol versions" },
 	{ EPROTO, "protocol violation: a message that was not expected now" },

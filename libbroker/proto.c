@@ -14,12 +14,13 @@ struct desc {
 	uint8_t nfields;
 	uint8_t kind[BP_FIELDS_MAX];
 	uint8_t min_fds, max_fds;
+	uint8_t optional;    /* how many of the last fields may be absent */
 };
 
 #define S F_STR
 #define B F_BYTES
 static const struct desc descs[] = {
-	[BP_HELLO]         = { "HELLO", sizeof(struct bp_hello), 1, { S }, 0, 0 },
+	[BP_HELLO]         = { "HELLO", sizeof(struct bp_hello), 2, { S, S }, 0, 0, 1 },
 	[BP_REGISTER]      = { "REGISTER", 0, 1, { S }, 0, 0 },
 	[BP_TRANSFER]      = { "TRANSFER", sizeof(struct bp_transfer), 2, { S, B }, 1, 1 },
 	[BP_LIST]          = { "LIST", sizeof(struct bp_list), 1, { S }, 0, 0 },
@@ -75,7 +76,8 @@ int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
 	      const struct bp_field *fields, unsigned nfields, unsigned nfds)
 {
 	const struct desc *d = lookup(type);
-	if (!d || fixed_size != d->fixed || nfields != d->nfields || nfds < d->min_fds || nfds > d->max_fds)
+	if (!d || fixed_size != d->fixed || nfields > d->nfields || nfields + d->optional < d->nfields ||
+	    nfds < d->min_fds || nfds > d->max_fds)
 		return -EINVAL;
 
 	size_t size = sizeof(struct bp_header) + fixed_size;
@@ -129,14 +131,17 @@ int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret)
 	if (len - sizeof(h) < d->fixed)
 		return -EBADMSG;
 
-	struct bp_msg m = { .type = h.type, .seq = h.seq, .nfields = d->nfields, .nfds = 0 };
+	struct bp_msg m = { .type = h.type, .seq = h.seq, .nfds = 0 };
 	for (unsigned i = 0; i < BP_FDS_MAX; i++)
 		m.fds[i] = -1;
 	memcpy(m.u.raw, p + sizeof(h), d->fixed);
 
 	size_t off = sizeof(h) + d->fixed;
-	for (unsigned i = 0; i < d->nfields; i++) {
+	unsigned i;
+	for (i = 0; i < d->nfields; i++) {
 		uint32_t flen;
+		if (off == len && i + d->optional >= d->nfields)
+			break;   /* the optional fields are absent */
 		if (len - off < sizeof(flen))
 			return -EBADMSG;
 		memcpy(&flen, p + off, sizeof(flen));
@@ -156,6 +161,7 @@ int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret)
 	}
 	if (off != len)
 		return -EBADMSG;
+	m.nfields = i;
 
 	*ret = m;
 	return 0;

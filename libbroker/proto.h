@@ -16,7 +16,8 @@
  * field carries its terminating NUL in the length and may hold no other NUL;
  * a bytes field is opaque.  Every type has exactly the number of fields its
  * descriptor says; header.size must equal the packet size; header.nfds must
- * equal the number of fds that arrived with SCM_RIGHTS.
+ * equal the number of fds that arrived with SCM_RIGHTS.  Only HELLO has an
+ * optional field (its last); the decoder's nfields says how many came.
  *
  * Errors travel as negative errno values in BP_ERROR; docs/protocol.md lists
  * which verb returns which value and why.
@@ -27,8 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 2: ATTACH, the thaw counters in STATUS_REPLY. */
-#define BP_VERSION 2
+/* 2: ATTACH, the thaw counters in STATUS_REPLY.
+ * 3: HELLO's optional second field, the app id: register in the hello.
+ *    brokerd still serves version-2 clients (HELLO with one field, then
+ *    REGISTER), which differ in nothing else; see docs/protocol.md. */
+#define BP_VERSION 3
+#define BP_VERSION_MIN 2    /* the oldest client version brokerd serves */
 
 #define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
 #define BP_FIELDS_MAX 10
@@ -44,7 +49,7 @@ struct bp_header {
 
 enum bp_type {
 	/* client -> brokerd */
-	BP_HELLO = 1,        /* fixed bp_hello; fields: client name */
+	BP_HELLO = 1,        /* fixed bp_hello; fields: client name, app id (optional, from version 3) */
 	BP_REGISTER,         /* fields: app id */
 	BP_TRANSFER,         /* fixed bp_transfer; fields: id, context; fd: the socket */
 	BP_LIST,             /* fixed bp_list; fields: app id ("" = own app) -> INFO*, END */

@@ -6,6 +6,9 @@
 
 #include "access.h"
 #include "app.h"
+#include "identity.h"
+#include "log.h"
+#include "registry.h"
 
 bool access_may_act(const struct client *c, const struct app *a)
 {
@@ -15,6 +18,44 @@ bool access_may_act(const struct client *c, const struct app *a)
 bool access_may_see(const struct client *c, const struct app *a)
 {
 	return c->admin || app_may_act(a, c->uid);
+}
+
+int access_register(struct daemon *d, struct client *c, const char *id, char *why, size_t len)
+{
+	struct app *a = app_find(d, id);
+	if (!a || !a->m || !access_may_act(c, a)) {
+		if (a && a->m && access_may_see(c, a)) {
+			snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
+			return -EPERM;
+		}
+		/* Only to the user the file names (or an admin): the rest learn
+		 * nothing of other users' apps. */
+		const struct skipped *s = registry_skipped(d, id, c->admin ? (uid_t)-1 : c->uid);
+		if (s && !(a && a->m)) {
+			snprintf(why, len, "the manifest for %s was skipped, so brokerd does not know the app: %s",
+				 id, s->why);
+			return -ENOENT;
+		}
+		snprintf(why, len, "no manifest declares an app %s that uid %u may act as", id, c->uid);
+		return -ENOENT;
+	}
+	if (c->app && c->app != a) {
+		snprintf(why, len, "this connection is registered as %s already", c->app->id);
+		return -EALREADY;
+	}
+	/* A unit binds root too: only that unit's processes are the app. */
+	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
+		if (c->unit)
+			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
+				 c->unit, a->m->unit);
+		else
+			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
+				 identity_unit_error(c->unit_error), a->m->unit);
+		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
+		return -EPERM;
+	}
+	c->app = a;
+	return 0;
 }
 
 int access_own_app(struct client *c, struct app **ret, char *why, size_t len)

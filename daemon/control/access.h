@@ -13,6 +13,13 @@ bool access_may_act(const struct client *c, const struct app *a);
 /* May it see app a and its sockets (admins see every app)? */
 bool access_may_see(const struct client *c, const struct app *a);
 
+/* Make the connection act as app id (REGISTER, or the app id in HELLO):
+ * the manifest's user, and its unit where it names one.  0, or -ENOENT
+ * (no such app this client may act as: strangers cannot tell the two
+ * apart), -EPERM (an admin who may see it but not act as it; the wrong
+ * unit, logged), -EALREADY (registered as another app), with why. */
+int access_register(struct daemon *d, struct client *c, const char *id, char *why, size_t len);
+
 /* The registered app, for verbs that act as it, with the right checked
  * again (a reload may have changed the manifest).  0 with *ret set, or
  * -EDESTADDRREQ (not registered) or -EPERM with why. */

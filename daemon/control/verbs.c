@@ -40,16 +40,33 @@ static int reply_ok(struct daemon *d, struct client *c, uint32_t seq)
 
 static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
+	uint32_t version = m->u.hello.version;
 	if (c->hello)
 		return -EPROTO;
-	if (m->u.hello.version != BP_VERSION) {
-		snprintf(why, len, "protocol version %u is not brokerd's %u", m->u.hello.version, BP_VERSION);
+	if (version < BP_VERSION_MIN || version > BP_VERSION) {
+		snprintf(why, len, "protocol version %u is not one brokerd speaks (%u to %u)", version,
+			 BP_VERSION_MIN, BP_VERSION);
 		return -EPROTONOSUPPORT;
+	}
+	/* Version 2 knew one field; 3 may add the app id to register as. */
+	if (version == 2 && m->nfields != 1) {
+		snprintf(why, len, "a version-2 HELLO has one field, the client name");
+		return -EBADMSG;
+	}
+	if (m->nfields == 2) {
+		const char *app_id = bp_msg_str(m, 1);
+		if (!*app_id) {
+			snprintf(why, len, "the app id in HELLO is empty (leave the field out to register later)");
+			return -EINVAL;
+		}
+		int r = access_register(d, c, app_id, why, len);
+		if (r < 0)
+			return r;   /* no hello: the connection may say it again */
 	}
 	c->hello = true;
 	ev_timer_stop(d->loop, &c->timer);
 	struct bp_hello_reply r = {
-		.version = BP_VERSION, .uid = c->uid, .flags = c->admin ? BP_HELLO_ADMIN : 0,
+		.version = version, .uid = c->uid, .flags = c->admin ? BP_HELLO_ADMIN : 0,
 	};
 	struct bp_field f = { PACKAGE_VERSION, sizeof(PACKAGE_VERSION) - 1 };
 	client_reply(d, c, BP_HELLO_REPLY, m->seq, &r, sizeof(r), &f, 1);
@@ -58,41 +75,8 @@ static int do_hello(struct daemon *d, struct client *c, struct bp_msg *m, char *
 
 static int do_register(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
 {
-	const char *id = bp_msg_str(m, 0);
-	struct app *a = app_find(d, id);
-	if (!a || !a->m || !access_may_act(c, a)) {
-		if (a && a->m && access_may_see(c, a)) {
-			snprintf(why, len, "uid %u may not act as %s (its manifest names user %s)", c->uid, id, a->m->user);
-			return -EPERM;
-		}
-		/* Only to the user the file names (or an admin): the rest learn
-		 * nothing of other users' apps. */
-		const struct skipped *s = registry_skipped(d, id, c->admin ? (uid_t)-1 : c->uid);
-		if (s && !(a && a->m)) {
-			snprintf(why, len, "the manifest for %s was skipped, so brokerd does not know the app: %s",
-				 id, s->why);
-			return -ENOENT;
-		}
-		snprintf(why, len, "no manifest declares an app %s that uid %u may act as", id, c->uid);
-		return -ENOENT;
-	}
-	if (c->app && c->app != a) {
-		snprintf(why, len, "this connection is registered as %s already", c->app->id);
-		return -EALREADY;
-	}
-	/* A unit binds root too: only that unit's processes are the app. */
-	if (a->m->unit && (!c->unit || strcmp(c->unit, a->m->unit) != 0)) {
-		if (c->unit)
-			snprintf(why, len, "pid %d runs in unit %s; only %s may act as this app", (int)c->pid,
-				 c->unit, a->m->unit);
-		else
-			snprintf(why, len, "pid %d: %s; only %s may act as this app", (int)c->pid,
-				 identity_unit_error(c->unit_error), a->m->unit);
-		log_full(LOG_NOTICE, a->id, NULL, 0, "registration refused: %s", why);
-		return -EPERM;
-	}
-	c->app = a;
-	return reply_ok(d, c, m->seq);
+	int r = access_register(d, c, bp_msg_str(m, 0), why, len);
+	return r < 0 ? r : reply_ok(d, c, m->seq);
 }
 
 static int do_transfer(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)

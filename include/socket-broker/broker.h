@@ -119,6 +119,14 @@ int broker_open(const char *path, broker **ret);
  * Errors as broker_open(), -ETIMEDOUT, and -EINVAL for timeout_ms < -1. */
 int broker_open_timeout(const char *path, int timeout_ms, broker **ret);
 
+/* broker_open_timeout() and broker_register(b, app_id) in one round trip:
+ * the hello carries the app id, and brokerd checks it exactly as it checks
+ * broker_register() (a later broker_register() of the same id then costs
+ * nothing).  app_id NULL: a plain broker_open_timeout().  Errors as both,
+ * and -EINVAL for an empty app_id; a refused app id leaves no handle, so
+ * brokerd's sentence is in broker_last_message(NULL). */
+int broker_open_app(const char *path, const char *app_id, int timeout_ms, broker **ret);
+
 /* Change b's timeout for the calls that follow (-1: wait forever).
  * broker_next_event() takes its own timeout.  A reply that comes after its
  * call timed out is dropped by the next call; brokerd may still have done
@@ -136,7 +144,8 @@ const char *broker_default_socket(void);
 
 /* What went wrong in the last call on b, in words: brokerd's own (for
  * example, which capability is missing) or the library's (a bad argument,
- * a timeout); "" if that call succeeded or had nothing to add. */
+ * a timeout); "" if that call succeeded or had nothing to add.  b NULL:
+ * why this thread's last broker_open*() failed. */
 const char *broker_last_message(const broker *b);
 
 /* The uid brokerd saw for this connection, and whether it granted admin. */

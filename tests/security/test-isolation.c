@@ -7,11 +7,14 @@
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sec.h"
+#include "send-fds.h"
 #include "wire.h"
 
 #define ROOT_APP "com.example.root"
@@ -49,6 +52,49 @@ static broker *open_checked(const struct hb *b)
 	return c;
 }
 
+/* As a user at the kernel's per-user in-flight limit (its own fds queued
+ * in a socketpair, with a low RLIMIT_NOFILE): a transfer fails, and says
+ * which limit it met. */
+static void at_in_flight_limit(const struct hb *b, void *arg)
+{
+	(void)arg;
+	broker *c;
+	ck_assert_int_eq(broker_open_app(b->socket, NOBODY_APP, 5000, &c), 0);
+	struct rlimit rl = { 64, 64 };
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int q[2], sv[2];
+	sec_pair(SOCK_DGRAM, q);
+	sec_pair(SOCK_STREAM, sv);
+	int fds[8] = { sv[1], sv[1], sv[1], sv[1], sv[1], sv[1], sv[1], sv[1] };
+	int sent = 0;
+	while (send_with_fds(q[0], "x", 1, fds, 8, MSG_DONTWAIT) == 1)
+		sent += 8;
+	ck_assert_int_eq(errno, ETOOMANYREFS);
+	ck_assert_int_ge(sent, 64);
+	ck_assert_int_eq(broker_transfer(c, "over", sv[1], NULL, 0, 0), -ETOOMANYREFS);
+	ck_assert_str_eq(broker_last_message(c), "the kernel refused to pass the fd: this user already has as many "
+			 "fds in flight in AF_UNIX sockets as RLIMIT_NOFILE (64) allows, the per-user in-flight "
+			 "limit (under a user instance, the sockets brokerd holds count too)");
+	ck_assert(fcntl(sv[1], F_GETFD) >= 0);   /* still the caller's */
+	close(q[1]);   /* what was in flight is closed with it */
+	close(q[0]);
+	ck_assert_int_eq(broker_transfer(c, "over", sv[1], NULL, 0, 0), 0);
+	int fd = broker_claim(c, "over", NULL);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	broker_close(c);
+	close(sv[0]);
+}
+
+START_TEST(in_flight_limit_named)
+{
+	struct hb b;
+	begin(&b, NULL);
+	ck_assert_int_eq(sec_as_user(NOBODY, NOBODY, at_in_flight_limit, &b, NULL), 0);
+	sec_end(&b);
+}
+END_TEST
+
 static void stranger(const struct hb *b, void *arg)
 {
 	(void)arg;
@@ -84,6 +130,23 @@ static void stranger(const struct hb *b, void *arg)
 	ck_assert_int_eq(broker_register(c, "com.example.none"), -ENOENT);
 	ck_assert_str_eq(broker_last_message(c),
 			 "no manifest declares an app com.example.none that uid 65534 may act as");
+
+	/* the app id in the hello: the same check, the same answer, no handle */
+	broker *h = (broker *)c;
+	ck_assert_int_eq(broker_open_app(b->socket, ROOT_APP, 5000, &h), -ENOENT);
+	ck_assert_ptr_eq(h, c);
+	ck_assert_str_eq(broker_last_message(NULL),
+			 "no manifest declares an app " ROOT_APP " that uid 65534 may act as");
+	ck_assert_int_eq(broker_open_app(b->socket, "com.example.none", 5000, &h), -ENOENT);
+	ck_assert_int_eq(broker_open_app(b->socket, "", 5000, &h), -EINVAL);
+	ck_assert_ptr_eq(h, c);
+	ck_assert_int_eq(broker_open_app(b->socket, NOBODY_APP, 5000, &h), 0);
+	ck_assert_str_eq(broker_last_message(NULL), "");
+	ck_assert_int_eq(broker_register(h, NOBODY_APP), 0);
+	ck_assert_int_eq(broker_register(h, ROOT_APP), -ENOENT);
+	ck_assert_int_eq(broker_list(h, NULL, &list), 0);   /* registered by the hello */
+	broker_info_list_free(list);
+	broker_close(h);
 
 	/* every app's sockets, or admin verbs: root only here */
 	int raw = sec_raw_hello(b);
@@ -225,6 +288,10 @@ static void admin_member(const struct hb *b, void *arg)
 	broker_app_list_free(apps);
 	ck_assert_int_eq(broker_register(c, ROOT_APP), -EPERM);
 	ck_assert_str_eq(broker_last_message(c), "uid 65534 may not act as " ROOT_APP " (its manifest names user 0)");
+	broker *h = NULL;
+	ck_assert_int_eq(broker_open_app(b->socket, ROOT_APP, 5000, &h), -EPERM);
+	ck_assert_ptr_null(h);
+	ck_assert_str_eq(broker_last_message(NULL), "uid 65534 may not act as " ROOT_APP " (its manifest names user 0)");
 	ck_assert_int_eq(broker_claim(c, "secret", NULL), -EDESTADDRREQ);
 	ck_assert_int_eq(broker_trigger(c, ROOT_APP, "secret"), 0);
 	ck_assert_int_eq(broker_drop(c, ROOT_APP, "dropme"), 0);
@@ -375,6 +442,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, another_users_app);
+	tcase_add_test(tc, in_flight_limit_named);
 	tcase_add_test(tc, monitor_sees_only_own_apps);
 	tcase_add_test(tc, admin_group);
 	tcase_add_test(tc, manifest_changes_hands);

@@ -214,6 +214,87 @@ START_TEST(hello_rules)
 }
 END_TEST
 
+/* HELLO's app id, the one optional field (version 3): it is the last,
+ * a version-2 HELLO may not have it, and a bad one is refused whole. */
+START_TEST(hello_app_id_field)
+{
+	struct hb b;
+	sec_begin(&b, NULL);
+	int fd = sec_raw_connect(&b);
+	struct bp_field f[2] = { { "x", 1 }, { SEC_GOOD_APP, sizeof(SEC_GOOD_APP) - 1 } };
+	struct bp_hello h = { .version = 1 };
+	sec_raw_msg(fd, BP_HELLO, 1, &h, sizeof(h), f, 1, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(fd, 1, -EPROTONOSUPPORT), "protocol version 1 is not one brokerd speaks (2 to 3)");
+	h.version = 2;
+	sec_raw_msg(fd, BP_HELLO, 2, &h, sizeof(h), f, 2, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(fd, 2, -EBADMSG), "a version-2 HELLO has one field, the client name");
+	h.version = 3;
+	f[1] = (struct bp_field){ "", 0 };
+	sec_raw_msg(fd, BP_HELLO, 3, &h, sizeof(h), f, 2, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(fd, 3, -EINVAL),
+			 "the app id in HELLO is empty (leave the field out to register later)");
+
+	/* made by hand: the app id unterminated, cut short, or a third field */
+	size_t base = sec_encode(buf, sizeof(buf), BP_HELLO, 4, &h, sizeof(h), f, 1, 0);
+	static const struct { const char *bytes; size_t len; uint32_t flen; } t[] = {
+		{ SEC_GOOD_APP, sizeof(SEC_GOOD_APP) - 1, sizeof(SEC_GOOD_APP) - 1 },
+		{ SEC_GOOD_APP, sizeof(SEC_GOOD_APP), sizeof(SEC_GOOD_APP) + 1 },
+		{ "a\0b", 4, 4 },
+		{ SEC_GOOD_APP "\0\2\0\0\0y", sizeof(SEC_GOOD_APP) + 6, sizeof(SEC_GOOD_APP) },
+		{ "\1\0", 2, 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint32_t seq = 10 + (uint32_t)i;
+		memcpy(buf + base, &t[i].flen, 4);
+		memcpy(buf + base + 4, t[i].bytes, t[i].len);
+		size_t n = base + 4 + t[i].len;
+		struct bp_header hd;
+		memcpy(&hd, buf, sizeof(hd));
+		hd.size = (uint32_t)n;
+		hd.seq = seq;
+		memcpy(buf, &hd, sizeof(hd));
+		sec_raw_send(fd, buf, n, NULL, 0);
+		ck_assert_str_eq(sec_expect_error(fd, seq, -EBADMSG), "malformed message (or, at activation, malformed "
+				 "LISTEN_FDS, LISTEN_PID or LISTEN_FDNAMES) in HELLO");
+	}
+	/* none of that said hello */
+	sec_raw_msg(fd, BP_STATUS, 20, NULL, 0, NULL, 0, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(fd, 20, -EPROTO), "say hello first");
+
+	/* a version-2 client is still served: its version back, then REGISTER */
+	h.version = 2;
+	sec_raw_msg(fd, BP_HELLO, 21, &h, sizeof(h), f, 1, NULL, 0);
+	struct bp_msg m;
+	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
+	ck_assert_uint_eq(m.type, BP_HELLO_REPLY);
+	ck_assert_uint_eq(m.u.hello_reply.version, 2);
+	f[0] = (struct bp_field){ SEC_GOOD_APP, sizeof(SEC_GOOD_APP) - 1 };
+	sec_raw_msg(fd, BP_REGISTER, 22, NULL, 0, f, 1, NULL, 0);
+	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
+	ck_assert_uint_eq(m.type, BP_OK);
+	still_served(fd, 23);
+	close(fd);
+
+	/* version 3 with the app id: registered by the hello, in one reply */
+	fd = sec_raw_connect(&b);
+	f[0] = (struct bp_field){ "x", 1 };
+	f[1] = (struct bp_field){ SEC_GOOD_APP, sizeof(SEC_GOOD_APP) - 1 };
+	h.version = 3;
+	sec_raw_msg(fd, BP_HELLO, 1, &h, sizeof(h), f, 2, NULL, 0);
+	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
+	ck_assert_uint_eq(m.type, BP_HELLO_REPLY);
+	ck_assert_uint_eq(m.u.hello_reply.version, 3);
+	struct bp_list l = { 0 };
+	struct bp_field own = { "", 0 };
+	sec_raw_msg(fd, BP_LIST, 2, &l, sizeof(l), &own, 1, NULL, 0);
+	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
+	ck_assert_uint_eq(m.type, BP_END);   /* not -EDESTADDRREQ: it acts as the app */
+	close(fd);
+	hb_assert_fds(&b, b.base_fds);
+	sec_end(&b);
+}
+END_TEST
+
 START_TEST(zero_length_packet)
 {
 	/* SOCK_SEQPACKET cannot tell an empty packet from the end of the
@@ -239,6 +320,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, unknown_types);
 	tcase_add_test(tc, oversized_messages);
 	tcase_add_test(tc, hello_rules);
+	tcase_add_test(tc, hello_app_id_field);
 	tcase_add_test(tc, zero_length_packet);
 	suite_add_tcase(s, tc);
 	return s;

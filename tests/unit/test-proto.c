@@ -25,8 +25,9 @@ static const struct spec {
 	unsigned nfields;
 	uint8_t kind[BP_FIELDS_MAX];
 	unsigned min_fds, max_fds;
+	unsigned optional;   /* trailing fields that may be absent */
 } specs[] = {
-	{ BP_HELLO, "HELLO", sizeof(struct bp_hello), 1, { S }, 0, 0 },
+	{ BP_HELLO, "HELLO", sizeof(struct bp_hello), 2, { S, S }, 0, 0, 1 },
 	{ BP_REGISTER, "REGISTER", 0, 1, { S }, 0, 0 },
 	{ BP_TRANSFER, "TRANSFER", sizeof(struct bp_transfer), 2, { S, B }, 1, 1 },
 	{ BP_LIST, "LIST", sizeof(struct bp_list), 1, { S }, 0, 0 },
@@ -245,8 +246,11 @@ START_TEST(encode_rejects_mismatches)
 	if (s->fixed)
 		ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed - 8, x.f, s->nfields, s->min_fds), -EINVAL);
 	ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f, s->nfields + 1, s->min_fds), -EINVAL);
-	if (s->nfields)
-		ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f, s->nfields - 1, s->min_fds), -EINVAL);
+	for (unsigned k = 1; k <= s->optional; k++)   /* an optional field may stay away */
+		ck_assert_int_gt(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f, s->nfields - k, s->min_fds), 0);
+	if (s->nfields > s->optional)
+		ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f,
+					   s->nfields - s->optional - 1, s->min_fds), -EINVAL);
 	ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f, s->nfields, s->max_fds + 1), -EINVAL);
 	if (s->min_fds)
 		ck_assert_int_eq(bp_encode(buf, sizeof(buf), s->type, 1, x.fixed, s->fixed, x.f, s->nfields, s->min_fds - 1), -EINVAL);
@@ -463,6 +467,56 @@ START_TEST(msg_fd_helpers)
 }
 END_TEST
 
+/* HELLO's app id (version 3) is its one optional field: absent, it reads
+ * as ""; a field cut short or one field too many is still malformed. */
+START_TEST(hello_optional_app_id)
+{
+	struct bp_hello h = { .version = 3 };
+	struct bp_field f[3] = { { "cli", 3 }, { "org.example.a", 13 }, { "x", 1 } };
+	struct bp_msg m;
+
+	int n1 = bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 1, 0);
+	ck_assert_int_eq(n1, 16 + 8 + 4 + 4);
+	ck_assert_int_eq(bp_decode(buf, (size_t)n1, 0, &m), 0);
+	ck_assert_uint_eq(m.nfields, 1);
+	ck_assert_str_eq(bp_msg_str(&m, 0), "cli");
+	ck_assert_str_eq(bp_msg_str(&m, 1), "");
+
+	int n2 = bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 2, 0);
+	ck_assert_int_eq(n2, n1 + 4 + 14);
+	ck_assert_int_eq(bp_decode(buf, (size_t)n2, 0, &m), 0);
+	ck_assert_uint_eq(m.nfields, 2);
+	ck_assert_str_eq(bp_msg_str(&m, 1), "org.example.a");
+
+	ck_assert_int_eq(bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 0, 0), -EINVAL);
+	ck_assert_int_eq(bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 3, 0), -EINVAL);
+
+	/* a third field, made by hand: trailing bytes to the decoder */
+	uint32_t flen = 2, size = (uint32_t)n2 + 4 + 2;
+	memcpy(buf + n2, &flen, 4);
+	memcpy(buf + n2 + 4, "x", 2);
+	set_header(4, &size, 4);
+	expect_fail(size, 0, -EBADMSG);
+
+	/* only part of the app id's length word, or a length past the end */
+	for (uint32_t cut = 1; cut < 4; cut++) {
+		bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 2, 0);
+		size = (uint32_t)n1 + cut;
+		set_header(4, &size, 4);
+		expect_fail(size, 0, -EBADMSG);
+	}
+	bp_encode(buf, sizeof(buf), BP_HELLO, 1, &h, sizeof(h), f, 2, 0);
+	size = (uint32_t)n1 + 4 + 13;   /* the app id without its NUL */
+	set_header(4, &size, 4);
+	expect_fail(size, 0, -EBADMSG);
+	flen = 0;   /* a string field of length 0 has no NUL either */
+	memcpy(buf + n1, &flen, 4);
+	size = (uint32_t)n1 + 4;
+	set_header(4, &size, 4);
+	expect_fail(size, 0, -EBADMSG);
+}
+END_TEST
+
 START_TEST(msg_str_of_unknown)
 {
 	struct bp_msg m = { .type = 999, .nfields = 1, .field = { { "x", 1 } } };
@@ -537,6 +591,7 @@ static Suite *suite(void)
 	tc = tcase_create("helpers");
 	tcase_add_test(tc, msg_fd_helpers);
 	tcase_add_test(tc, msg_str_of_unknown);
+	tcase_add_test(tc, hello_optional_app_id);
 	tcase_add_test(tc, check_id_boundaries);
 	suite_add_tcase(s, tc);
 	return s;
