@@ -34,10 +34,22 @@ const char *broker_default_socket(void)
 	return path;
 }
 
+/* The socket's own receive timeout is b's (SO_RCVTIMEO): a reply then costs
+ * one recvmsg, not a poll before it.  0 ms there would mean for ever. */
+static int set_rcvtimeo(broker *b, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms > 0 ? timeout_ms / 1000 : 0, timeout_ms > 0 ? (timeout_ms % 1000) * 1000 : 0 };
+	if (setsockopt(b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	b->rcvtimeo = timeout_ms != 0;
+	return 0;
+}
+
 int bc_recv(broker *b, int timeout_ms)
 {
+	bool by_socket = b->rcvtimeo && timeout_ms == b->timeout_ms;
 	for (;;) {
-		if (timeout_ms >= 0) {
+		if (timeout_ms >= 0 && !by_socket) {
 			struct pollfd p = { .fd = b->fd, .events = POLLIN };
 			int r = poll(&p, 1, timeout_ms);
 			if (r < 0 && errno == EINTR)
@@ -51,6 +63,8 @@ int bc_recv(broker *b, int timeout_ms)
 		int r = bp_recv(b->fd, b->buf, sizeof(b->buf), 0, &b->reply, NULL, NULL);
 		if (r == 0)
 			return -EPIPE;
+		if (r == -EAGAIN && by_socket)
+			return -ETIMEDOUT;
 		return r < 0 ? r : 0;
 	}
 }
@@ -192,7 +206,9 @@ int broker_open_app(const char *path, const char *app_id, int timeout_ms, broker
 		free(b);
 		return r;
 	}
-	int r = hello(b, app_id);
+	int r = set_rcvtimeo(b, timeout_ms);
+	if (r == 0)
+		r = hello(b, app_id);
 	if (r < 0) {
 		snprintf(open_message, sizeof(open_message), "%s", b->message);
 		broker_close(b);
@@ -222,6 +238,9 @@ int broker_set_timeout(broker *b, int timeout_ms)
 	struct timeval tv = { timeout_ms < 0 ? 0 : timeout_ms / 1000, timeout_ms < 0 ? 0 : (timeout_ms % 1000) * 1000 };
 	if (setsockopt(b->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
+	int r = set_rcvtimeo(b, timeout_ms);
+	if (r < 0)
+		return r;
 	b->timeout_ms = timeout_ms;
 	return 0;
 }

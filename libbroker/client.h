@@ -17,6 +17,7 @@ struct broker {
 	char *app;             /* the app id the hello registered, or NULL */
 	bool monitoring;
 	int timeout_ms;        /* for each request's send and each reply; -1 = none */
+	bool rcvtimeo;         /* SO_RCVTIMEO is timeout_ms: recvmsg waits by itself */
 	char message[512];     /* what went wrong in the last call, or "" */
 	struct bp_msg reply;   /* the last message received; fields point into buf */
 	uint8_t buf[BP_MSG_MAX];

@@ -131,11 +131,9 @@ int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret)
 	if (len - sizeof(h) < d->fixed)
 		return -EBADMSG;
 
-	struct bp_msg m = { .type = h.type, .seq = h.seq, .nfds = 0 };
-	for (unsigned i = 0; i < BP_FDS_MAX; i++)
-		m.fds[i] = -1;
-	memcpy(m.u.raw, p + sizeof(h), d->fixed);
-
+	/* Validate into a small local list; *ret is written whole at the end
+	 * (every decode pays for this: no zeroing or copying of a whole bp_msg). */
+	struct bp_field field[BP_FIELDS_MAX];
 	size_t off = sizeof(h) + d->fixed;
 	unsigned i;
 	for (i = 0; i < d->nfields; i++) {
@@ -153,17 +151,23 @@ int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret)
 			/* exactly one NUL, at the end */
 			if (flen == 0 || f[flen - 1] != 0 || memchr(f, 0, flen - 1))
 				return -EBADMSG;
-			m.field[i] = (struct bp_field){ f, flen - 1 };
+			field[i] = (struct bp_field){ f, flen - 1 };
 		} else {
-			m.field[i] = (struct bp_field){ flen ? f : NULL, flen };
+			field[i] = (struct bp_field){ flen ? f : NULL, flen };
 		}
 		off += flen;
 	}
 	if (off != len)
 		return -EBADMSG;
-	m.nfields = i;
 
-	*ret = m;
+	ret->type = h.type;
+	ret->seq = h.seq;
+	memcpy(ret->u.raw, p + sizeof(h), d->fixed);
+	ret->nfields = i;
+	memcpy(ret->field, field, i * sizeof(field[0]));
+	ret->nfds = 0;
+	for (unsigned k = 0; k < BP_FDS_MAX; k++)
+		ret->fds[k] = -1;
 	return 0;
 }
 

@@ -127,17 +127,15 @@ int bp_recv(int sock, void *buf, size_t cap, int flags, struct bp_msg *ret,
 	if (n == 0 && nfds == 0)
 		return 0;
 
-	struct bp_msg m;
-	int r = bp_decode(buf, (size_t)n, nfds, &m);
+	int r = bp_decode(buf, (size_t)n, nfds, ret);   /* writes *ret only on success */
 	if (r < 0) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		peek_header(buf, (size_t)n, ret_type, ret_seq);
 		return r;
 	}
-	m.nfds = nfds;
-	memcpy(m.fds, fds, nfds * sizeof(int));
-	*ret = m;
+	ret->nfds = nfds;
+	memcpy(ret->fds, fds, nfds * sizeof(int));
 	return 1;
 }
 

@@ -131,11 +131,10 @@ void bd_cleanup(struct bd *d)
 broker *bd_connect(struct bd *d, const char *app_id)
 {
 	broker *b;
-	int r = broker_open(d->sock, &b);
+	int r = broker_open_app(d->sock, app_id, BROKER_DEFAULT_TIMEOUT_MS, &b);
 	if (r < 0)
-		die("connect to brokerd: %s", broker_strerror(r));
-	if (app_id && (r = broker_register(b, app_id)) < 0)
-		die("register as %s: %s (%s)", app_id, broker_strerror(r), broker_last_message(b));
+		die("connect to brokerd%s%s: %s (%s)", app_id ? " as " : "", app_id ? app_id : "", broker_strerror(r),
+		    broker_last_message(NULL));
 	return b;
 }
 

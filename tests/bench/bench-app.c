@@ -48,14 +48,11 @@ static int serve(int fd)
 static int attach(const char *app_id, broker_activation **ret)
 {
 	broker *b = NULL;
-	int r = broker_open(NULL, &b);
-	if (r == 0)
-		r = broker_register(b, app_id);
+	int r = broker_open_app(NULL, app_id, BROKER_DEFAULT_TIMEOUT_MS, &b);
 	if (r == 0)
 		r = broker_attach(b, ret);
 	if (r < 0)
-		fprintf(stderr, "bench-app: attach %s: %s (%s)\n", app_id, broker_strerror(r),
-			b ? broker_last_message(b) : "");
+		fprintf(stderr, "bench-app: attach %s: %s (%s)\n", app_id, broker_strerror(r), broker_last_message(b));
 	broker_close(b);
 	return r;
 }

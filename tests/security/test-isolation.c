@@ -66,11 +66,9 @@ static void at_in_flight_limit(const struct hb *b, void *arg)
 	sec_pair(SOCK_DGRAM, q);
 	sec_pair(SOCK_STREAM, sv);
 	int fds[8] = { sv[1], sv[1], sv[1], sv[1], sv[1], sv[1], sv[1], sv[1] };
-	int sent = 0;
 	while (send_with_fds(q[0], "x", 1, fds, 8, MSG_DONTWAIT) == 1)
-		sent += 8;
-	ck_assert_int_eq(errno, ETOOMANYREFS);
-	ck_assert_int_ge(sent, 64);
+		;
+	ck_assert_int_eq(errno, ETOOMANYREFS);   /* sent: fewer than 64 if others of this uid have some in flight */
 	ck_assert_int_eq(broker_transfer(c, "over", sv[1], NULL, 0, 0), -ETOOMANYREFS);
 	ck_assert_str_eq(broker_last_message(c), "the kernel refused to pass the fd: this user already has as many "
 			 "fds in flight in AF_UNIX sockets as RLIMIT_NOFILE (64) allows, the per-user in-flight "
@@ -78,7 +76,10 @@ static void at_in_flight_limit(const struct hb *b, void *arg)
 	ck_assert(fcntl(sv[1], F_GETFD) >= 0);   /* still the caller's */
 	close(q[1]);   /* what was in flight is closed with it */
 	close(q[0]);
-	ck_assert_int_eq(broker_transfer(c, "over", sv[1], NULL, 0, 0), 0);
+	int r;
+	for (int i = 0; (r = broker_transfer(c, "over", sv[1], NULL, 0, 0)) == -ETOOMANYREFS && i < 100; i++)
+		usleep(50000);   /* another test's fds in flight as this uid, for a moment */
+	ck_assert_int_eq(r, 0);
 	int fd = broker_claim(c, "over", NULL);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
