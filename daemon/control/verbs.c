@@ -265,8 +265,9 @@ static verb_fn *const verbs[] = {
 
 void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 {
-	char why[512] = "";
+	char why[512];   /* not = "": that zeroes 512 bytes for every request */
 	int r;
+	why[0] = 0;
 	verb_fn *fn = m->type < ARRAY_SIZE(verbs) ? verbs[m->type] : NULL;
 
 	if (!c->hello && m->type != BP_HELLO) {

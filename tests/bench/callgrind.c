@@ -7,6 +7,8 @@
  * times, these counts repeat closely from run to run and machine to
  * machine, so they show what a change to brokerd costs or saves.
  *   hand-off   transfer + claim of one TCP socket (libbroker, blocking);
+ *   conn/op    the same with a connection for each, as an app that starts,
+ *              hands over and exits does (the hello registers: bd_open());
  *   hand-back  per socket: transfer, data arrives, trigger, HANDBACK to a
  *              running app, acknowledgement (one socket at a time).
  * callgrind_annotate's inclusive profile of the larger run of each goes to
@@ -53,8 +55,26 @@ static void annotate(const char *file, const char *to)
 	waitpid(pid, NULL, 0);
 }
 
+enum cg_kind { CG_HANDOFF, CG_CONN, CG_HANDBACK };
+
+/* A connection per operation: open, transfer, close; open, claim, close. */
+static int conn_handoff(const char *sock, int *fdp)
+{
+	broker *b;
+	int r = bd_open(sock, APP_ID, &b);
+	if (r == 0) {
+		r = broker_transfer(b, "cg", *fdp, NULL, 0, 0);
+		broker_close(b);
+	}
+	if (r == 0 && (r = bd_open(sock, APP_ID, &b)) == 0) {
+		r = *fdp = broker_claim(b, "cg", NULL);
+		broker_close(b);
+	}
+	return r < 0 ? r : 0;
+}
+
 /* brokerd under callgrind; n operations of the given kind; total Ir. */
-static unsigned long long measure(bool handback, unsigned n, const char *keep_profile)
+static unsigned long long measure(enum cg_kind kind, unsigned n, const char *keep_profile)
 {
 	struct bd d;
 	bd_init(&d, NULL);
@@ -69,10 +89,15 @@ static unsigned long long measure(bool handback, unsigned n, const char *keep_pr
 	uint16_t port;
 	int listener = tcp_listener(&port);
 
-	if (!handback) {
+	if (kind != CG_HANDBACK) {
 		int c, fd;
 		tcp_pair(listener, port, &c, &fd);
 		for (unsigned i = 0; i < n; i++) {
+			if (kind == CG_CONN) {
+				if (conn_handoff(d.sock, &fd) < 0)
+					die("hand-off with a connection each under callgrind failed");
+				continue;
+			}
 			int r = broker_transfer(b, "cg", fd, NULL, 0, 0);
 			if (r < 0 || (fd = broker_claim(b, "cg", NULL)) < 0)
 				die("hand-off under callgrind failed");
@@ -112,18 +137,22 @@ void run_callgrind(void)
 	unsigned lo = B.quick ? 50 : 200, hi = B.quick ? 250 : 1200;
 	note("callgrind: %u and %u operations", lo, hi);
 
-	unsigned long long a = measure(false, lo, NULL);
-	unsigned long long z = measure(false, hi, "callgrind-handoff.txt");
-	unsigned long long z2 = measure(false, hi, NULL);
+	unsigned long long a = measure(CG_HANDOFF, lo, NULL);
+	unsigned long long z = measure(CG_HANDOFF, hi, "callgrind-handoff.txt");
+	unsigned long long z2 = measure(CG_HANDOFF, hi, NULL);
 	double per = (double)(z - a) / (hi - lo);
 	result("callgrind", "brokerd transfer+claim", "instructions/op", per, "Ir", NULL);
 	result("callgrind", "brokerd transfer+claim", "repeat difference",
 	       ((double)z2 - (double)z) / (double)z * 100.0, "%", NULL);
+	a = measure(CG_CONN, lo, NULL);
+	z = measure(CG_CONN, hi, "callgrind-conn.txt");
+	per = (double)(z - a) / (hi - lo);
+	result("callgrind", "brokerd transfer+claim, conn per op", "instructions/op", per, "Ir", NULL);
 
 	lo = B.quick ? 20 : 100;
 	hi = B.quick ? 120 : 600;
-	a = measure(true, lo, NULL);
-	z = measure(true, hi, "callgrind-handback.txt");
+	a = measure(CG_HANDBACK, lo, NULL);
+	z = measure(CG_HANDBACK, hi, "callgrind-handback.txt");
 	per = (double)(z - a) / (hi - lo);
 	result("callgrind", "brokerd hold+wake+hand-back", "instructions/socket", per, "Ir", NULL);
 }

@@ -40,20 +40,20 @@ double handoff_round(broker *b, const char *id, int *fdp, unsigned n)
 }
 
 /* As an app that connects, hands over and exits, then connects and claims:
- * the hello registers (broker_open_app()), so each is two round trips. */
+ * the hello registers (bd_open()), so each is two round trips. */
 static double brokerd_conn_round(const char *sock, int *fdp, unsigned n)
 {
 	int fd = *fdp;
 	uint64_t t0 = mono_ns();
 	for (unsigned i = 0; i < n; i++) {
 		broker *b;
-		int r = broker_open_app(sock, "bench.handoff", BROKER_DEFAULT_TIMEOUT_MS, &b);
+		int r = bd_open(sock, "bench.handoff", &b);
 		if (r == 0)
 			r = broker_transfer(b, "bench", fd, NULL, 0, 0);
 		if (r < 0)
 			die("transfer on a new connection: %s", broker_strerror(r));
 		broker_close(b);
-		r = broker_open_app(sock, "bench.handoff", BROKER_DEFAULT_TIMEOUT_MS, &b);
+		r = bd_open(sock, "bench.handoff", &b);
 		if (r == 0)
 			r = fd = broker_claim(b, "bench", NULL);
 		if (r < 0)
