@@ -288,9 +288,10 @@ struct bp_msg {
 const char *bp_type_name(unsigned type);
 
 /* Encode a message into buf.  fields[i].len for a string excludes the NUL,
- * which the encoder adds.  Returns the packet size, -EMSGSIZE if it does not
- * fit in cap, -EINVAL if type, fixed size, field count or nfds does not match
- * the type's descriptor (a bug in the caller). */
+ * which the encoder adds; nfields is the type's count, or less by at most
+ * its optional fields (HELLO's app id).  Returns the packet size, -EMSGSIZE
+ * if it does not fit in cap, -EINVAL if type, fixed size, field count or
+ * nfds does not match the type's descriptor (a bug in the caller). */
 int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
 	      const void *fixed, size_t fixed_size,
 	      const struct bp_field *fields, unsigned nfields, unsigned nfds);
@@ -300,7 +301,8 @@ int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
  * Returns 0, -EBADMSG for anything malformed (short, size mismatch, bad
  * field lengths, unterminated or embedded-NUL strings, non-zero reserved
  * header), -EOPNOTSUPP for an unknown type, -ETOOMANYREFS when nfds is not
- * what the header and the type allow.  *ret is written only on success. */
+ * what the header and the type allow.  *ret is written only on success;
+ * ret->nfields says how many fields came, and only those are set. */
 int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret);
 
 /* Close and forget every fd the message still holds. */

@@ -131,23 +131,17 @@ void bd_cleanup(struct bd *d)
 broker *bd_connect(struct bd *d, const char *app_id)
 {
 	broker *b;
-	int r = bd_open(d->sock, app_id, &b);
+	int r = bd_open(d->sock, app_id, true, &b);
 	if (r < 0)
 		die("connect to brokerd%s%s: %s (%s)", app_id ? " as " : "", app_id ? app_id : "", broker_strerror(r),
 		    broker_last_message(NULL));
 	return b;
 }
 
-int bd_open(const char *sock, const char *app_id, broker **ret)
+int bd_open(const char *sock, const char *app_id, bool in_hello, broker **ret)
 {
-	static bool protocol2;
-	if (!protocol2 || !app_id) {
-		int r = broker_open_app(sock, app_id, BROKER_DEFAULT_TIMEOUT_MS, ret);
-		if (r != -EPROTONOSUPPORT || !app_id)
-			return r;
-		protocol2 = true;
-		note("brokerd speaks protocol 2: open, then register");
-	}
+	if (in_hello || !app_id)
+		return broker_open_app(sock, app_id, BROKER_DEFAULT_TIMEOUT_MS, ret);
 	broker *b;
 	int r = broker_open(sock, &b);
 	if (r == 0 && (r = broker_register(b, app_id)) < 0)

@@ -49,8 +49,6 @@ static int attach(const char *app_id, broker_activation **ret)
 {
 	broker *b = NULL;
 	int r = broker_open_app(NULL, app_id, BROKER_DEFAULT_TIMEOUT_MS, &b);
-	if (r == -EPROTONOSUPPORT && (r = broker_open(NULL, &b)) == 0)   /* a protocol-2 brokerd */
-		r = broker_register(b, app_id);
 	if (r == 0)
 		r = broker_attach(b, ret);
 	if (r < 0)

@@ -110,11 +110,10 @@ void bd_stop(struct bd *d);
 void bd_cleanup(struct bd *d);
 /* A libbroker connection, registered as app_id unless NULL. */
 broker *bd_connect(struct bd *d, const char *app_id);
-/* Open a connection to sock as app_id (NULL: none), the way an app does:
- * the hello registers (broker_open_app()).  A brokerd of protocol 2
- * (BENCH_BROKERD=main's, before the app id in HELLO) gets open and
- * register, what its own clients send, so both are measured as used. */
-int bd_open(const char *sock, const char *app_id, broker **ret);
+/* Open a connection to sock as app_id (NULL: none): in_hello, the way an
+ * app does now (broker_open_app(): the hello registers); else open, then
+ * register, the two round trips of protocol 2, for the comparison. */
+int bd_open(const char *sock, const char *app_id, bool in_hello, broker **ret);
 /* Wait until app_id is idle with no instance running; dies on timeout. */
 void bd_wait_idle(broker *b, const char *app_id, int timeout_ms);
 /* Wait until app_id has no instance running (in any state); false on timeout. */

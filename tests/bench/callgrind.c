@@ -8,7 +8,8 @@
  * machine, so they show what a change to brokerd costs or saves.
  *   hand-off   transfer + claim of one TCP socket (libbroker, blocking);
  *   conn/op    the same with a connection for each, as an app that starts,
- *              hands over and exits does (the hello registers: bd_open());
+ *              hands over and exits does: the hello registers, and (for
+ *              the comparison) HELLO then REGISTER, as in protocol 2;
  *   hand-back  per socket: transfer, data arrives, trigger, HANDBACK to a
  *              running app, acknowledgement (one socket at a time).
  * callgrind_annotate's inclusive profile of the larger run of each goes to
@@ -55,18 +56,18 @@ static void annotate(const char *file, const char *to)
 	waitpid(pid, NULL, 0);
 }
 
-enum cg_kind { CG_HANDOFF, CG_CONN, CG_HANDBACK };
+enum cg_kind { CG_HANDOFF, CG_CONN, CG_CONN_REGISTER, CG_HANDBACK };
 
 /* A connection per operation: open, transfer, close; open, claim, close. */
-static int conn_handoff(const char *sock, int *fdp)
+static int conn_handoff(const char *sock, bool in_hello, int *fdp)
 {
 	broker *b;
-	int r = bd_open(sock, APP_ID, &b);
+	int r = bd_open(sock, APP_ID, in_hello, &b);
 	if (r == 0) {
 		r = broker_transfer(b, "cg", *fdp, NULL, 0, 0);
 		broker_close(b);
 	}
-	if (r == 0 && (r = bd_open(sock, APP_ID, &b)) == 0) {
+	if (r == 0 && (r = bd_open(sock, APP_ID, in_hello, &b)) == 0) {
 		r = *fdp = broker_claim(b, "cg", NULL);
 		broker_close(b);
 	}
@@ -93,8 +94,8 @@ static unsigned long long measure(enum cg_kind kind, unsigned n, const char *kee
 		int c, fd;
 		tcp_pair(listener, port, &c, &fd);
 		for (unsigned i = 0; i < n; i++) {
-			if (kind == CG_CONN) {
-				if (conn_handoff(d.sock, &fd) < 0)
+			if (kind == CG_CONN || kind == CG_CONN_REGISTER) {
+				if (conn_handoff(d.sock, kind == CG_CONN, &fd) < 0)
 					die("hand-off with a connection each under callgrind failed");
 				continue;
 			}
@@ -146,8 +147,13 @@ void run_callgrind(void)
 	       ((double)z2 - (double)z) / (double)z * 100.0, "%", NULL);
 	a = measure(CG_CONN, lo, NULL);
 	z = measure(CG_CONN, hi, "callgrind-conn.txt");
+	double in_hello = (double)(z - a) / (hi - lo);
+	result("callgrind", "brokerd conn per op, app id in HELLO", "instructions/op", in_hello, "Ir", NULL);
+	a = measure(CG_CONN_REGISTER, lo, NULL);
+	z = measure(CG_CONN_REGISTER, hi, NULL);
 	per = (double)(z - a) / (hi - lo);
-	result("callgrind", "brokerd transfer+claim, conn per op", "instructions/op", per, "Ir", NULL);
+	result("callgrind", "brokerd conn per op, HELLO+REGISTER", "instructions/op", per, "Ir", NULL);
+	result("callgrind", "conn per op: in HELLO / +REGISTER", "ratio", in_hello / per, "x", "< 1");
 
 	lo = B.quick ? 20 : 100;
 	hi = B.quick ? 120 : 600;

@@ -6,12 +6,14 @@
  *   for 0, 5 000 and 10 000 held: transfer + claim of one more socket over
  *   one connection, brokerd as a Type=notify unit with its fd store, and
  *   brokerd as a plain child (no fd store), rounds alternating;
- *   the manager's NFileDescriptorStore at each count;
+ *   the manager's NFileDescriptorStore at each count, and its own open
+ *   fds (/proc/PID/fd: the stored ones, and everything else it keeps);
  *   with 15 000 held (--quick: 3 000): kill -9 to every socket back (the
  *   new brokerd answers and lists all of them).
  * Bounded: a fixed number of operations per point, and a timeout on each
  * wait.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,38 @@ static uint32_t manager_stored(void)
 		die("NFileDescriptorStore: %s", err.message ? err.message : "?");
 	sd_bus_error_free(&err);
 	free(path);
+	return n;
+}
+
+/* The manager's own open fds (/proc/PID/fd), not only the stored ones:
+ * its pid is the parent of brokerd's, the unit's MainPID. */
+static uint32_t manager_fds(void)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	uint32_t main_pid = 0;
+	char *path = NULL;
+	if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", UNIT, &path) < 0)
+		die("unit path");
+	if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Service",
+					"MainPID", &err, 'u', &main_pid) < 0)
+		die("MainPID: %s", err.message ? err.message : "?");
+	sd_bus_error_free(&err);
+	free(path);
+	char file[64];
+	snprintf(file, sizeof(file), "/proc/%u/stat", main_pid);
+	FILE *f = fopen(file, "re");
+	int manager = 0;
+	if (!f || fscanf(f, "%*d (%*[^)]) %*c %d", &manager) != 1)
+		die("%s: no parent", file);
+	fclose(f);
+	snprintf(file, sizeof(file), "/proc/%d/fd", manager);
+	DIR *dir = opendir(file);
+	if (!dir)
+		die("%s: %m", file);
+	uint32_t n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
 	return n;
 }
 
@@ -85,7 +119,7 @@ static const unsigned counts[] = { 0, 5000, 10000 };
  * count in turn (the test process keeps every peer: one brokerd at a
  * time fits the fd limit); the median hand-off at each, and what the
  * manager stores. */
-static void run_series(bool systemd, unsigned steps, double *med, uint32_t *stored)
+static void run_series(bool systemd, unsigned steps, double *med, uint32_t *stored, uint32_t *mgr_fds)
 {
 	unsigned rounds = B.quick ? 5 : 30, n = 100;
 	struct bd d;
@@ -110,8 +144,10 @@ static void run_series(bool systemd, unsigned steps, double *med, uint32_t *stor
 		}
 		med[c] = samples_quantile(&s, 0.5);
 		samples_free(&s);
-		if (systemd)
+		if (systemd) {
 			stored[c] = manager_stored();
+			mgr_fds[c] = manager_fds();
+		}
 	}
 	close(probe);
 	close(peer);
@@ -128,9 +164,9 @@ static void run_counts(void)
 {
 	unsigned steps = B.quick ? 2 : NCOUNTS;
 	double med[2][NCOUNTS];
-	uint32_t stored[NCOUNTS];
-	run_series(true, steps, med[0], stored);
-	run_series(false, steps, med[1], stored);
+	uint32_t stored[NCOUNTS], mgr_fds[NCOUNTS];
+	run_series(true, steps, med[0], stored, mgr_fds);
+	run_series(false, steps, med[1], stored, mgr_fds);
 	FILE *dat = fopen(out_path("sd-handoff.dat"), "we");
 	if (!dat)
 		die("sd-handoff.dat: %m");
@@ -146,6 +182,7 @@ static void run_counts(void)
 		       counts[c] == 10000 ? "<= 1.5" : NULL);
 		snprintf(subject, sizeof(subject), "%u held", counts[c]);
 		result("sd-handoff", subject, "manager's stored fds", stored[c], "fds", NULL);
+		result("sd-handoff", subject, "manager's open fds", mgr_fds[c], "fds", NULL);
 		fprintf(dat, "%u %.2f %.2f\n", counts[c], med[0][c], med[1][c]);
 	}
 	fclose(dat);
@@ -169,7 +206,7 @@ static void run_restore(void)
 	if (broker_get_status(b, &st) < 0)
 		die("status");
 	broker_close(b);
-	uint32_t stored = manager_stored();
+	uint32_t stored = manager_stored(), mgr = manager_fds();
 	t0 = mono_ns();
 	if (system("systemctl --user kill -s KILL " UNIT) != 0)
 		die("cannot kill " UNIT);
@@ -193,6 +230,7 @@ static void run_restore(void)
 	result("sd-restore", subject, "time", back, "s", "<= 1");
 	snprintf(subject, sizeof(subject), "%u held", n);
 	result("sd-restore", subject, "manager's stored fds", stored, "fds", NULL);
+	result("sd-restore", subject, "manager's open fds", mgr, "fds", NULL);
 	held_set_close(&hs);
 	unit_stop();
 	bd_cleanup(&sd);
