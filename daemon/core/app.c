@@ -16,7 +16,8 @@ static int app_cmp(const void *a, const void *b)
 
 struct app *app_find(struct daemon *d, const char *id)
 {
-	struct app key = { .id = (char *)id };
+	struct app key;   /* app_cmp reads only the id: not = { ... }, which clears all of it */
+	key.id = (char *)id;
 	void **node = tfind(&key, &d->app_index, app_cmp);
 	return node ? *node : NULL;
 }
