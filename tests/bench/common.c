@@ -132,6 +132,17 @@ void samples_free(struct samples *s)
 	*s = (struct samples){ 0 };
 }
 
+void samples_report_ms(struct samples *s, const char *scenario, const char *subject, const char *file,
+		       double *med, double *p99)
+{
+	*med = samples_quantile(s, 0.5) / 1e3;
+	*p99 = samples_quantile(s, 0.99) / 1e3;
+	result(scenario, subject, "median", *med, "ms", NULL);
+	result(scenario, subject, "p99", *p99, "ms", NULL);
+	samples_write(s, file);
+	samples_free(s);
+}
+
 const char *out_path(const char *name)
 {
 	static char buf[4][512];
