@@ -143,6 +143,16 @@ void samples_report_ms(struct samples *s, const char *scenario, const char *subj
 	samples_free(s);
 }
 
+void samples_report_pair_ms(struct samples s[2], const char *scenario, const char *const names[2],
+			    const char *const files[2], const char *ratio, const char *target)
+{
+	double med[2], p99[2];
+	for (unsigned v = 0; v < 2; v++)
+		samples_report_ms(&s[v], scenario, names[v], files[v], &med[v], &p99[v]);
+	result(scenario, ratio, "median ratio", med[1] / med[0], "x", target);
+	result(scenario, ratio, "p99 ratio", p99[1] / p99[0], "x", target);
+}
+
 const char *out_path(const char *name)
 {
 	static char buf[4][512];

@@ -109,11 +109,7 @@ void run_frozen(void)
 
 	static const char *const names[2] = { "cold start (exec)", "wake of a stopped app" };
 	static const char *const files[2] = { "frozen-cold.dat", "frozen-wake.dat" };
-	double med[2], p99[2];
-	for (unsigned v = 0; v < 2; v++)
-		samples_report_ms(&s[v], "frozen", names[v], files[v], &med[v], &p99[v]);
-	result("frozen", "wake / cold start", "median ratio", med[1] / med[0], "x", NULL);
-	result("frozen", "wake / cold start", "p99 ratio", p99[1] / p99[0], "x", NULL);
+	samples_report_pair_ms(s, "frozen", names, files, "wake / cold start", NULL);
 
 	kill(app, SIGCONT);
 	kill(app, SIGTERM);
