@@ -71,14 +71,12 @@ static int dial(const char *server)
 /* Hand fd to brokerd; on failure we still own it and say why. */
 static int hand_over(const struct opts *o, const char *id, int fd, const char *context)
 {
-	broker *b = NULL;   /* broker_open() writes it only on success */
-	int r = broker_open(o->control, &b);
-	if (r == 0)
-		r = broker_register(b, o->app);
+	broker *b = NULL;   /* written only on success; the hello registers as o->app */
+	int r = broker_open_app(o->control, o->app, BROKER_DEFAULT_TIMEOUT_MS, &b);
 	if (r == 0)
 		r = broker_transfer(b, id, fd, context, strlen(context), o->keepalive);
 	if (r < 0) {
-		const char *detail = b ? broker_last_message(b) : "";
+		const char *detail = broker_last_message(b);   /* b NULL: why the open failed */
 		fprintf(stderr, "push-client: cannot hand %s to brokerd: %s%s%s\n", id, broker_strerror(r),
 			*detail ? ": " : "", detail);
 		close(fd);

@@ -38,10 +38,11 @@ static PyObject *pyclient_none(pyclient *self, int r)
 
 static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "path", "timeout_ms", NULL };
+	static char *kwlist[] = { "path", "timeout_ms", "app_id", NULL };
 	PyObject *arg = Py_None, *path = NULL;
 	int timeout_ms = BROKER_DEFAULT_TIMEOUT_MS;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|Oi:Broker", kwlist, &arg, &timeout_ms))
+	const char *app_id = NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|Oiz:Broker", kwlist, &arg, &timeout_ms, &app_id))
 		return -1;
 	if (arg != Py_None && !PyUnicode_FSConverter(arg, &path))
 		return -1;
@@ -53,10 +54,10 @@ static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 	const char *p = path ? PyBytes_AS_STRING(path) : NULL;
 	broker *b = NULL;
 	int r;
-	BLOCKING(r, broker_open_timeout(p, timeout_ms, &b));
+	BLOCKING(r, broker_open_app(p, app_id, timeout_ms, &b));
 	Py_XDECREF(path);
 	if (r < 0) {
-		pymodule_raise(r, NULL);
+		pymodule_raise(r, broker_last_message(NULL));   /* this thread's: BLOCKING stays on it */
 		return -1;
 	}
 	self->b = b;
@@ -347,7 +348,7 @@ static PyGetSetDef pyclient_getset[] = {
 PyTypeObject pyclient_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "socketbroker._native.Broker",
-	.tp_doc = "Broker(path=None, timeout_ms=BROKER_DEFAULT_TIMEOUT_MS): broker_open_timeout().",
+	.tp_doc = "Broker(path=None, timeout_ms=BROKER_DEFAULT_TIMEOUT_MS, app_id=None): broker_open_app().",
 	.tp_basicsize = sizeof(pyclient),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_new = PyType_GenericNew,

@@ -201,11 +201,11 @@ START_TEST(hello_carries_the_app_id)
 	hb_tcp_pair(&peer, &fd);
 	ck_assert_int_eq(broker_transfer(c, "one", fd, "ctx", 3, 0), 0);
 	broker_close(c);
-	ck_assert_int_eq(write(peer, "ping", 4), 4);
 	ck_assert_int_eq(broker_open_app(b.socket, APP, 5000, &c), 0);
 	broker_info *info;
 	fd = broker_claim(c, "one", &info);
 	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(peer, "ping", 4), 4);   /* after the claim: data would wake the app */
 	ck_assert_mem_eq(info->context, "ctx", 3);
 	broker_info_free(info);
 	char got[8];

@@ -110,6 +110,11 @@ def check_verbs(bd):
     ok(raises(lambda: b.transfer("x", a), errno.EDESTADDRREQ) is not None, "transfer before register: EDESTADDRREQ")
     ok(raises(lambda: b.register("org.test.nobody"), errno.ENOENT) is not None, "register an unknown app: ENOENT")
     b.register(APP)
+    e = raises(lambda: socketbroker.Broker(bd.control, app_id="org.test.nobody"), errno.ENOENT)
+    ok(e is not None and e.detail.startswith("no manifest declares an app org.test.nobody"),
+       "Broker(app_id=) of an unknown app: ENOENT, with brokerd's sentence", e)
+    with socketbroker.Broker(bd.control, app_id=APP) as h:
+        ok(h.list() == [], "Broker(app_id=) registers in the hello: list() of its own app works", h)
 
     tcp_server = socket.create_server(("127.0.0.1", 0))
     tcp = socket.create_connection(tcp_server.getsockname())

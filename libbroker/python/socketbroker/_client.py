@@ -29,18 +29,21 @@ def _refuse_tls(sock: Any) -> None:
 
 
 class Broker:
-    """A connection to brokerd's control socket (broker_open()).
+    """A connection to brokerd's control socket (broker_open_app()).
 
     path: the socket; None means $BROKER_SOCKET, else the default
     (socketbroker.default_socket()).  timeout: seconds each call waits for
     brokerd (to connect, to send, for the answer; None: forever), after
-    which it fails with ETIMEDOUT.  Blocking calls release the GIL; one
+    which it fails with ETIMEDOUT.  app_id: register as that app in the
+    hello (broker_open_app(): one round trip where open and register()
+    take two).  Blocking calls release the GIL; one
     Broker serves one thread at a time (another gets RuntimeError).  Use it
     as a context manager, or call close().
     """
 
-    def __init__(self, path: PathArg = None, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
-        self._b = _native.Broker(path, _ms(timeout))
+    def __init__(self, path: PathArg = None, timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 app_id: Optional[str] = None) -> None:
+        self._b = _native.Broker(path, _ms(timeout), app_id)
 
     def set_timeout(self, timeout: Optional[float]) -> None:
         """Change the timeout of the calls that follow (broker_set_timeout()).
