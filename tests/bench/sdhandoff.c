@@ -28,7 +28,8 @@
 
 static sd_bus *bus;
 
-static uint32_t manager_stored(void)
+/* A uint32 property of the brokerd unit's Service interface. */
+static uint32_t unit_property(const char *name)
 {
 	sd_bus_error err = SD_BUS_ERROR_NULL;
 	uint32_t n = 0;
@@ -36,27 +37,23 @@ static uint32_t manager_stored(void)
 	if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", UNIT, &path) < 0)
 		die("unit path");
 	if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Service",
-					"NFileDescriptorStore", &err, 'u', &n) < 0)
-		die("NFileDescriptorStore: %s", err.message ? err.message : "?");
+					name, &err, 'u', &n) < 0)
+		die("%s: %s", name, err.message ? err.message : "?");
 	sd_bus_error_free(&err);
 	free(path);
 	return n;
+}
+
+static uint32_t manager_stored(void)
+{
+	return unit_property("NFileDescriptorStore");
 }
 
 /* The manager's own open fds (/proc/PID/fd), not only the stored ones:
  * its pid is the parent of brokerd's, the unit's MainPID. */
 static uint32_t manager_fds(void)
 {
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	uint32_t main_pid = 0;
-	char *path = NULL;
-	if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", UNIT, &path) < 0)
-		die("unit path");
-	if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Service",
-					"MainPID", &err, 'u', &main_pid) < 0)
-		die("MainPID: %s", err.message ? err.message : "?");
-	sd_bus_error_free(&err);
-	free(path);
+	uint32_t main_pid = unit_property("MainPID");
 	char file[64];
 	snprintf(file, sizeof(file), "/proc/%u/stat", main_pid);
 	FILE *f = fopen(file, "re");
