@@ -26,8 +26,9 @@
  *   -EPROTONOSUPPORT  the server chose no Sec-WebSocket-Protocol of ours (or
  *                     refused them): broker_ws_get_info()'s server_protocol
  *                     is the value it named ("" if it named none);
- *   -EACCES           the server (401, 403) or the proxy (407) refused or
- *                     wanted credentials; http_status says which;
+ *   -EACCES           the server (401, 403) or the proxy (407, or 401) refused
+ *                     or wanted credentials; http_status or proxy_status
+ *                     says which;
  *   -EPROTO           not a valid WebSocket (or proxy) answer.
  *
  * Bytes are never lost across a hand-off: the library reads a frame's bytes

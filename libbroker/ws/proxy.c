@@ -52,10 +52,11 @@ int ws_proxy_connect(broker_ws *w, int fd, const char *host, const char *port, u
 	w->info.proxy_status = resp.status;
 	if (resp.status >= 200 && resp.status < 300)
 		return 0;
-	if (resp.status == 407)
+	if (resp.status == 407 || resp.status == 401)
+		/* tinyproxy answers wrong credentials with 401. */
 		return ws_fail(w, BROKER_TLS_PROTOCOL_NEGOTIATION_FAILED, -EACCES,
-			       w->proxy_user ? "the proxy refused the credentials (407)"
-					     : "the proxy wants credentials (407)");
+			       w->proxy_user ? "the proxy refused the credentials (%d)"
+					     : "the proxy wants credentials (%d)", resp.status);
 	if (resp.status >= 500)
 		/* 502, 503, 504: the proxy could not reach the server. */
 		return ws_fail(w, BROKER_TLS_CONNECTION_REFUSED, -ECONNREFUSED,
