@@ -147,6 +147,8 @@ void hb_trigger(const struct hb *b, const char *app_id, const char *id);
 
 /* The held socket app_id/id (admin view), or NULL if not held. */
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id);
+/* Does brokerd hold no socket app_id/id (hb_show() gives NULL)? */
+bool hb_gone(const struct hb *b, const char *app_id, const char *id);
 /* Its state (enum broker_state), or 0 if it is not held. */
 int hb_held_state(const struct hb *b, const char *app_id, const char *id);
 /* app_id's entry in brokerd's list of apps (admin view), failing the test

@@ -176,3 +176,30 @@ bool sd_in_prestart(void *ud)
 	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
 	return strcmp(state, "activating") == 0 && strcmp(sub, "start-pre") == 0;
 }
+
+void sd_expect_prestart(int timeout_ms)
+{
+	if (sd_wait(sd_in_prestart, NULL, timeout_ms))
+		return;
+	/* Say where it stuck: the unit's states, and what its main process does. */
+	char state[64], sub[64], wchan[64] = "-", stat[256] = "-", path[64];
+	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
+	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
+	unsigned long long pid = sd_prop_num("brokerd.service", "MainPID");
+	snprintf(path, sizeof(path), "/proc/%llu/wchan", pid);
+	FILE *f = pid ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			snprintf(wchan, sizeof(wchan), "?");
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%llu/stat", pid);
+	f = pid ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(stat, sizeof(stat), f))
+			snprintf(stat, sizeof(stat), "?");
+		fclose(f);
+	}
+	ck_abort_msg("brokerd.service not in start-pre after %d ms: %s/%s, main pid %llu, wchan %s, stat %s",
+		     timeout_ms, state, sub, pid, wchan, stat);
+}
