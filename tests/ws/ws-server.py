@@ -4,9 +4,9 @@
 10.4): the peer libbroker-ws is tested against.
 
   ws-server.py PORT [--cert FILE --key FILE] [--protocols A,B]
-               [--refuse-others] [--user U --password P]
+               [--refuse-others] [--user U --password P] [--no-echo]
 
-It echoes every message with its type.  A line "push TEXT" on stdin sends
+It echoes every message with its type (not with --no-echo).  A line "push TEXT" on stdin sends
 TEXT to the newest connection, "close" closes it (code 1000); every message
 received is printed to stdout as "recv text|binary REPR", every connection
 as "open PROTOCOL" ("-" for none), every pong the server's own pings got as
@@ -25,6 +25,7 @@ import websockets.auth
 import websockets.server
 
 conns = []
+echo = True
 
 
 def out(line):
@@ -38,7 +39,8 @@ async def handler(ws, path=None):
         async for msg in ws:
             kind = "text" if isinstance(msg, str) else "binary"
             out("recv %s %r" % (kind, msg if kind == "text" else bytes(msg)))
-            await ws.send(msg)
+            if echo:
+                await ws.send(msg)
     except websockets.ConnectionClosed:
         pass
     finally:
@@ -73,7 +75,10 @@ async def main():
     ap.add_argument("--refuse-others", action="store_true")
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--no-echo", action="store_true")
     a = ap.parse_args()
+    global echo
+    echo = not a.no_echo
     protocols = [p for p in a.protocols.split(",") if p]
     tls = None
     if a.cert:
