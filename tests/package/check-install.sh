@@ -113,7 +113,7 @@ done
 ok "$([ -z "$missing" ]; echo $?)" "every document the man pages cite is installed" "missing:$missing"
 bad=""
 exported=""
-for lib in libbroker libbroker-tls; do
+for lib in libbroker libbroker-tls libbroker-ws; do
 	for f in $(nm -D --defined-only "$libdir/$lib.so" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }'); do
 		exported="$exported $f.3"
 		link=$man/man3/$f.3
