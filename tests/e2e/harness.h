@@ -211,8 +211,6 @@ uint64_t hb_now_us(void);
 void hb_nap(void);   /* 2 ms: the polling interval, nothing else */
 
 bool hb_exists(const char *path);
-/* Is process pid stopped by a signal (state T in /proc/PID/stat)? */
-bool hb_stopped(pid_t pid);
 /* Whether the file at path contains text (e.g. a line in brokerd's log). */
 bool hb_file_contains(const char *path, const char *text);
 

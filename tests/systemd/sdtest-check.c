@@ -177,6 +177,18 @@ bool sd_in_prestart(void *ud)
 	return strcmp(state, "activating") == 0 && strcmp(sub, "start-pre") == 0;
 }
 
+const broker_app *sd_app_entry(const char *id, broker_app ***ret_list)
+{
+	broker *b = NULL;
+	ck_assert_int_eq(broker_open(NULL, &b), 0);
+	ck_assert_int_ge(broker_list_apps(b, ret_list), 0);
+	broker_close(b);
+	for (broker_app **a = *ret_list; *a; a++)
+		if (strcmp((*a)->id, id) == 0)
+			return *a;
+	return NULL;
+}
+
 void sd_expect_prestart(int timeout_ms)
 {
 	if (sd_wait(sd_in_prestart, NULL, timeout_ms))
