@@ -66,7 +66,8 @@ for f in "$build"/meson-uninstalled/libbroker*-uninstalled.pc; do
 	for flag in $(sed -n 's/^Cflags: //p' "$f"); do
 		case $flag in
 		'-I${prefix}/include' | '-I${srcdir}/include' | '-I${prefix}/libbroker' | '-I${srcdir}/libbroker' | \
-			'-I${prefix}/libbroker/tls' | '-I${srcdir}/libbroker/tls') ;;
+			'-I${prefix}/libbroker/tls' | '-I${srcdir}/libbroker/tls' | \
+			'-I${prefix}/libbroker/ws' | '-I${srcdir}/libbroker/ws') ;;
 		*) bad="$bad $(basename "$f"): $flag" ;;
 		esac
 	done
