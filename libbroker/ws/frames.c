@@ -93,12 +93,34 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 	return -1;
 }
 
+/* Write out what obuf holds: 0 when empty, -EAGAIN, or an error. */
+static int write_pending(broker_ws *w)
+{
+	while (w->olen) {
+		ssize_t n = ws_io_write(w, w->obuf, w->olen);
+		if (n <= 0)
+			return n == 0 ? -EAGAIN : (int)n;
+		memmove(w->obuf, w->obuf + n, w->olen - (size_t)n);
+		w->olen -= (size_t)n;
+	}
+	return 0;
+}
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
 	broker_ws *w = user;
-	ssize_t n = ws_io_write(w, data, len);
-	if (n > 0)
-		return n;
+	size_t taken = 0;
+	if (w->olen + len <= sizeof(w->obuf)) {
+		memcpy(w->obuf + w->olen, data, len);
+		w->olen += len;
+		taken = len;
+		if (flags & WSLAY_MSG_MORE)
+			return (ssize_t)len;   /* the rest of the frame follows */
+	}
+	int r = write_pending(w);
+	ssize_t n = r < 0 ? r : taken ? (ssize_t)taken : ws_io_write(w, data, len);
+	if (n > 0 || (n == -EAGAIN && taken))
+		return taken ? (ssize_t)taken : n;   /* what obuf took is ours to send */
 	if (n == -EAGAIN || n == 0) {
 		w->would_block = true;
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -195,17 +217,22 @@ static int io_failed(broker_ws *w, const char *what)
 /* Send what is queued.  0 when all is sent, -EAGAIN (non-blocking). */
 static int flush(broker_ws *w, uint64_t deadline, bool may_wait)
 {
-	while (wslay_event_want_write(w->ctx)) {
+	while (wslay_event_want_write(w->ctx) || w->olen) {
 		w->would_block = false;
 		wslay_event_set_error(w->ctx, 0);
 		if (wslay_event_send(w->ctx) < 0)
 			return io_failed(w, "send");
-		if (!w->would_block)
+		int r = write_pending(w);
+		if (r < 0 && r != -EAGAIN) {
+			w->io_error = r;
+			return io_failed(w, "send");
+		}
+		if (!w->would_block && r == 0)
 			continue;
 		w->events = POLLOUT;
 		if (!may_wait)
 			return -EAGAIN;
-		int r = ws_io_wait(w, POLLOUT, deadline);
+		r = ws_io_wait(w, POLLOUT, deadline);
 		if (r == -ETIMEDOUT)
 			return ws_fail(w, BROKER_TLS_TIMED_OUT, -ETIMEDOUT, "could not send within %d ms", w->io_ms);
 		if (r < 0)
@@ -364,9 +391,10 @@ int broker_ws_take_fd(broker_ws *w)
 		return -EBADFD;
 	if (w->fd < 0 || !w->ctx)
 		return -ENOTCONN;
-	if (w->rphase || w->hdr_have || w->in_message || w->in_head || wslay_event_want_write(w->ctx)) {
+	bool unsent = wslay_event_want_write(w->ctx) || w->olen;
+	if (w->rphase || w->hdr_have || w->in_message || w->in_head || unsent) {
 		snprintf(w->detail, sizeof(w->detail), "%s", w->in_head ? "a received message is not consumed"
-			 : wslay_event_want_write(w->ctx) ? "queued data is not sent yet"
+			 : unsent ? "queued data is not sent yet"
 			 : "a frame or a fragmented message is partly read");
 		return -EBUSY;
 	}

@@ -268,5 +268,6 @@ int broker_ws_get_events(const broker_ws *w)
 		return -ENOTCONN;
 	if (w->tls && w->events == 0)
 		return ws_tls_events(w->tls);
-	return w->events ? w->events : POLLIN;
+	bool unsent = w->olen || (w->ctx && wslay_event_want_write(w->ctx));
+	return POLLIN | (unsent ? POLLOUT : 0);
 }

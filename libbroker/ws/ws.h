@@ -99,6 +99,10 @@ struct broker_ws {
 	int io_error;
 	struct ws_inmsg *in_head, **in_tail;
 	short events;
+	/* A frame's pieces (wslay sends header and payload apart) go out in one
+	 * write, or Nagle holds the second behind the first's ACK. */
+	uint8_t obuf[4096];
+	size_t olen;
 
 	broker_ws_info info;
 	char protocol[128], server_protocol[128];
