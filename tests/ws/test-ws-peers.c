@@ -3,7 +3,8 @@
  * libbroker-ws against python3-websockets over ws:// and wss:// (the run's
  * PKI): messages and streams with exact bytes, subprotocol negotiation and
  * its refusals, Basic credentials, ping/pong both ways, the network
- * statuses, and a hand-off that leaves the unread frames in the socket.
+ * statuses, and a hand-off that leaves the unread frames in the socket;
+ * and frames that arrive in pieces, on a socketpair.
  */
 #include <check.h>
 #include <errno.h>
@@ -297,6 +298,54 @@ START_TEST(hand_off_leaves_frames)
 }
 END_TEST
 
+/* Frames that arrive in pieces (written by hand here, on a socketpair):
+ * take_fd refuses mid-frame and mid-message, and never takes a byte of
+ * the next frame out of the socket. */
+START_TEST(partial_frames)
+{
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	broker_ws *w;
+	ck_assert_int_eq(broker_ws_new(BROKER_WS_MESSAGE, &w), 0);
+	ck_assert_int_eq(broker_ws_adopt(w, sv[0]), 0);
+	ck_assert_int_eq(broker_ws_set_nonblocking(w, true), 0);
+	char buf[64];
+	int type;
+	/* Half a header, then half a payload: -EAGAIN, and the hand-off refused. */
+	ck_assert_int_eq(write(sv[1], "\x81", 1), 1);
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), -EAGAIN);
+	ck_assert_int_eq(broker_ws_take_fd(w), -EBUSY);
+	ck_assert_int_eq(write(sv[1], "\x05" "he", 3), 3);
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), -EAGAIN);
+	ck_assert_int_eq(broker_ws_take_fd(w), -EBUSY);
+	/* The rest, and right behind it the first fragment of another message
+	 * and a ping: the message comes, the rest stays unread. */
+	ck_assert_int_eq(write(sv[1], "llo\x01\x02" "ab\x89\x01" "p", 10), 10);
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	ck_assert_int_eq(type, BROKER_WS_TEXT);
+	char peek[16];
+	ck_assert_int_eq(recv(sv[0], peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT), 7);
+	ck_assert_mem_eq(peek, "\x01\x02" "ab\x89\x01" "p", 7);
+	/* Read on: the fragment and the ping (answered) leave a message half
+	 * read, which must not be handed out. */
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), -EAGAIN);
+	ck_assert_int_eq(broker_ws_take_fd(w), -EBUSY);
+	ck_assert_int_eq(recv(sv[1], peek, sizeof(peek), MSG_DONTWAIT), 7);   /* the masked pong */
+	ck_assert_mem_eq(peek, "\x8a\x81", 2);
+	ck_assert_int_eq(write(sv[1], "\x80\x01" "c\x82\x01" "z", 6), 6);   /* the last fragment, a binary message */
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), 3);
+	ck_assert_mem_eq(buf, "abc", 3);
+	int fd = broker_ws_take_fd(w);
+	ck_assert_int_eq(fd, sv[0]);
+	broker_ws_free(w);
+	ck_assert_int_eq(recv(fd, peek, sizeof(peek), MSG_DONTWAIT), 3);
+	ck_assert_mem_eq(peek, "\x82\x01" "z", 3);
+	close(fd);
+	close(sv[1]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ws-peers");
@@ -308,6 +357,7 @@ int main(void)
 	tcase_add_loop_test(tc, ping_pong, 0, 2);
 	tcase_add_test(tc, statuses);
 	tcase_add_test(tc, hand_off_leaves_frames);
+	tcase_add_test(tc, partial_frames);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
