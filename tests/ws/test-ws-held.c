@@ -4,9 +4,11 @@
  * through the TLS keeper, hands the keeper's stream to a real brokerd and
  * exits; three server pushes each wake a new instance, which adopts the
  * stream, reads the message and answers, with exact bytes both ways and no
- * GnuTLS loaded; then the server's close wakes the last one.
+ * GnuTLS loaded; then the server's close wakes the last one.  And a
+ * holdable wss:// connection through tinyproxy.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -103,8 +105,53 @@ START_TEST(three_pushes_while_exited)
 }
 END_TEST
 
+/* Holdable wss:// through tinyproxy: the keeper upgrades the tunnel, and
+ * the stream it relays carries on in another handle, as in a woken app. */
+START_TEST(held_through_proxy)
+{
+	struct hb b;
+	hb_init(&b, "wsproxy", keeper_conf());
+	hb_start(&b);
+	keeper_start(&b);
+	char conf[PATH_MAX];
+	snprintf(conf, sizeof(conf), "%s", hb_path(&b, "tinyproxy.conf"));
+	struct peer proxy;
+	const char *argv[] = { getenv("WS_TINYPROXY"), "@PORT@", "u", "p", conf, NULL };
+	peer_start(&proxy, argv);
+	struct wsp s;
+	wsp_start(&s, true, NULL);
+	broker_ws *w = ws_handle(BROKER_WS_MESSAGE);
+	ck_assert_int_eq(broker_ws_set_proxy(w, "127.0.0.1", proxy.port_text, "u", "p"), 0);
+	ck_assert_int_eq(broker_ws_set_holdable(w, true), 0);
+	int r = broker_ws_connect(w, s.url);
+	ck_assert_msg(r == 0, "%d %s", r, broker_ws_get_detail(w));
+	broker_ws_info i;
+	broker_ws_get_info(w, &i);
+	ck_assert(i.encrypted && i.relayed && i.peer_verified);
+	ck_assert_int_eq(i.proxy_status, 200);
+	int fd = broker_ws_take_fd(w);
+	ck_assert_int_ge(fd, 0);
+	broker_ws_free(w);
+	ck_assert_int_eq(broker_ws_new(BROKER_WS_MESSAGE, &w), 0);
+	ck_assert_int_eq(broker_ws_adopt(w, fd), 0);
+	ck_assert_int_eq(broker_ws_set_timeouts(w, 0, 0), -EBUSY);
+	ck_assert_int_eq(broker_ws_send(w, BROKER_WS_TEXT, "via proxy and keeper", 20), 20);
+	char buf[64];
+	int type;
+	ck_assert_int_eq(broker_ws_recv(w, buf, sizeof(buf), &type), 20);
+	ck_assert_mem_eq(buf, "via proxy and keeper", 20);
+	broker_ws_free(w);
+	wsp_expect(&s, "recv text 'via proxy and keeper'");
+	wsp_stop(&s);
+	peer_stop(&proxy);
+	keeper_kill();
+	hb_assert_fds(&b, b.base_fds);
+	hb_finish(&b);
+}
+END_TEST
+
 int main(void)
 {
-	const TTest *const tests[] = { three_pushes_while_exited };
+	const TTest *const tests[] = { three_pushes_while_exited, held_through_proxy };
 	return keeper_run_suite("ws-held", tests, sizeof(tests) / sizeof(tests[0]));
 }
