@@ -9,13 +9,13 @@
  * keeper keeps; the instance brokerd wakes adopts the held stream with
  * broker_ws_adopt() and reads and writes frames without GnuTLS.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <socket-broker/broker-ws.h>
+#include "push-tls.h"   /* push_load() */
 #include "push-ws.h"
 
 static struct {
@@ -41,12 +41,7 @@ static struct {
 
 static int load(void)
 {
-	void *h = dlopen("libbroker-ws.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr, "push-client: --ws needs libbroker-ws: %s\n", dlerror());
-		return -1;
-	}
-	struct { void **slot; const char *name; } syms[] = {
+	const struct push_sym syms[] = {
 #define SYM(field, name) { (void **)&ws.field, #name }
 		SYM(new_, broker_ws_new), SYM(free_, broker_ws_free),
 		SYM(set_protocols, broker_ws_set_protocols), SYM(set_ca_file, broker_ws_set_ca_file),
@@ -59,12 +54,7 @@ static int load(void)
 		SYM(set_nonblocking, broker_ws_set_nonblocking), SYM(take_fd, broker_ws_take_fd),
 #undef SYM
 	};
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
-		if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
-			fprintf(stderr, "push-client: libbroker-ws lacks %s\n", syms[i].name);
-			return -1;
-		}
-	return 0;   /* h stays open for the life of the process */
+	return push_load("libbroker-ws.so.1", "--ws", syms, sizeof(syms) / sizeof(syms[0]));
 }
 
 static int report(broker_ws *w, const char *what)
