@@ -212,6 +212,9 @@ void sd_expect_prestart(int timeout_ms)
 			snprintf(stat, sizeof(stat), "?");
 		fclose(f);
 	}
+	fflush(stderr);
+	if (system("ps -eo pid,ppid,stat,wchan:24,stime,time,comm >&2") != 0)
+		fprintf(stderr, "(ps failed)\n");
 	ck_abort_msg("brokerd.service not in start-pre after %d ms: %s/%s, main pid %llu, wchan %s, stat %s",
 		     timeout_ms, state, sub, pid, wchan, stat);
 }
