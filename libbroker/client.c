@@ -218,8 +218,10 @@ int broker_register(broker *b, const char *app_id)
 	bc_begin(b);
 	struct bp_field f = str_field(app_id);
 	int r = expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
-	if (r == 0)
+	if (r == 0) {
 		b->registered = true;
+		snprintf(b->app_id, sizeof(b->app_id), "%s", app_id);
+	}
 	return r;
 }
 

@@ -14,6 +14,7 @@ struct broker {
 	uid_t uid;
 	bool admin;
 	bool registered;       /* broker_register() succeeded */
+	char app_id[BROKER_ID_MAX + 1];   /* as which, if it did */
 	bool monitoring;
 	int timeout_ms;        /* for each request's send and each reply; -1 = none */
 	char message[512];     /* what went wrong in the last call, or "" */
@@ -40,6 +41,10 @@ static inline void bc_begin(broker *b)
 
 /* Fail the current call with err (< 0), saying why in b->message. */
 int bc_fail(broker *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A broker_info from an INFO's fixed part and its five fields (app, id,
+ * context, local, peer), in one allocation; NULL if out of memory. */
+broker_info *bc_info_new(const struct bp_info *w, const struct bp_field field[5]);
 
 /* Is fd marked by broker_fd_guard()? */
 bool bg_is_guarded(int fd);
