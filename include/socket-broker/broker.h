@@ -439,6 +439,18 @@ int broker_activation_open_fd(int fd, broker_activation **ret);
  * brokerd keeps those sockets and activates again later.  Returns NULL. */
 broker_activation *broker_activation_close(broker_activation *a);
 
+/* Take the activation's connection out of a, for a program that execs its
+ * next version in the same process (an upgrade: examples/upgrade-echo.c).
+ * Returns the connection's fd, now the caller's (still O_CLOEXEC: clear it
+ * for the exec), and frees a.  The next version opens it with
+ * broker_activation_open_fd(); brokerd sees the same process say hello
+ * again and carries on, so an attachment (broker_attach()) lasts across
+ * the exec.  Handbacks that the next version has not accepted are sent
+ * again after the acknowledgement timeout.  Errors (a untouched):
+ * -EINVAL, -EBADFD (a wake-socket activation, whose listener is not one
+ * connection, or no connection open), -EBUSY (more than one open). */
+int broker_activation_take_fd(broker_activation *a);
+
 /* An fd to poll for readability (stable for the activation's lifetime). */
 int broker_activation_get_fd(const broker_activation *a);
 
