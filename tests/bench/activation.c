@@ -139,14 +139,8 @@ void run_activation(void)
 		}
 
 	double med[NA], p99[NA];
-	for (unsigned v = 0; v < NA; v++) {
-		med[v] = samples_quantile(&s[v], 0.5) / 1e3;
-		p99[v] = samples_quantile(&s[v], 0.99) / 1e3;
-		result("activation", names[v], "median", med[v], "ms", NULL);
-		result("activation", names[v], "p99", p99[v], "ms", NULL);
-		samples_write(&s[v], files[v]);
-		samples_free(&s[v]);
-	}
+	for (unsigned v = 0; v < NA; v++)
+		samples_report_ms(&s[v], "activation", names[v], files[v], &med[v], &p99[v]);
 	result("activation", "brokerd / floor", "median ratio", med[A_BROKERD] / med[A_FLOOR], "x", "<= 1.3");
 	result("activation", "brokerd / floor", "p99 ratio", p99[A_BROKERD] / p99[A_FLOOR], "x", "<= 1.3");
 	result("activation", "brokerd / ssa", "median ratio", med[A_BROKERD] / med[A_SSA], "x", "< 1");

@@ -48,6 +48,16 @@ double samples_quantile(struct samples *s, double q);
 /* Write the sorted samples with their cumulative fraction to DIR/name.dat. */
 void samples_write(struct samples *s, const char *name);
 void samples_free(struct samples *s);
+/* Samples of a time in microseconds: their median and p99 in ms as results
+ * (scenario, subject), into med and p99; the samples written to file and
+ * freed. */
+void samples_report_ms(struct samples *s, const char *scenario, const char *subject, const char *file,
+		       double *med, double *p99);
+/* Two such sets, a baseline s[0] and s[1] measured in turns with it: each
+ * reported as above, then s[1]'s median and p99 over s[0]'s as ratios
+ * (subject ratio, against target). */
+void samples_report_pair_ms(struct samples s[2], const char *scenario, const char *const names[2],
+			    const char *const files[2], const char *ratio, const char *target);
 
 /* A path under the results directory (rotating static buffers). */
 const char *out_path(const char *name);

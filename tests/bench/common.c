@@ -132,6 +132,27 @@ void samples_free(struct samples *s)
 	*s = (struct samples){ 0 };
 }
 
+void samples_report_ms(struct samples *s, const char *scenario, const char *subject, const char *file,
+		       double *med, double *p99)
+{
+	*med = samples_quantile(s, 0.5) / 1e3;
+	*p99 = samples_quantile(s, 0.99) / 1e3;
+	result(scenario, subject, "median", *med, "ms", NULL);
+	result(scenario, subject, "p99", *p99, "ms", NULL);
+	samples_write(s, file);
+	samples_free(s);
+}
+
+void samples_report_pair_ms(struct samples s[2], const char *scenario, const char *const names[2],
+			    const char *const files[2], const char *ratio, const char *target)
+{
+	double med[2], p99[2];
+	for (unsigned v = 0; v < 2; v++)
+		samples_report_ms(&s[v], scenario, names[v], files[v], &med[v], &p99[v]);
+	result(scenario, ratio, "median ratio", med[1] / med[0], "x", target);
+	result(scenario, ratio, "p99 ratio", p99[1] / p99[0], "x", target);
+}
+
 const char *out_path(const char *name)
 {
 	static char buf[4][512];

@@ -24,23 +24,10 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "proc-state.h"
 
 #define COLD_ID "bench.cold"
 #define FROZEN_ID "bench.frozen"
-
-static bool stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'T';
-}
 
 /* bench-app, started here, attached as FROZEN_ID. */
 static pid_t start_attached(const struct bd *d, broker *b)
@@ -75,7 +62,7 @@ static pid_t start_attached(const struct bd *d, broker *b)
 static double once_frozen(broker *b, pid_t app, int listener, uint16_t port)
 {
 	kill(app, SIGSTOP);
-	while (!stopped(app))
+	while (!proc_stopped(app))
 		sleep_ms(1);
 	int c;
 	double us = bd_exchange(b, listener, port, "frozen", &c);
@@ -122,17 +109,7 @@ void run_frozen(void)
 
 	static const char *const names[2] = { "cold start (exec)", "wake of a stopped app" };
 	static const char *const files[2] = { "frozen-cold.dat", "frozen-wake.dat" };
-	double med[2], p99[2];
-	for (unsigned v = 0; v < 2; v++) {
-		med[v] = samples_quantile(&s[v], 0.5) / 1e3;
-		p99[v] = samples_quantile(&s[v], 0.99) / 1e3;
-		result("frozen", names[v], "median", med[v], "ms", NULL);
-		result("frozen", names[v], "p99", p99[v], "ms", NULL);
-		samples_write(&s[v], files[v]);
-		samples_free(&s[v]);
-	}
-	result("frozen", "wake / cold start", "median ratio", med[1] / med[0], "x", NULL);
-	result("frozen", "wake / cold start", "p99 ratio", p99[1] / p99[0], "x", NULL);
+	samples_report_pair_ms(s, "frozen", names, files, "wake / cold start", NULL);
 
 	kill(app, SIGCONT);
 	kill(app, SIGTERM);

@@ -109,17 +109,7 @@ void run_sd_activation(int argc, char **argv)
 
 	static const char *const names[2] = { "native .socket", "brokerd wake-socket" };
 	static const char *const files[2] = { "sd-native.dat", "sd-wake.dat" };
-	double med[2], p99[2];
-	for (unsigned v = 0; v < 2; v++) {
-		med[v] = samples_quantile(&s[v], 0.5) / 1e3;
-		p99[v] = samples_quantile(&s[v], 0.99) / 1e3;
-		result("systemd", names[v], "median", med[v], "ms", NULL);
-		result("systemd", names[v], "p99", p99[v], "ms", NULL);
-		samples_write(&s[v], files[v]);
-		samples_free(&s[v]);
-	}
-	result("systemd", "wake-socket / native", "median ratio", med[1] / med[0], "x", "<= 1.15");
-	result("systemd", "wake-socket / native", "p99 ratio", p99[1] / p99[0], "x", "<= 1.15");
+	samples_report_pair_ms(s, "systemd", names, files, "wake-socket / native", "<= 1.15");
 
 	close(listener);
 	broker_close(b);

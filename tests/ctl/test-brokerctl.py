@@ -142,6 +142,18 @@ class Env:
     def fds(self):
         return len(os.listdir(f"/proc/{self.brokerd.pid}/fd"))
 
+    def settled_fds(self):
+        """fds() once the closes of earlier clients are through: the same
+        count in five readings 50 ms apart (up to 10 s)."""
+        deadline = time.monotonic() + 10.0
+        last, same = self.fds(), 0
+        while same < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            n = self.fds()
+            same = same + 1 if n == last else 0
+            last = n
+        return last
+
     def stop(self):
         for p in self.monitors:
             if p.poll() is None:
@@ -537,7 +549,7 @@ def test_permissions(env):
 
 def test_no_leaks(env):
     """brokerd's fds come back to where they were after brokerctl comes and goes."""
-    before = env.fds()
+    before = env.settled_fds()
     for i in range(5):
         env.ctl("listen", f"unix:{env.dir}/leak{i}.sock", ECHO, f"leak{i}")
         env.ctl("status")

@@ -51,19 +51,6 @@ bool hb_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
-bool hb_stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');   /* the name may hold anything */
-	return p && p[1] == ' ' && p[2] == 'T';
-}
 
 bool hb_file_contains(const char *path, const char *text)
 {

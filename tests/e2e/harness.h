@@ -147,6 +147,8 @@ void hb_trigger(const struct hb *b, const char *app_id, const char *id);
 
 /* The held socket app_id/id (admin view), or NULL if not held. */
 broker_info *hb_show(const struct hb *b, const char *app_id, const char *id);
+/* Does brokerd hold no socket app_id/id (hb_show() gives NULL)? */
+bool hb_gone(const struct hb *b, const char *app_id, const char *id);
 /* Its state (enum broker_state), or 0 if it is not held. */
 int hb_held_state(const struct hb *b, const char *app_id, const char *id);
 /* app_id's entry in brokerd's list of apps (admin view), failing the test
@@ -209,8 +211,6 @@ uint64_t hb_now_us(void);
 void hb_nap(void);   /* 2 ms: the polling interval, nothing else */
 
 bool hb_exists(const char *path);
-/* Is process pid stopped by a signal (state T in /proc/PID/stat)? */
-bool hb_stopped(pid_t pid);
 /* Whether the file at path contains text (e.g. a line in brokerd's log). */
 bool hb_file_contains(const char *path, const char *text);
 

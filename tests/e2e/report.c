@@ -124,6 +124,14 @@ uint64_t hb_activations(const struct hb *b)
 	return st.activations_total;
 }
 
+bool hb_gone(const struct hb *b, const char *app_id, const char *id)
+{
+	broker_info *i = hb_show(b, app_id, id);
+	bool gone = i == NULL;
+	broker_info_free(i);
+	return gone;
+}
+
 int hb_held_state(const struct hb *b, const char *app_id, const char *id)
 {
 	broker_info *i = hb_show(b, app_id, id);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc-state.h"
 
 #define APP "org.test.attach"
 #define OTHER "org.test.attach-compat"
@@ -243,7 +244,7 @@ START_TEST(sigstop_thawed)
 	broker *mon = hb_monitor(&b);
 	int peer = hold_conn(&b);
 	kill(pid, SIGSTOP);
-	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
+	ck_assert(HB_WAIT(proc_stopped(pid), HB_WAIT_MS));
 	hb_send(peer, "wake", 4);
 
 	hb_report_get(rep, "handback", 0, line);
@@ -276,7 +277,7 @@ START_TEST(sigstop_held)
 	char line[HB_LINE_MAX];
 	int peer = hold_conn(&b);
 	kill(pid, SIGSTOP);
-	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
+	ck_assert(HB_WAIT(proc_stopped(pid), HB_WAIT_MS));
 	hb_send(peer, "held", 4);
 
 	/* Held, said once however often brokerd looks again (once a second). */
@@ -286,7 +287,7 @@ START_TEST(sigstop_held)
 	ck_assert_uint_eq(count_in_file(b.log, "not thawed"), 1);
 	ck_assert(hb_file_contains(b.log, "the manifest does not say thaw = yes"));
 	ck_assert_int_eq(hb_held_state(&b, APP, "conn"), BROKER_STATE_TRIGGERED);
-	ck_assert(hb_stopped(pid));
+	ck_assert(proc_stopped(pid));
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
 	ck_assert_int_eq(hb_report_count(rep, "handback"), 0);
 	broker *c = hb_open(&b, NULL);
@@ -320,7 +321,7 @@ START_TEST(stopped_with_a_handback_in_flight)
 	hb_send(peer, "late", 4);
 	hb_report_get(rep, "received", 0, line);
 	kill(pid, SIGSTOP);
-	ck_assert(HB_WAIT(hb_stopped(pid), HB_WAIT_MS));
+	ck_assert(HB_WAIT(proc_stopped(pid), HB_WAIT_MS));
 	unsigned n[HB_EVENT_TYPES] = { 0 };
 	ck_assert(hb_events_until(mon, BROKER_EVENT_THAW, 1, n));   /* at the deadline (5 s) */
 	ck_assert(hb_file_contains(b.log, "not thawed: pid"));

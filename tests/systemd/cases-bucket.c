@@ -81,7 +81,7 @@ START_TEST(buckets)
 	for (int k = 0; k < 2; k++) {
 		sd_close_gate();
 		SD_OK("systemctl --user %s brokerd.service", stops[k]);
-		ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
+		sd_expect_prestart(30000);
 		send_three(3 * k, payload, sizeof(payload));
 		sd_open_gate();
 		bpid = sd_wait_brokerd(bpid);

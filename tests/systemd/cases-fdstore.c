@@ -162,16 +162,10 @@ static bool pid_gone(void *ud)
 
 static pid_t app_pid(const char *app)
 {
-	broker *b = NULL;
-	broker_app **apps;
-	pid_t pid = 0;
-	ck_assert_int_eq(broker_open(NULL, &b), 0);
-	ck_assert_int_ge(broker_list_apps(b, &apps), 0);
-	for (broker_app **a = apps; *a; a++)
-		if (strcmp((*a)->id, app) == 0)
-			pid = (*a)->pid;
-	broker_app_list_free(apps);
-	broker_close(b);
+	broker_app **list;
+	const broker_app *a = sd_app_entry(app, &list);
+	pid_t pid = a ? a->pid : 0;
+	broker_app_list_free(list);
 	return pid;
 }
 

@@ -102,7 +102,7 @@ START_TEST(restart)
 	/* 1. systemctl restart; data for r1 and r2 arrives while brokerd is down. */
 	sd_close_gate();
 	SD_OK("systemctl --user restart --no-block brokerd.service");
-	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
+	sd_expect_prestart(30000);
 	data_for(0, 2, payloads);
 	uint64_t before = max_serial();
 	sd_open_gate();
@@ -119,7 +119,7 @@ START_TEST(restart)
 	sd_close_gate();
 	unsigned long long restarts = sd_prop_num("brokerd.service", "NRestarts");
 	SD_OK("systemctl --user kill --signal=SIGKILL brokerd.service");
-	ck_assert(sd_wait(sd_in_prestart, NULL, 30000));
+	sd_expect_prestart(30000);
 	data_for(2, 3, payloads);
 	sd_open_gate();
 	bpid = sd_wait_brokerd(bpid);

@@ -176,3 +176,45 @@ bool sd_in_prestart(void *ud)
 	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
 	return strcmp(state, "activating") == 0 && strcmp(sub, "start-pre") == 0;
 }
+
+const broker_app *sd_app_entry(const char *id, broker_app ***ret_list)
+{
+	broker *b = NULL;
+	ck_assert_int_eq(broker_open(NULL, &b), 0);
+	ck_assert_int_ge(broker_list_apps(b, ret_list), 0);
+	broker_close(b);
+	for (broker_app **a = *ret_list; *a; a++)
+		if (strcmp((*a)->id, id) == 0)
+			return *a;
+	return NULL;
+}
+
+void sd_expect_prestart(int timeout_ms)
+{
+	if (sd_wait(sd_in_prestart, NULL, timeout_ms))
+		return;
+	/* Say where it stuck: the unit's states, and what its main process does. */
+	char state[64], sub[64], wchan[64] = "-", stat[256] = "-", path[64];
+	sd_prop("brokerd.service", "ActiveState", state, sizeof(state));
+	sd_prop("brokerd.service", "SubState", sub, sizeof(sub));
+	unsigned long long pid = sd_prop_num("brokerd.service", "MainPID");
+	snprintf(path, sizeof(path), "/proc/%llu/wchan", pid);
+	FILE *f = pid ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			snprintf(wchan, sizeof(wchan), "?");
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%llu/stat", pid);
+	f = pid ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(stat, sizeof(stat), f))
+			snprintf(stat, sizeof(stat), "?");
+		fclose(f);
+	}
+	fflush(stderr);
+	if (system("ps -eo pid,ppid,stat,wchan:24,stime,time,comm >&2") != 0)
+		fprintf(stderr, "(ps failed)\n");
+	ck_abort_msg("brokerd.service not in start-pre after %d ms: %s/%s, main pid %llu, wchan %s, stat %s",
+		     timeout_ms, state, sub, pid, wchan, stat);
+}

@@ -133,6 +133,11 @@ pid_t sd_restart_torn(pid_t bpid, const char *what);
 pid_t sd_wait_crash_restart(pid_t bpid, unsigned long long restarts);
 /* For sd_wait(): brokerd.service is held back in ExecStartPre (the gate). */
 bool sd_in_prestart(void *ud);
+/* The app id as brokerd's app list gives it (NULL if not listed); the
+ * list into *ret_list, for broker_app_list_free(). */
+const broker_app *sd_app_entry(const char *id, broker_app ***ret_list);
+/* Wait for sd_in_prestart(); on a timeout fail with where brokerd.service stuck. */
+void sd_expect_prestart(int timeout_ms);
 /* kill -9 brokerd; returns the pid systemd started again. */
 pid_t sd_kill_brokerd(pid_t bpid);
 

@@ -196,7 +196,7 @@ START_TEST(push_client_hold)
 	char cmd[3 * PATH_MAX + 128];
 	snprintf(cmd, sizeof(cmd), "test $(ls %s.* 2>/dev/null | wc -l) -ge 2", ld);
 	ck_assert(HB_WAIT(system(cmd) == 0, HB_WAIT_MS));
-	ck_assert(HB_WAIT(hb_show(&b, "org.example.push", "push") == NULL, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_gone(&b, "org.example.push", "push"), HB_WAIT_MS));
 	snprintf(cmd, sizeof(cmd), "grep -q 'file=libbroker.so.1' %s.* && ! grep -q -e gnutls -e libbroker-tls %s.*",
 		 ld, ld);
 	ck_assert_msg(system(cmd) == 0, "%s", cmd);

@@ -110,7 +110,7 @@ START_TEST(openssl_three_cycles_then_close)
 	hb_report_get(hb_report(&b, APP), "handback", 4, line);
 	hb_expect(line, "reason", "socket-closed");
 	hb_expect(line, "eof", "1");
-	ck_assert(HB_WAIT(hb_show(&b, APP, "tls") == NULL, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_gone(&b, APP, "tls"), HB_WAIT_MS));
 	close(server_in);
 	peer_stop(&srv);
 	keeper_kill();
@@ -173,7 +173,7 @@ START_TEST(gnutls_echo_cycles_keepalive_reset)
 	hb_report_get(rep, "handback", hb_report_count(rep, "handback") - 1, line);
 	hb_expect(line, "eof", "1");
 	hb_expect(line, "data", "");
-	ck_assert(HB_WAIT(hb_show(&b, APP, "tls") == NULL, HB_WAIT_MS));
+	ck_assert(HB_WAIT(hb_gone(&b, APP, "tls"), HB_WAIT_MS));
 	keeper_kill();
 	hb_assert_fds(&b, b.base_fds);
 	hb_finish(&b);
@@ -299,7 +299,7 @@ START_TEST(keeper_killed_under_twenty)
 	}
 	for (int i = 0; i < MANY; i++) {
 		snprintf(id, sizeof(id), "org.test.k%02d", i);
-		ck_assert(HB_WAIT(hb_show(&b, id, "tls") == NULL, HB_WAIT_MS));
+		ck_assert(HB_WAIT(hb_gone(&b, id, "tls"), HB_WAIT_MS));
 	}
 	peer_stop(&srv);
 	hb_assert_fds(&b, b.base_fds);
