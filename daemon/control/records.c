@@ -169,11 +169,12 @@ int records_claim(struct daemon *d, struct client *c, uint32_t seq, const char *
 	return 0;
 }
 
-/* The next socket of app a after serial cursor (d->all is in serial order). */
-static struct held *next_of_app(struct daemon *d, struct app *a, uint64_t cursor)
+/* The next socket of app a after prev, or (prev NULL) after serial cursor:
+ * d->all is in serial order. */
+static struct held *next_of_app(struct daemon *d, struct app *a, struct held *prev, uint64_t cursor)
 {
-	struct held *h;
-	TAILQ_FOREACH(h, &d->all, all)
+	struct held *h = prev ? TAILQ_NEXT(prev, all) : TAILQ_FIRST(&d->all);
+	for (; h; h = TAILQ_NEXT(h, all))
 		if (h->serial > cursor && h->app == a)
 			return h;
 	return NULL;
@@ -187,12 +188,13 @@ static int claim_batch(struct daemon *d, struct client *c, struct app *a)
 	struct resume *res = &c->resume;
 	bool all = res->ids.ptr == NULL, more = false;
 	uint64_t cursor = res->cursor;
+	struct held *prev = NULL;   /* nothing is let go before the message is sent */
 	struct bulk_msg out;
 	bulk_begin();
 	for (;;) {
 		size_t off = (size_t)cursor;
 		const char *id = all ? NULL : bulk_next_id(&res->ids, &off);
-		struct held *h = all ? next_of_app(d, a, cursor) : id ? held_find(a, id) : NULL;
+		struct held *h = all ? next_of_app(d, a, prev, cursor) : id ? held_find(a, id) : NULL;
 		if (all ? !h : !id)
 			break;
 		if (all)
@@ -212,6 +214,7 @@ static int claim_batch(struct daemon *d, struct client *c, struct app *a)
 			break;
 		}
 		cursor = all ? h->serial : off;
+		prev = h;
 	}
 	bulk_msg(more, &out);
 	int r = bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_RESULTS, res->seq, &out.many,
