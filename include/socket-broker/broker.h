@@ -443,9 +443,9 @@ broker_activation *broker_activation_close(broker_activation *a);
  * next version in the same process (an upgrade: examples/upgrade-echo.c).
  * Returns the connection's fd, now the caller's (still O_CLOEXEC: clear it
  * for the exec), and frees a.  The next version opens it with
- * broker_activation_open_fd(); brokerd sees the same process say hello
- * again and carries on, so an attachment (broker_attach()) lasts across
- * the exec.  Handbacks that the next version has not accepted are sent
+ * broker_activation_open_fd(); brokerd sees the attached process (the
+ * same pid) say hello again and carries on, so an attachment
+ * (broker_attach()) lasts across the exec: only an attached process may.  Handbacks that the next version has not accepted are sent
  * again after the acknowledgement timeout.  Errors (a untouched):
  * -EINVAL, -EBADFD (a wake-socket activation, whose listener is not one
  * connection, or no connection open), -EBUSY (more than one open). */

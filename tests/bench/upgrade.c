@@ -144,17 +144,7 @@ void run_upgrade(void)
 		alive += poll(&p, 1, 0) == 1 && recv(clients[i], &ch, 1, MSG_DONTWAIT) == 0;
 	}
 
-	/* The floor, median of three, with one real TCP socket as the fd. */
-	int c, srv;
-	tcp_pair(listener, port, &c, &srv);
-	struct samples fl = { 0 };
-	for (int i = 0; i < 3; i++) {
-		double ms = floor_pipelined(srv, total);
-		if (ms < 0)
-			die("pipelined floor failed");
-		samples_add(&fl, ms);
-	}
-	double floor_ms = samples_quantile(&fl, 0.5), up_ms = samples_quantile(&up, 0.5);
+	double floor_ms = floor_pipelined_median(listener, port, total), up_ms = samples_quantile(&up, 0.5);
 	char subject[64];
 	snprintf(subject, sizeof(subject), "%u connections", total);
 	result("upgrade", subject, "transfer-many", samples_quantile(&tr, 0.5), "ms", NULL);
@@ -166,9 +156,6 @@ void run_upgrade(void)
 	samples_free(&up);
 	samples_free(&tr);
 	samples_free(&cl);
-	samples_free(&fl);
-	close(c);
-	close(srv);
 	for (unsigned i = 0; i < total; i++)
 		close(clients[i]);
 	free(clients);

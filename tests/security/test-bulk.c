@@ -33,17 +33,6 @@ static void begin(struct hb *b)
 	sec_good_client(b, SEC_GOOD_APP);
 }
 
-static int registered(const struct hb *b, const char *app)
-{
-	int fd = sec_raw_hello(b);
-	struct bp_field f = { app, (uint32_t)strlen(app) };
-	sec_raw_msg(fd, BP_REGISTER, 2, NULL, 0, &f, 1, NULL, 0);
-	struct bp_msg m;
-	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
-	ck_assert_uint_eq(m.type, BP_OK);
-	return fd;
-}
-
 /* A TRANSFER_MANY of n items named PREFIX-i (the last cut short after
  * its head if cut), its header saying nfds and its count saying count. */
 static size_t many_packet_cut(uint32_t seq, const char *prefix, unsigned n, unsigned count, unsigned nfds,
@@ -112,7 +101,7 @@ START_TEST(wrong_counts)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int sv[BP_FDS_MAX][2], fds[BP_FDS_MAX];
 	pairs(sv, BP_FDS_MAX);
 	for (unsigned i = 0; i < BP_FDS_MAX; i++)
@@ -158,7 +147,7 @@ START_TEST(bad_sockets_among_many)
 {
 	struct hb b;
 	begin(&b);
-	int other = registered(&b, OTHER_APP), c = registered(&b, SEC_GOOD_APP);
+	int other = sec_raw_registered(&b, OTHER_APP), c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int theirs[2];
 	sec_pair(SOCK_STREAM, theirs);
 	size_t n = many_packet(5, "theirs", 1, 1, 1);
@@ -257,7 +246,7 @@ START_TEST(limit_in_the_middle)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, LIMITED_APP);
+	int c = sec_raw_registered(&b, LIMITED_APP);
 	int sv[7][2], fds[7];
 	pairs(sv, 7);
 	for (unsigned i = 0; i < 7; i++)
