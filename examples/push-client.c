@@ -15,8 +15,13 @@
  * holdable one, whose session the TLS keeper keeps: see push-tls.c, which
  * also explains why libbroker-tls is loaded only then.
  *
+ * With --ws URL it speaks WebSocket (ws:// or wss://, --protocol to ask for
+ * a subprotocol) and hands the connection over as well: see push-ws.c.
+ *
  *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]
  *               [--tls [--hold] [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT
+ *   push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]
+ *               --ws URL [--protocol NAME] [--ca FILE]
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -30,12 +35,14 @@
 
 #include <socket-broker/broker.h>
 #include "push-tls.h"
+#include "push-ws.h"
 
 struct opts {
 	const char *app, *id, *control, *server;
 	unsigned keepalive;
 	bool tls;
 	struct push_tls_opts tls_opts;
+	struct push_ws_opts ws_opts;
 };
 
 static int dial(const char *server)
@@ -118,6 +125,14 @@ static void serve(const struct opts *o, broker_handback *h, int fd)
 	char context[512];
 	snprintf(context, sizeof(context), "%.*s", (int)h->context_len, (const char *)h->context);
 	printf("push-client: woken for %s (%s), context \"%s\"\n", h->id, broker_reason_name(h->reason), context);
+	if (strncmp(context, "ws=", 3) == 0) {
+		/* A WebSocket: frames, not lines (push-ws.c). */
+		fd = push_ws_serve(h->reason, fd, context);
+		fflush(stdout);
+		if (fd >= 0)
+			hand_over(o, h->id, fd, context);
+		return;
+	}
 
 	switch (h->reason) {
 	case BROKER_REASON_SOCKET_ACTIVITY: {
@@ -182,6 +197,8 @@ int main(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'A' },
 		{ "client-cert", required_argument, NULL, 'C' },
 		{ "client-key", required_argument, NULL, 'K' },
+		{ "ws", required_argument, NULL, 'W' },
+		{ "protocol", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -198,9 +215,13 @@ int main(int argc, char **argv)
 		case 'A': o.tls_opts.ca = optarg; break;
 		case 'C': o.tls_opts.client_cert = optarg; break;
 		case 'K': o.tls_opts.client_key = optarg; break;
+		case 'W': o.ws_opts.url = optarg; break;
+		case 'P': o.ws_opts.protocol = optarg; break;
 		case 'h':
 			printf("Usage: push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]\n"
-			       "                   [--tls [--hold] [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n");
+			       "                   [--tls [--hold] [--ca FILE] [--client-cert CERT [--client-key KEY]]] HOST:PORT\n"
+			       "       push-client [--app ID] [--id ID] [--keepalive SEC] [--control PATH]\n"
+			       "                   --ws URL [--protocol NAME] [--ca FILE]\n");
 			return 0;
 		default:
 			return 2;
@@ -208,7 +229,21 @@ int main(int argc, char **argv)
 	}
 	if (!o.app)
 		o.app = "org.example.push";
-	if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key || o.tls_opts.hold)) {
+	if (o.ws_opts.url && o.tls) {
+		fprintf(stderr, "push-client: --ws and --tls exclude each other (wss:// is TLS)\n");
+		return 2;
+	}
+	if (!o.ws_opts.url && o.ws_opts.protocol) {
+		fprintf(stderr, "push-client: --protocol needs --ws\n");
+		return 2;
+	}
+	if (o.ws_opts.url) {
+		o.ws_opts.ca = o.tls_opts.ca;
+		if (o.tls_opts.client_cert || o.tls_opts.client_key || o.tls_opts.hold) {
+			fprintf(stderr, "push-client: --ws takes no --hold (it always hands over) nor client certificates\n");
+			return 2;
+		}
+	} else if (!o.tls && (o.tls_opts.ca || o.tls_opts.client_cert || o.tls_opts.client_key || o.tls_opts.hold)) {
 		fprintf(stderr, "push-client: --hold, --ca, --client-cert and --client-key need --tls\n");
 		return 2;
 	}
@@ -221,6 +256,14 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 	/* Not started by brokerd: connect, greet, hand over, exit. */
+	if (o.ws_opts.url) {
+		int held;
+		char context[2200];
+		r = push_ws_run(&o.ws_opts, &held, context, sizeof(context));
+		if (r || held < 0)
+			return r;
+		return hand_over(&o, o.id, held, context) < 0 ? 1 : 0;
+	}
 	if (optind >= argc) {
 		fprintf(stderr, "push-client: give the server as HOST:PORT\n");
 		return 2;

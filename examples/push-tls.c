@@ -49,14 +49,24 @@ static struct {
 	__typeof__(broker_tls_take_fd) *take_fd;
 } tls;
 
-static int load(void)
+int push_load(const char *soname, const char *option, const struct push_sym *syms, size_t n)
 {
-	void *h = dlopen("libbroker-tls.so.1", RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		fprintf(stderr, "push-client: --tls needs libbroker-tls: %s\n", dlerror());
+		fprintf(stderr, "push-client: %s needs %s: %s\n", option, soname, dlerror());
 		return -1;
 	}
-	struct { void **slot; const char *name; } syms[] = {
+	for (size_t i = 0; i < n; i++)
+		if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
+			fprintf(stderr, "push-client: %s lacks %s\n", soname, syms[i].name);
+			return -1;
+		}
+	return 0;   /* h stays open for the life of the process */
+}
+
+static int load(void)
+{
+	const struct push_sym syms[] = {
 #define SYM(field, name) { (void **)&tls.field, #name }
 		SYM(new_, broker_tls_new), SYM(free_, broker_tls_free),
 		SYM(set_ca_file, broker_tls_set_ca_file), SYM(set_client_cert, broker_tls_set_client_cert),
@@ -70,12 +80,7 @@ static int load(void)
 		SYM(take_fd, broker_tls_take_fd),
 #undef SYM
 	};
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
-		if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
-			fprintf(stderr, "push-client: libbroker-tls lacks %s\n", syms[i].name);
-			return -1;
-		}
-	return 0;   /* h stays open for the life of the process */
+	return push_load("libbroker-tls.so.1", "--tls", syms, sizeof(syms) / sizeof(syms[0]));
 }
 
 static int report(broker_tls *t, const char *what)

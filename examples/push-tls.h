@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct push_tls_opts {
 	const char *server;        /* HOST:PORT */
@@ -18,3 +19,12 @@ struct push_tls_opts {
  * through the TLS keeper, greet, and put the keeper's stream (the caller's
  * to hand over) in *ret_fd; returns 0, or the exit code with *ret_fd -1. */
 int push_tls_run(const struct push_tls_opts *o, int *ret_fd);
+
+/* A function push-client looks up in a library it loads on demand. */
+struct push_sym {
+	void **slot;
+	const char *name;
+};
+/* dlopen() soname (for option, named in the messages) and fill every slot;
+ * says on stderr what is missing.  0 or -1. */
+int push_load(const char *soname, const char *option, const struct push_sym *syms, size_t n);

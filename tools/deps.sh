@@ -5,12 +5,12 @@ set -eu
 
 PACKAGES="
 meson ninja-build pkg-config gcc libc6-dev libsmartcols-dev python3 python3-dev mypy
-libev-dev libsystemd-dev libinih-dev libjson-c-dev libgnutls28-dev check
+libev-dev libsystemd-dev libinih-dev libjson-c-dev libgnutls28-dev nettle-dev libwslay-dev check
 systemd dbus dbus-daemon util-linux procps iproute2 zsh
 gnutls-bin openssl socat softhsm2 groff-base
 clang-14 libclang-rt-14-dev valgrind
 s6 libs6-dev skalibs-dev hyperfine gnuplot-nox strace
-lighttpd python3-gunicorn
+lighttpd python3-gunicorn python3-websockets tinyproxy
 build-essential dpkg-dev debhelper dh-python lintian python3 python3-dev libsmartcols-dev man-db
 "
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Reading and writing on an open connection, ending TLS, and handing the
- * socket out. */
+/* Reading and writing on an open connection, ending TLS, handing the
+ * socket out, and recording how a connection ended up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -180,4 +181,41 @@ int broker_tls_take_fd(broker_tls *t)
 		return -errno;
 	t->phase = BT_CLOSED;
 	return TAKE_FD(t->fd);
+}
+
+void bt_close_socket(broker_tls *t)
+{
+	if (t->guarded) {
+		broker_fd_guard(t->fd, NULL);
+		t->guarded = false;
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+int bt_opened(broker_tls *t)
+{
+	t->phase = BT_OPEN;
+	t->status = BROKER_TLS_OK;
+	t->detail[0] = 0;
+	t->deadline_usec = 0;
+	return 0;
+}
+
+int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->detail, sizeof(t->detail), fmt, ap);
+	va_end(ap);
+	t->status = status;
+	bt_resolver_cancel(t);
+	bt_session_end(t);
+	bt_close_socket(t);
+	if (t->keeper_fd >= 0)
+		close(TAKE_FD(t->keeper_fd));
+	t->phase = BT_FAILED;
+	t->deadline_usec = 0;
+	return broker_tls_status_errno(status);
 }

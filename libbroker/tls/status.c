@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The network error statuses: names, sentences, retry flags, errnos, and
- * how errno and getaddrinfo errors map onto them. */
+ * how errno and getaddrinfo errors map onto them.  Nothing here calls
+ * GnuTLS: libbroker-ws compiles this file in too. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,41 +120,4 @@ enum broker_tls_status bt_status_from_gai(int gai_err)
 	default:
 		return BROKER_TLS_UNKNOWN;
 	}
-}
-
-void bt_close_socket(broker_tls *t)
-{
-	if (t->guarded) {
-		broker_fd_guard(t->fd, NULL);
-		t->guarded = false;
-	}
-	if (t->fd >= 0)
-		close(t->fd);
-	t->fd = -1;
-}
-
-int bt_opened(broker_tls *t)
-{
-	t->phase = BT_OPEN;
-	t->status = BROKER_TLS_OK;
-	t->detail[0] = 0;
-	t->deadline_usec = 0;
-	return 0;
-}
-
-int bt_fail(broker_tls *t, enum broker_tls_status status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(t->detail, sizeof(t->detail), fmt, ap);
-	va_end(ap);
-	t->status = status;
-	bt_resolver_cancel(t);
-	bt_session_end(t);
-	bt_close_socket(t);
-	if (t->keeper_fd >= 0)
-		close(TAKE_FD(t->keeper_fd));
-	t->phase = BT_FAILED;
-	t->deadline_usec = 0;
-	return broker_tls_status_errno(status);
 }

@@ -144,6 +144,19 @@ void held_set_close(struct held_set *s);   /* the client ends and the listener *
 /* Paths of the programs under test. */
 extern const char *bench_brokerd, *bench_app;
 
+/* ---- the TLS keeper (keeper.c), also for wss.c ----------------------- */
+
+/* brokerd in d with app_id started as app_command, the run's PKI
+ * (tests/tls/make-pki.sh) and a keeper that brokerd believes, listening;
+ * $BROKER_SOCKET and $BROKER_TLS_KEEPER_SOCKET name them.  Returns the
+ * keeper's pid. */
+pid_t keeper_setup(struct bd *d, const char *app_id, const char *app_command);
+/* A file of the PKI keeper_setup() made (rotating static buffers). */
+const char *keeper_pki_file(const char *name);
+/* A child running argv with stdout (and stderr unless
+ * $BENCH_KEEPER_STDERR) on /dev/null; it dies with this process. */
+pid_t keeper_child(char *const argv[]);
+
 /* ---- scenarios (one file each) -------------------------------------- */
 void run_handoff(void);
 /* n transfers + claims of *fdp (then the socket as it came back) under id
@@ -159,6 +172,7 @@ void run_upgrade(void);
 void run_callgrind(void);
 void run_sd_activation(int argc, char **argv);
 void run_sd_handoff(void);
+void run_wss(void);
 int run_report(void);
 
 /* s6.c: the s6-fdholder peer of the hand-off scenario.  s6_peer_start()

@@ -33,7 +33,7 @@
 
 static char pki[128];
 
-static const char *pki_file(const char *name)
+const char *keeper_pki_file(const char *name)
 {
 	static char path[4][192];
 	static unsigned next;
@@ -42,7 +42,7 @@ static const char *pki_file(const char *name)
 	return p;
 }
 
-static pid_t start(char *const argv[])
+pid_t keeper_child(char *const argv[])
 {
 	pid_t parent = getpid(), pid = fork();
 	if (pid == 0) {
@@ -65,7 +65,7 @@ static _Noreturn void push_server(int listener, int go, int report)
 {
 	gnutls_certificate_credentials_t cred;
 	gnutls_certificate_allocate_credentials(&cred);
-	if (gnutls_certificate_set_x509_key_file(cred, pki_file("server.pem"), pki_file("server.key"),
+	if (gnutls_certificate_set_x509_key_file(cred, keeper_pki_file("server.pem"), keeper_pki_file("server.key"),
 						 GNUTLS_X509_FMT_PEM) < 0)
 		_exit(2);
 	for (;;) {
@@ -99,7 +99,7 @@ static broker_tls *dial(uint16_t port)
 	broker_tls *t;
 	char service[8];
 	snprintf(service, sizeof(service), "%u", port);
-	if (broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t) < 0 || broker_tls_set_ca_file(t, pki_file("ca.pem")) < 0 ||
+	if (broker_tls_new(BROKER_TLS_LEVEL_TLS13, &t) < 0 || broker_tls_set_ca_file(t, keeper_pki_file("ca.pem")) < 0 ||
 	    broker_tls_set_holdable(t, true) < 0)
 		die("broker_tls setup");
 	if (broker_tls_connect(t, "localhost", service) < 0)
@@ -154,9 +154,9 @@ static void keeper_costs(pid_t keeper)
 	uint16_t port = free_port();
 	char p[8];
 	snprintf(p, sizeof(p), "%u", port);
-	char *argv[] = { "gnutls-serv", "--echo", "--port", p, "--x509certfile", (char *)pki_file("server.pem"),
-			 "--x509keyfile", (char *)pki_file("server.key"), NULL };
-	pid_t srv = start(argv);
+	char *argv[] = { "gnutls-serv", "--echo", "--port", p, "--x509certfile", (char *)keeper_pki_file("server.pem"),
+			 "--x509keyfile", (char *)keeper_pki_file("server.key"), NULL };
+	pid_t srv = keeper_child(argv);
 	for (int i = 0; i < 2000; i++) {
 		int c = tcp_connect(port);
 		if (c >= 0) {
@@ -220,32 +220,29 @@ static void keeper_costs(pid_t keeper)
 	waitpid(srv, NULL, 0);
 }
 
-void run_keeper(void)
+pid_t keeper_setup(struct bd *d, const char *app_id, const char *app_command)
 {
-	note("keeper: push cycles, memory, CPU");
-	struct bd d;
 	char extra[512];
 	/* Hundreds of starts in a row are the point here, not a fault.
 	 * brokerd.conf's [limits] comes last: this opens [broker] again. */
 	snprintf(extra, sizeof(extra), "trigger-limit-interval-ms = 0\n[broker]\ntls-keeper = %s", BENCH_KEEPER);
-	bd_init(&d, extra);
-	snprintf(pki, sizeof(pki), "%s/pki", d.dir);
+	bd_init(d, extra);
+	snprintf(pki, sizeof(pki), "%s/pki", d->dir);
 	mkdir(pki, 0700);
 	char *mk[] = { "sh", BENCH_MAKE_PKI, pki, NULL };
 	if (run_wait(mk) != 0)
 		die("%s failed", BENCH_MAKE_PKI);
 	char act[512];
-	snprintf(act, sizeof(act), "method = exec\ncommand = %s", bench_app);
-	bd_app(&d, APP_ID, act);
-	bd_start(&d, NULL, 10000);
-	broker *b = bd_connect(&d, APP_ID);
+	snprintf(act, sizeof(act), "method = exec\ncommand = %s", app_command);
+	bd_app(d, app_id, act);
+	bd_start(d, NULL, 10000);
 
 	char ksock[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	snprintf(ksock, sizeof(ksock), "%s/keeper", d.dir);
-	setenv("BROKER_SOCKET", d.sock, 1);
+	snprintf(ksock, sizeof(ksock), "%s/keeper", d->dir);
+	setenv("BROKER_SOCKET", d->sock, 1);
 	setenv("BROKER_TLS_KEEPER_SOCKET", ksock, 1);
 	char *kargv[] = { BENCH_KEEPER, "--listen", ksock, "--idle-exit", "0", NULL };
-	pid_t keeper = start(kargv);
+	pid_t keeper = keeper_child(kargv);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ksock);
 	for (int i = 0;; i++) {
@@ -258,6 +255,15 @@ void run_keeper(void)
 			die("the keeper does not listen on %s", ksock);
 		sleep_ms(5);
 	}
+	return keeper;
+}
+
+void run_keeper(void)
+{
+	note("keeper: push cycles, memory, CPU");
+	struct bd d;
+	pid_t keeper = keeper_setup(&d, APP_ID, bench_app);
+	broker *b = bd_connect(&d, APP_ID);
 
 	uint16_t tls_port;
 	int listener = tcp_listener(&tls_port), go[2], report[2];

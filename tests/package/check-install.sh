@@ -66,7 +66,8 @@ for f in "$build"/meson-uninstalled/libbroker*-uninstalled.pc; do
 	for flag in $(sed -n 's/^Cflags: //p' "$f"); do
 		case $flag in
 		'-I${prefix}/include' | '-I${srcdir}/include' | '-I${prefix}/libbroker' | '-I${srcdir}/libbroker' | \
-			'-I${prefix}/libbroker/tls' | '-I${srcdir}/libbroker/tls') ;;
+			'-I${prefix}/libbroker/tls' | '-I${srcdir}/libbroker/tls' | \
+			'-I${prefix}/libbroker/ws' | '-I${srcdir}/libbroker/ws') ;;
 		*) bad="$bad $(basename "$f"): $flag" ;;
 		esac
 	done
@@ -113,7 +114,7 @@ done
 ok "$([ -z "$missing" ]; echo $?)" "every document the man pages cite is installed" "missing:$missing"
 bad=""
 exported=""
-for lib in libbroker libbroker-tls; do
+for lib in libbroker libbroker-tls libbroker-ws; do
 	for f in $(nm -D --defined-only "$libdir/$lib.so" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }'); do
 		exported="$exported $f.3"
 		link=$man/man3/$f.3

@@ -26,7 +26,7 @@ printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 755 /usr/sbin/policy-rc.d
 
 debs=""
-for p in socket-broker libbroker1 libbroker-dev libbroker-tls1 libbroker-tls-dev python3-socketbroker; do
+for p in socket-broker libbroker1 libbroker-dev libbroker-tls1 libbroker-tls-dev libbroker-ws1 libbroker-ws-dev python3-socketbroker; do
 	debs="$debs $(ls "$work"/${p}_*.deb)"
 done
 # SYSTEMD_UNIT_PATH is the test manager's; systemctl preset (which
@@ -35,7 +35,7 @@ done
 # shellcheck disable=SC2086
 out=$(env -u SYSTEMD_UNIT_PATH DEBIAN_FRONTEND=noninteractive timeout 120 dpkg -i $debs 2>&1)
 rc=$?
-ok $rc "dpkg -i installs the six packages" "$out"
+ok $rc "dpkg -i installs the eight packages" "$out"
 [ $rc = 0 ] || tap_done
 rm -f /usr/sbin/policy-rc.d
 

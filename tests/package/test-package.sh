@@ -41,7 +41,7 @@ ok $? "a copy of the tree to build from"
 rc=$?
 [ $rc = 124 ] && echo "# dpkg-buildpackage timed out after 600 s"
 ok $rc "dpkg-buildpackage -b -us -uc" "$(log "$work/build.log")"
-for p in socket-broker libbroker1 libbroker-dev libbroker-tls1 libbroker-tls-dev python3-socketbroker; do
+for p in socket-broker libbroker1 libbroker-dev libbroker-tls1 libbroker-tls-dev libbroker-ws1 libbroker-ws-dev python3-socketbroker; do
 	set -- "$work"/${p}_*.deb
 	ok "$([ -f "$1" ]; echo $?)" "it built $p" "$(log "$work/build.log")"
 done
