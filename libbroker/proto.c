@@ -168,7 +168,8 @@ int bp_item_put(void *buf, size_t cap, size_t *off, const void *head, size_t hea
 	if (*off > cap || head_size + (size_t)fsize > cap - *off)
 		return -EMSGSIZE;
 	uint8_t *p = (uint8_t *)buf + *off;
-	memcpy(p, head, head_size);
+	if (head_size)
+		memcpy(p, head, head_size);
 	p = fields_put(p + head_size, f, kind, nfields);
 	*off = (size_t)(p - (uint8_t *)buf);
 	return 0;
@@ -183,7 +184,8 @@ int bp_item_get(const struct bp_field *list, size_t *off, void *head, size_t hea
 		return 1;
 	if (o > list->len || list->len - o < head_size)
 		return -EBADMSG;
-	memcpy(head, p + o, head_size);
+	if (head_size)
+		memcpy(head, p + o, head_size);
 	o += head_size;
 	int r = fields_get(p, list->len, &o, f, kind, nfields);
 	if (r < 0)
