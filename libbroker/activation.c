@@ -175,6 +175,25 @@ broker_activation *broker_activation_close(broker_activation *a)
 	return NULL;
 }
 
+int broker_activation_take_fd(broker_activation *a)
+{
+	if (!a)
+		return -EINVAL;
+	int slot = -1;
+	for (int i = 0; i < CONNS_MAX; i++)
+		if (a->conns[i] >= 0) {
+			if (slot >= 0)
+				return -EBUSY;
+			slot = i;
+		}
+	if (slot < 0 || a->listen_fd >= 0)
+		return -EBADFD;
+	int fd = a->conns[slot];
+	a->conns[slot] = -1;
+	broker_activation_close(a);
+	return fd;
+}
+
 int broker_activation_get_fd(const broker_activation *a)
 {
 	return a ? a->epfd : -EINVAL;

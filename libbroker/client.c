@@ -291,8 +291,12 @@ int broker_register(broker *b, const char *app_id)
 		return 0;   /* the hello registered it; every verb checks the right again */
 	struct bp_field f = str_field(app_id);
 	int r = expect_ok(b, bc_request(b, BP_REGISTER, NULL, 0, &f, 1, NULL, 0));
-	if (r == 0)
+	if (r == 0) {
 		b->registered = true;
+		free(b->app);
+		if (!(b->app = strdup(app_id)))
+			return -ENOMEM;
+	}
 	return r;
 }
 

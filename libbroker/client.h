@@ -43,5 +43,9 @@ static inline void bc_begin(broker *b)
 /* Fail the current call with err (< 0), saying why in b->message. */
 int bc_fail(broker *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A broker_info from an INFO's fixed part and its five fields (app, id,
+ * context, local, peer), in one allocation; NULL if out of memory. */
+broker_info *bc_info_new(const struct bp_info *w, const struct bp_field field[5]);
+
 /* Is fd marked by broker_fd_guard()? */
 bool bg_is_guarded(int fd);

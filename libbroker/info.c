@@ -6,38 +6,42 @@
 #include "client.h"
 #include "util.h"
 
-/* Copy n string/bytes fields of m after a struct of head bytes, in one
+/* Copy n string/bytes fields after a struct of head bytes, in one
  * allocation; out[i] receives each copy's address. */
-static void *copy_fields(const struct bp_msg *m, size_t head, unsigned n, const char **out)
+static void *copy_field_list(const struct bp_field *field, size_t head, unsigned n, const char **out)
 {
 	size_t total = head;
 	for (unsigned i = 0; i < n; i++)
-		total += m->field[i].len + 1;
+		total += field[i].len + 1;
 	char *p = calloc(1, total);
 	if (!p)
 		return NULL;
 	char *q = p + head;
 	for (unsigned i = 0; i < n; i++) {
-		if (m->field[i].len)
-			memcpy(q, m->field[i].ptr, m->field[i].len);
-		q[m->field[i].len] = 0;
+		if (field[i].len)
+			memcpy(q, field[i].ptr, field[i].len);
+		q[field[i].len] = 0;
 		out[i] = q;
-		q += m->field[i].len + 1;
+		q += field[i].len + 1;
 	}
 	return p;
 }
 
-static broker_info *info_from_msg(const struct bp_msg *m)
+static void *copy_fields(const struct bp_msg *m, size_t head, unsigned n, const char **out)
+{
+	return copy_field_list(m->field, head, n, out);
+}
+
+broker_info *bc_info_new(const struct bp_info *w, const struct bp_field field[5])
 {
 	const char *f[5];
-	broker_info *info = copy_fields(m, sizeof(*info), 5, f);
+	broker_info *info = copy_field_list(field, sizeof(*info), 5, f);
 	if (!info)
 		return NULL;
-	const struct bp_info *w = &m->u.info;
 	info->app_id = f[0];
 	info->id = f[1];
 	info->context = f[2];
-	info->context_len = m->field[2].len;
+	info->context_len = field[2].len;
 	info->local = f[3];
 	info->peer = f[4];
 	info->kind = w->kind;
@@ -51,6 +55,11 @@ static broker_info *info_from_msg(const struct bp_msg *m)
 	info->last_trigger_usec = w->last_trigger_usec;
 	info->serial = w->serial;
 	return info;
+}
+
+static broker_info *info_from_msg(const struct bp_msg *m)
+{
+	return bc_info_new(&m->u.info, m->field);
 }
 
 broker_info *broker_info_free(broker_info *info)

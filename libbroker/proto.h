@@ -37,7 +37,7 @@
 
 #define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
 #define BP_FIELDS_MAX 10
-#define BP_FDS_MAX   1              /* no message carries more than one fd */
+#define BP_FDS_MAX   253            /* SCM_MAX_FD: the kernel's limit per message; each type has its own */
 
 struct bp_header {
 	uint16_t type;
@@ -62,6 +62,9 @@ enum bp_type {
 	BP_DROP,             /* fields: app id, id (admin) -> OK */
 	BP_RELOAD,           /* (admin) -> OK */
 	BP_ATTACH,           /* fd: the app's end of a new activation connection -> OK */
+	BP_TRANSFER_MANY,    /* fixed bp_many; fields: items (bytes: bp_transfer + id, context each);
+	                        fds: one socket per item, 1..253 -> RESULTS */
+	BP_CLAIM_MANY,       /* fixed bp_claim_many; fields: ids (bytes: one string field each) -> RESULTS */
 
 	/* brokerd -> client */
 	BP_OK = 64,          /* fixed bp_ok */
@@ -73,6 +76,8 @@ enum bp_type {
 	BP_APP_INFO,         /* fixed bp_app_info; fields: id, user, unit, activation, handoff, target, capabilities,
 	                        processes (bytes: bp_app_proc[]) */
 	BP_EVENT,            /* fixed bp_event; fields: app, id, detail */
+	BP_RESULTS,          /* fixed bp_many; fields: items (bytes: bp_result + id, context, message
+	                        each); fds: one per item whose bp_result.nfds is 1 (CLAIM_MANY) */
 
 	/* activation connection */
 	BP_ACT_HELLO = 96,   /* app -> brokerd; fixed bp_act_hello */
@@ -198,6 +203,29 @@ struct bp_event {
 	uint32_t reserved;
 };
 
+/* TRANSFER_MANY and RESULTS: how many items the items field holds. */
+#define BP_RESULTS_MORE 1u  /* RESULTS: another RESULTS for this request follows */
+
+struct bp_many {
+	uint32_t count;
+	uint32_t flags;         /* TRANSFER_MANY: zero; RESULTS: BP_RESULTS_MORE */
+};
+
+#define BP_CLAIM_ALL 1u     /* CLAIM_MANY: every socket the app holds; ids must be empty */
+
+struct bp_claim_many {
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+/* One socket's outcome in RESULTS, in the order of the request's items
+ * (CLAIM_ALL: in the order brokerd took them). */
+struct bp_result {
+	int32_t error;          /* 0 or this socket's negative errno */
+	uint32_t nfds;          /* 1: its socket is the next fd of the message */
+	struct bp_info info;    /* CLAIM_MANY with error 0: what brokerd knew */
+};
+
 struct bp_act_hello {
 	uint32_t version;
 	uint32_t pid;
@@ -276,6 +304,8 @@ struct bp_msg {
 		struct bp_keeper keeper;
 		struct bp_keeper_connect keeper_connect;
 		struct bp_keeper_reply keeper_reply;
+		struct bp_many many;
+		struct bp_claim_many claim_many;
 		uint8_t raw[128];
 	} u;
 	unsigned nfields;
@@ -304,6 +334,21 @@ int bp_encode(void *buf, size_t cap, unsigned type, uint32_t seq,
  * what the header and the type allow.  *ret is written only on success;
  * ret->nfields says how many fields came, and only those are set. */
 int bp_decode(const void *buf, size_t len, unsigned nfds, struct bp_msg *ret);
+
+/* Items: TRANSFER_MANY, CLAIM_MANY and RESULTS carry a list of items in
+ * one bytes field.  An item is a fixed head (head_size bytes, the type's
+ * struct) then nfields fields encoded as in a message, kind[i] saying
+ * whether field i is a string (BP_ITEM_STR) or bytes (BP_ITEM_BYTES).
+ * bp_item_put() appends one at *off of buf (cap bytes): 0, or -EMSGSIZE
+ * (nothing written, *off untouched) or -EINVAL (a string with a NUL).
+ * bp_item_get() reads the item at *off of the list (as decoded): 0 with
+ * head and f[] filled (strings NUL-terminated in place, len without it)
+ * and *off advanced, 1 at the end of the list, or -EBADMSG. */
+enum { BP_ITEM_STR = 1, BP_ITEM_BYTES = 2 };
+int bp_item_put(void *buf, size_t cap, size_t *off, const void *head, size_t head_size,
+		const struct bp_field *f, const uint8_t *kind, unsigned nfields);
+int bp_item_get(const struct bp_field *list, size_t *off, void *head, size_t head_size,
+		struct bp_field *f, const uint8_t *kind, unsigned nfields);
 
 /* Close and forget every fd the message still holds. */
 void bp_msg_close_fds(struct bp_msg *m);

@@ -12,11 +12,14 @@
  * Retries EINTR.  Returns 0 or a negative errno (-EAGAIN, -EPIPE, ...). */
 int bp_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
 
-/* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD). */
+/* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD), which
+ * is the protocol's too. */
 #define BP_SCM_MAX_FD 253
+_Static_assert(BP_FDS_MAX == BP_SCM_MAX_FD, "a message carries what SCM_RIGHTS can");
 
-/* bp_send() without the protocol's limit of BP_FDS_MAX fds: up to
- * BP_SCM_MAX_FD, for the tests and fuzzers that must send too many. */
+/* bp_send() for a packet that need not be a protocol message (the store's
+ * buckets, the tests and fuzzers that send wrong ones): up to
+ * BP_SCM_MAX_FD fds. */
 int bp_send_any(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
 
 /* Receive one packet into buf (cap bytes) and decode it into *ret.

@@ -42,7 +42,7 @@ ninja -C build-bench >>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exi
 } >"$out/machine.txt"
 
 bench=$top/build-bench/tests/bench/broker-bench
-"$bench" --out "$out" $quick handoff activation frozen keeper wss memory idle storm callgrind
+"$bench" --out "$out" $quick handoff activation frozen keeper wss memory idle storm upgrade callgrind
 
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -x /lib/systemd/systemd ]; then
 	sh tests/systemd/ns-run.sh sh "$top/tests/bench/systemd-bench.sh" "$top/build-bench" "$out" $quick \

@@ -116,6 +116,7 @@ void client_free(struct daemon *d, struct client *c, const char *why)
 	ev_timer_stop(d->loop, &c->timer);
 	close(c->io.fd);
 	free(c->unit);
+	free((void *)c->resume.ids.ptr);
 	struct outmsg *o;
 	while ((o = STAILQ_FIRST(&c->out))) {
 		STAILQ_REMOVE_HEAD(&c->out, link);

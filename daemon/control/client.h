@@ -15,12 +15,14 @@ struct outmsg {
 
 /* A reply stream that goes on when the client can take more. */
 struct resume {
-	unsigned type;               /* BP_LIST, BP_APPS or BP_CLAIM; 0 = none */
+	unsigned type;               /* BP_LIST, BP_APPS, BP_CLAIM or BP_CLAIM_MANY; 0 = none */
 	uint32_t seq;
-	uint64_t cursor;             /* last serial (LIST) or app index (APPS) sent */
+	uint64_t cursor;             /* last serial (LIST, CLAIM_MANY of all) or app index (APPS)
+	                                sent, or offset into ids (CLAIM_MANY of a list) */
 	unsigned count;
 	struct app *app;             /* LIST of one app; NULL = every app allowed */
 	char id[BROKER_ID_MAX + 1];  /* CLAIM */
+	struct bp_field ids;         /* CLAIM_MANY: a copy of the request's ids (malloc), or none */
 };
 
 struct client {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "access.h"
+#include "bulk.h"
 #include "held.h"
 #include "lifecycle.h"
 #include "records.h"
@@ -18,6 +19,16 @@ struct info_buf {
 	char local[128], peer[128];
 };
 
+void records_info(const struct held *h, struct bp_info *ret)
+{
+	*ret = (struct bp_info){
+		.kind = h->kind, .state = h->state, .last_reason = h->reason,
+		.keepalive_sec = h->keepalive_sec, .owner_uid = h->owner, .family = h->family,
+		.sotype = h->sotype, .held_since_usec = h->held_since,
+		.last_trigger_usec = h->last_trigger, .serial = h->serial,
+	};
+}
+
 /* addresses: look up the local and peer address texts (two syscalls);
  * a claim skips them, since its caller gets the socket itself. */
 static void info_fill(struct info_buf *b, struct held *h, bool addresses)
@@ -27,12 +38,7 @@ static void info_fill(struct info_buf *b, struct held *h, bool addresses)
 		sockaddr_text(held_fd(h), false, b->local, sizeof(b->local));
 		sockaddr_text(held_fd(h), true, b->peer, sizeof(b->peer));
 	}
-	b->info = (struct bp_info){
-		.kind = h->kind, .state = h->state, .last_reason = h->reason,
-		.keepalive_sec = h->keepalive_sec, .owner_uid = h->owner, .family = h->family,
-		.sotype = h->sotype, .held_since_usec = h->held_since,
-		.last_trigger_usec = h->last_trigger, .serial = h->serial,
-	};
+	records_info(h, &b->info);
 	b->f[0] = (struct bp_field){ h->app->id, (uint32_t)strlen(h->app->id) };
 	b->f[1] = (struct bp_field){ held_id(h), h->id_len };
 	b->f[2] = (struct bp_field){ held_ctx(h), h->ctx_len };
@@ -163,6 +169,112 @@ int records_claim(struct daemon *d, struct client *c, uint32_t seq, const char *
 	return 0;
 }
 
+/* The next socket of app a after prev, or (prev NULL) after serial cursor:
+ * d->all is in serial order. */
+static struct held *next_of_app(struct daemon *d, struct app *a, struct held *prev, uint64_t cursor)
+{
+	struct held *h = prev ? TAILQ_NEXT(prev, all) : TAILQ_FIRST(&d->all);
+	for (; h; h = TAILQ_NEXT(h, all))
+		if (h->serial > cursor && h->app == a)
+			return h;
+	return NULL;
+}
+
+/* One RESULTS of the claim in c->resume, sent with its sockets, which
+ * brokerd then lets go.  1 if more is to come, 0 at the end, -EAGAIN with
+ * nothing taken and the cursor where it was, or another negative errno. */
+static int claim_batch(struct daemon *d, struct client *c, struct app *a)
+{
+	struct resume *res = &c->resume;
+	bool all = res->ids.ptr == NULL, more = false;
+	uint64_t cursor = res->cursor;
+	struct held *prev = NULL;   /* nothing is let go before the message is sent */
+	struct bulk_msg out;
+	bulk_begin();
+	for (;;) {
+		size_t off = (size_t)cursor;
+		const char *id = all ? NULL : bulk_next_id(&res->ids, &off);
+		struct held *h = all ? next_of_app(d, a, prev, cursor) : id ? held_find(a, id) : NULL;
+		if (all ? !h : !id)
+			break;
+		if (all)
+			id = held_id(h);
+		bool busy = h && (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT);
+		char w[BROKER_ID_MAX + 64] = "";
+		struct bp_info info = { 0 };
+		if (!h)
+			snprintf(w, sizeof(w), "app %s holds no socket %s", a->id, id);
+		else
+			records_info(h, &info);
+		if (bulk_add(!h ? -ENOENT : busy ? -EBUSY : 0, id, busy ? NULL : h, &info, w) < 0) {
+			bulk_msg(true, &out);
+			if (out.many.count == 0)
+				return -EMSGSIZE;   /* cannot be: brokerd.conf caps contexts below a message */
+			more = true;
+			break;
+		}
+		cursor = all ? h->serial : off;
+		prev = h;
+	}
+	bulk_msg(more, &out);
+	int r = bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_RESULTS, res->seq, &out.many,
+			    sizeof(out.many), &out.items, 1, out.fds, out.nfds, MSG_DONTWAIT);
+	if (r < 0)
+		return r;
+	res->cursor = cursor;
+	for (unsigned i = 0; i < out.nfds; i++)
+		lifecycle_remove(d, &(struct event){ .type = EVENT_CLAIM, .held = out.held[i], .pid = c->pid });
+	return more;
+}
+
+static int resume_claim_many(struct daemon *d, struct client *c)
+{
+	char why[256] = "";
+	struct app *a;
+	int r = access_own_app(c, &a, why, sizeof(why));
+	while (r >= 0 && (r = claim_batch(d, c, a)) > 0)
+		;
+	if (r == -EAGAIN)
+		return r;
+	uint32_t seq = c->resume.seq;
+	free((void *)c->resume.ids.ptr);
+	c->resume = (struct resume){ 0 };
+	if (r < 0 && why[0])   /* no longer registered as the app, or no longer allowed */
+		return client_error(d, c, seq, r, "%s", why);
+	return r;
+}
+
+int records_claim_many(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a;
+	int r = access_own_app(c, &a, why, len);
+	if (r == 0)
+		r = bulk_check_claim(m, why, len);
+	if (r < 0)
+		return r;
+	c->resume = (struct resume){ .type = BP_CLAIM_MANY, .seq = m->seq };
+	if (!(m->u.claim_many.flags & BP_CLAIM_ALL)) {
+		/* the next request reuses the buffer the ids are in */
+		const struct bp_field *ids = &m->field[0];
+		void *copy = malloc(ids->len ? ids->len : 1);
+		if (!copy) {
+			c->resume.type = 0;
+			return -ENOMEM;
+		}
+		if (ids->len)
+			memcpy(copy, ids->ptr, ids->len);
+		c->resume.ids = (struct bp_field){ copy, ids->len };
+	}
+	r = resume_claim_many(d, c);
+	if (r == -EAGAIN) {
+		/* flush() goes on when the client reads */
+		client_set_events(d, c);
+		return 0;
+	}
+	c->broken |= r < 0;
+	return 0;
+}
+
 int records_resume(struct daemon *d, struct client *c)
 {
 	char why[256] = "";
@@ -179,6 +291,8 @@ int records_resume(struct daemon *d, struct client *c)
 			return client_error(d, c, seq, r, "%s", why[0] ? why : broker_strerror(r));
 		return c->broken ? -EPIPE : 0;
 	}
+	case BP_CLAIM_MANY:
+		return resume_claim_many(d, c);
 	}
 	return 0;
 }

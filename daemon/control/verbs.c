@@ -14,6 +14,7 @@
 
 #include "access.h"
 #include "app.h"
+#include "bulk.h"
 #include "held.h"
 #include "identity.h"
 #include "keeper.h"
@@ -227,12 +228,11 @@ static int do_reload(struct daemon *d, struct client *c, struct bp_msg *m, char 
 }
 
 /* A client can be refused at will: at notice level, but rate-limited per uid. */
-static void log_refused_transfer(const struct client *c, const struct bp_msg *m, int r, const char *why)
+static void log_refused_transfer(const struct client *c, const char *id, int r, const char *why)
 {
 	unsigned suppressed;
 	if (!log_ratelimit_uid(c->uid, &suppressed))
 		return;
-	const char *id = bp_msg_str(m, 0);
 	bool named = bp_check_id(id, BROKER_ID_MAX) == 0;   /* safe to print */
 	char more[64] = "";
 	if (suppressed)
@@ -243,6 +243,44 @@ static void log_refused_transfer(const struct client *c, const struct bp_msg *m,
 	log_event(LOG_NOTICE, MSGID_TRANSFER_REFUSED, r, c->app ? c->app->id : NULL, named ? id : NULL, 0,
 		  "transfer by uid %u%s refused: %.*s%s%s%s", c->uid, c->app ? "" : " (no app registered)",
 		  gist, sentence, *why ? ": " : "", why, more);
+}
+
+/* Each socket as TRANSFER would take it, each with its own result; the
+ * results go in as many RESULTS as they need (bulk.h). */
+static int do_transfer_many(struct daemon *d, struct client *c, struct bp_msg *m, char *why, size_t len)
+{
+	struct app *a;
+	int r = access_own_app(c, &a, why, len);
+	if (r == 0)
+		r = bulk_check_transfer(m, why, len);
+	if (r < 0)
+		return r;
+	const struct identity who = { .uid = c->uid, .pid = c->pid, .unit = c->unit, .admin = c->admin };
+	struct bulk_msg out;
+	size_t off = 0;
+	bulk_begin();
+	for (unsigned i = 0; i < m->nfds; i++) {
+		struct transfer t;
+		bulk_next_transfer(m, &off, &t);
+		char w[512] = "";
+		int fd = m->fds[i];
+		m->fds[i] = -1;
+		int e = transfer_socket(d, a, &who, fd, &t, w, sizeof(w));
+		if (e < 0)
+			log_refused_transfer(c, t.id, e, w);
+		/* an id too long to be held is not echoed */
+		const char *id = strlen(t.id) <= BROKER_ID_MAX ? t.id : "";
+		if (bulk_add(e, id, NULL, NULL, w) == 0)
+			continue;
+		bulk_msg(true, &out);
+		if (client_reply(d, c, BP_RESULTS, m->seq, &out.many, sizeof(out.many), &out.items, 1) < 0)
+			return 0;   /* broken: it goes */
+		bulk_begin();
+		bulk_add(e, id, NULL, NULL, w);
+	}
+	bulk_msg(false, &out);
+	client_reply(d, c, BP_RESULTS, m->seq, &out.many, sizeof(out.many), &out.items, 1);
+	return 0;
 }
 
 /* Indexed by request type; a type without a handler is not a request. */
@@ -260,6 +298,8 @@ static verb_fn *const verbs[] = {
 	[BP_DROP] = do_admin_socket,
 	[BP_RELOAD] = do_reload,
 	[BP_ATTACH] = do_attach,
+	[BP_TRANSFER_MANY] = do_transfer_many,
+	[BP_CLAIM_MANY] = records_claim_many,
 	[BP_KEEPER] = do_keeper,
 };
 
@@ -281,7 +321,7 @@ void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m)
 		r = -EOPNOTSUPP;
 	}
 	if (m->type == BP_TRANSFER && r < 0)
-		log_refused_transfer(c, m, r, why);
+		log_refused_transfer(c, bp_msg_str(m, 0), r, why);
 	bp_msg_close_fds(m);   /* whatever no handler took */
 	if (c->broken || (r < 0 && client_error(d, c, m->seq, r, "%s", why[0] ? why : broker_strerror(r)) < 0))
 		client_free(d, c, "cannot reply");

@@ -8,3 +8,4 @@
  * takes is closed).  Replies, or sends the error; frees c if it cannot be
  * written to. */
 void verb_dispatch(struct daemon *d, struct client *c, struct bp_msg *m);
+

@@ -173,7 +173,13 @@ static void ack(struct daemon *d, struct actconn *c, uint64_t serial)
 static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 {
 	struct app *a = c->app;
-	if ((m->type != BP_ACT_HELLO && m->type != BP_HANDBACK_ACK) || (m->type == BP_ACT_HELLO) == c->hello) {
+	/* An attached process says hello again when it exec'd its next
+	 * version, which took the connection over (an upgrade:
+	 * examples/upgrade-echo.c).  From anyone else it breaks the protocol. */
+	bool again = m->type == BP_ACT_HELLO && c->hello && a->attached && c->pid == a->attached &&
+		     (pid_t)m->u.act_hello.pid == c->pid;
+	if ((m->type != BP_ACT_HELLO && m->type != BP_HANDBACK_ACK) ||
+	    ((m->type == BP_ACT_HELLO) == c->hello && !again)) {
 		bp_msg_close_fds(m);
 		char why[128];
 		snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", bp_type_name(m->type));

@@ -225,6 +225,68 @@ int broker_show(broker *b, const char *app_id, const char *id, broker_info **ret
  * lent to a listen-fds/inetd program). */
 int broker_claim(broker *b, const char *id, broker_info **ret_info);
 
+/* ------------------------------------------------------------------------
+ * Bulk hand-over: a server that is upgraded or restarted hands all its
+ * connections to brokerd, each with its context, and its next version
+ * claims them all back.  Up to 253 sockets travel in one message; the
+ * library splits longer lists.  Each socket gets the checks of
+ * broker_transfer() or broker_claim() and a result of its own: one that
+ * fails does not fail the others.
+ */
+
+/* One socket for broker_transfer_many(): broker_transfer()'s arguments. */
+typedef struct broker_transfer_item {
+	const char *id;
+	int fd;
+	const void *context;
+	size_t context_len;
+	uint32_t keepalive_sec;
+} broker_transfer_item;
+
+/* One socket's outcome in a bulk call; the library allocates the array
+ * and its strings: free it with broker_results_free(). */
+typedef struct broker_result {
+	const char *id;
+	int error;            /* 0, or this socket's negative errno */
+	const char *message;  /* on error, brokerd's or the library's sentence; else "" */
+	int fd;               /* broker_claim_many() on success: the socket, now the caller's; else -1 */
+	broker_info *info;    /* broker_claim_many() on success: its info, local and peer "";
+	                         else NULL.  Freed with the array */
+} broker_result;
+
+/* Hand n sockets to brokerd, as n calls of broker_transfer() would, in as
+ * few messages as fit (253 sockets each).  Returns how many brokerd now
+ * holds, and in *ret_results (if not NULL) one result per item, in order.
+ * fd ownership: each item whose result is 0 has had its fd closed (after
+ * brokerd acknowledged it); every other item's fd is untouched and still
+ * the caller's.  Per item, the errors of broker_transfer(); when the whole
+ * connection fails, the items not yet answered get its error (-ETIMEDOUT:
+ * brokerd may still have taken them, and then both hold the socket: keep
+ * the fd and transfer it again).
+ * Errors of the call itself, with nothing sent: -EINVAL (b or items NULL
+ * with n > 0), -ENOMEM. */
+int broker_transfer_many(broker *b, const broker_transfer_item *items, size_t n,
+			 broker_result **ret_results);
+
+/* Take back the sockets named by ids[0..n-1], or with ids NULL every socket
+ * the registered app holds (n is then ignored).  Returns the number of
+ * results in *ret_results: n for a list, in its order; for all, one per
+ * socket in the order they were held.  Each result with error 0 carries
+ * its socket (fd, O_CLOEXEC, now the caller's: broker_results_free() does
+ * not close it) and its info; brokerd no longer holds it.  Per socket,
+ * broker_claim()'s errors (-ENOENT, -EBUSY: it is being handed back, so
+ * the app's activation gets it, or lent).  If the connection fails partway,
+ * what arrived is returned and the ids not answered get its error; with
+ * ids NULL, a last result with id "" carries it (the sockets brokerd did
+ * not send stay held).
+ * Errors of the call itself: -EINVAL, -ENOMEM, -EDESTADDRREQ and -EPERM
+ * (as broker_claim()), -EOPNOTSUPP (a brokerd without bulk verbs), and any
+ * connection error before the first result arrived. */
+int broker_claim_many(broker *b, const char *const *ids, size_t n, broker_result **ret_results);
+
+/* Free n results (the infos too, never the fds).  Returns NULL. */
+broker_result *broker_results_free(broker_result *results, size_t n);
+
 /* Broker-wide counters. */
 typedef struct broker_status {
 	uint32_t apps, held, watching, triggered, handing_back;
@@ -385,6 +447,18 @@ int broker_activation_open_fd(int fd, broker_activation **ret);
 /* Close the activation.  Handbacks not yet accepted are not acknowledged:
  * brokerd keeps those sockets and activates again later.  Returns NULL. */
 broker_activation *broker_activation_close(broker_activation *a);
+
+/* Take the activation's connection out of a, for a program that execs its
+ * next version in the same process (an upgrade: examples/upgrade-echo.c).
+ * Returns the connection's fd, now the caller's (still O_CLOEXEC: clear it
+ * for the exec), and frees a.  The next version opens it with
+ * broker_activation_open_fd(); brokerd sees the attached process (the
+ * same pid) say hello again and carries on, so an attachment
+ * (broker_attach()) lasts across the exec: only an attached process may.  Handbacks that the next version has not accepted are sent
+ * again after the acknowledgement timeout.  Errors (a untouched):
+ * -EINVAL, -EBADFD (a wake-socket activation, whose listener is not one
+ * connection, or no connection open), -EBUSY (more than one open). */
+int broker_activation_take_fd(broker_activation *a);
 
 /* An fd to poll for readability (stable for the activation's lifetime). */
 int broker_activation_get_fd(const broker_activation *a);

@@ -172,6 +172,7 @@ void run_keeper(void);
 void run_memory(void);
 void run_idle(void);
 void run_storm(void);
+void run_upgrade(void);
 void run_callgrind(void);
 void run_sd_activation(int argc, char **argv);
 void run_sd_handoff(void);

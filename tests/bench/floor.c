@@ -195,3 +195,22 @@ double floor_pipelined(int fd, unsigned n)
 	waitpid(pid, NULL, 0);
 	return acked == n ? ms : -1;
 }
+
+double floor_pipelined_median(int listener, uint16_t port, unsigned n)
+{
+	int c, srv;
+	tcp_pair(listener, port, &c, &srv);
+	struct samples fl = { 0 };
+	for (int i = 0; i < 3; i++) {
+		double ms = floor_pipelined(srv, n);
+		if (ms < 0)
+			die("pipelined floor failed");
+		samples_add(&fl, ms);
+	}
+	double median = samples_quantile(&fl, 0.5);
+	samples_free(&fl);
+	close(c);
+	close(srv);
+	return median;
+}
+

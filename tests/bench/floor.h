@@ -2,6 +2,7 @@
 /* The raw SCM_RIGHTS floors the hand-off and storm scenarios compare with. */
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "bench.h"
@@ -25,3 +26,8 @@ void floor_stop(struct floor *f);
 /* Stream fd n times to a receiver process that acknowledges and closes each
  * copy; milliseconds until the last acknowledgement, or -1. */
 double floor_pipelined(int fd, unsigned n);
+
+/* floor_pipelined() three times with one real TCP socket (a pair made
+ * through listener) as the fd; the median, in milliseconds.  Dies if the
+ * floor fails. */
+double floor_pipelined_median(int listener, uint16_t port, unsigned n);

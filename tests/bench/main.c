@@ -2,7 +2,7 @@
 /*
  * broker-bench [--out DIR] [--quick] SCENARIO...
  *
- * Scenarios: handoff activation frozen keeper wss memory idle storm callgrind (or "all" for
+ * Scenarios: handoff activation frozen keeper wss memory idle storm upgrade callgrind (or "all" for
  * these), sd-activation and sd-handoff (run by tests/bench/systemd-bench.sh), and
  * report (table and summary.md from DIR/results.csv).
  */
@@ -20,7 +20,7 @@ const char *bench_app = BENCH_APP;
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: broker-bench [--out DIR] [--quick] SCENARIO...\n"
-		"Scenarios: handoff activation frozen keeper wss memory idle storm callgrind all\n"
+		"Scenarios: handoff activation frozen keeper wss memory idle storm upgrade callgrind all\n"
 		"           sd-activation PORT WAKE-SOCKET, sd-handoff (from tests/bench/systemd-bench.sh)\n"
 		"           report\n"
 		"           free-port (print a free TCP port on 127.0.0.1)\n"
@@ -84,6 +84,7 @@ int main(int argc, char **argv)
 		{ "memory", run_memory },
 		{ "idle", run_idle },
 		{ "storm", run_storm },
+		{ "upgrade", run_upgrade },
 		{ "callgrind", run_callgrind },
 	};
 	for (int i = optind; i < argc; i++) {

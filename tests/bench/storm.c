@@ -64,20 +64,7 @@ void run_storm(void)
 		if (!bd_wait_exited(st, id[i], 30000))
 			note("storm: %s still running 30 s after the storm", id[i]);
 
-	/* The floor, median of three, with one real TCP socket as the fd. */
-	int c, srv;
-	tcp_pair(set.listener, set.port, &c, &srv);
-	struct samples fl = { 0 };
-	for (int i = 0; i < 3; i++) {
-		double ms = floor_pipelined(srv, total);
-		if (ms < 0)
-			die("pipelined floor failed");
-		samples_add(&fl, ms);
-	}
-	double floor_ms = samples_quantile(&fl, 0.5);
-	samples_free(&fl);
-	close(c);
-	close(srv);
+	double floor_ms = floor_pipelined_median(set.listener, set.port, total);
 
 	char subject[64];
 	snprintf(subject, sizeof(subject), "%u sockets, %u apps", total, NAPPS);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer: bp_recv() on a real SOCK_SEQPACKET socketpair, with 0-6 fds
- * attached (more than the control buffer holds from 3 on) and a receive
+ * attached, or 238-253 (as many as SCM_RIGHTS carries), and a receive
  * buffer that may be too small.  Every fd that arrives must be either in
  * the decoded message or closed: the lowest free fd must not move. */
 #include <errno.h>
@@ -39,13 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 		lowest_free = lowest_fd();
 	}
-	unsigned nfds = data[0] % 7;
+	unsigned nfds = data[0] < 0xf0 ? data[0] % 7u : 238u + (data[0] & 0x0fu);
 	size_t cap = data[1] & 1 ? BP_MSG_MAX : (size_t)data[1] * 4;   /* sometimes too small */
 	data += 2, size -= 2;
 	if (size == 0 && nfds == 0)
 		return 0;   /* an empty packet reads as end of stream */
 
-	int fds[6];
+	int fds[BP_SCM_MAX_FD];
 	for (unsigned i = 0; i < nfds; i++)
 		fds[i] = sv[0];   /* any fd will do; the kernel makes new ones */
 	if (send_with_fds(sv[0], data, size, fds, nfds, MSG_DONTWAIT) != (ssize_t)size)

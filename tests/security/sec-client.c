@@ -106,6 +106,17 @@ int sec_raw_hello(const struct hb *b)
 	return fd;
 }
 
+int sec_raw_registered(const struct hb *b, const char *app)
+{
+	int fd = sec_raw_hello(b);
+	struct bp_field f = { app, (uint32_t)strlen(app) };
+	sec_raw_msg(fd, BP_REGISTER, 2, NULL, 0, &f, 1, NULL, 0);
+	struct bp_msg m;
+	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
+	ck_assert_uint_eq(m.type, BP_OK);
+	return fd;
+}
+
 void sec_raw_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
 	ssize_t n = send_with_fds(fd, buf, len, fds, nfds, 0);

@@ -56,6 +56,7 @@ void sec_good_client(const struct hb *b, const char *app_id);
 /* Raw control connections. */
 int sec_raw_connect(const struct hb *b);                /* no hello */
 int sec_raw_hello(const struct hb *b);                  /* after hello */
+int sec_raw_registered(const struct hb *b, const char *app);   /* after hello and REGISTER */
 /* Send one packet as is, with fds. */
 void sec_raw_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
 /* Encode and send a message; the header may then be patched by the caller

@@ -32,17 +32,6 @@ static void begin(struct hb *b)
 	sec_good_client(b, SEC_GOOD_APP);
 }
 
-static int registered(const struct hb *b, const char *app)
-{
-	int fd = sec_raw_hello(b);
-	struct bp_field f = { app, (uint32_t)strlen(app) };
-	sec_raw_msg(fd, BP_REGISTER, 2, NULL, 0, &f, 1, NULL, 0);
-	struct bp_msg m;
-	ck_assert_int_eq(sec_raw_recv(fd, &m), 1);
-	ck_assert_uint_eq(m.type, BP_OK);
-	return fd;
-}
-
 /* Encode a TRANSFER of id, then claim nfds_declared in the header. */
 static size_t transfer_packet(uint32_t seq, const char *id, unsigned nfds_declared)
 {
@@ -68,7 +57,7 @@ START_TEST(wrong_fd_counts)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int sv[2];
 	sec_pair(SOCK_STREAM, sv);
 
@@ -96,7 +85,7 @@ START_TEST(fds_with_verbs_that_take_none)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int sv[2];
 	sec_pair(SOCK_STREAM, sv);
 	struct bp_field f2[2] = { { "", 0 }, { "x", 1 } };
@@ -135,7 +124,7 @@ START_TEST(more_fds_than_the_control_buffer)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	static const size_t counts[] = { 3, 16, 253 };   /* 253: SCM_MAX_FD */
 	for (size_t i = 0; i < 3; i++) {
 		int sv[2];
@@ -157,7 +146,7 @@ START_TEST(fds_that_are_not_sockets)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/regular", b.dir);
 	int pipefd[2];
@@ -194,7 +183,7 @@ START_TEST(sockets_nobody_may_hold)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
 	const char *text = transfer_refused(c, 50, "x", fd, -EAFNOSUPPORT);
 	ck_assert_msg(strstr(text, "address family 16 (netlink)"), "%s", text);
@@ -235,7 +224,7 @@ START_TEST(sockets_nobody_may_hold)
 	close(c);
 
 	/* ... and an app that has it may hand the same listener over. */
-	c = registered(&b, NET_APP);
+	c = sec_raw_registered(&b, NET_APP);
 	size_t n = transfer_packet(57, "lo-listener", 1);
 	sec_raw_send(c, buf, n, &fd, 1);
 	struct bp_msg m;
@@ -287,7 +276,7 @@ START_TEST(peer_already_gone)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, NET_APP);
+	int c = sec_raw_registered(&b, NET_APP);
 	struct bp_msg m;
 
 	/* AF_UNIX stream whose peer closed: held, and at once socket-closed */
@@ -344,7 +333,7 @@ START_TEST(attach_with_a_wrong_fd)
 {
 	struct hb b;
 	begin(&b);
-	int c = registered(&b, SEC_GOOD_APP);
+	int c = sec_raw_registered(&b, SEC_GOOD_APP);
 	int wrong[3][2];
 	sec_pair(SOCK_STREAM, wrong[0]);
 	hb_tcp_pair(&wrong[1][0], &wrong[1][1]);

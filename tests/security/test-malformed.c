@@ -138,7 +138,7 @@ START_TEST(unknown_types)
 	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
-	static const uint16_t types[] = { 0, BP_ATTACH + 1, 63, BP_EVENT + 1, 95, BP_HANDBACK_ACK + 1, 0x7fff, 0xffff };
+	static const uint16_t types[] = { 0, BP_CLAIM_MANY + 1, 63, BP_RESULTS + 1, 95, BP_HANDBACK_ACK + 1, 0x7fff, 0xffff };
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct bp_header h = { .type = types[i], .size = sizeof(h), .seq = 40 + i };
 		sec_raw_send(fd, &h, sizeof(h), NULL, 0);

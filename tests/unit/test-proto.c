@@ -40,6 +40,8 @@ static const struct spec {
 	{ BP_DROP, "DROP", 0, 2, { S, S }, 0, 0 },
 	{ BP_RELOAD, "RELOAD", 0, 0, { 0 }, 0, 0 },
 	{ BP_ATTACH, "ATTACH", 0, 0, { 0 }, 1, 1 },
+	{ BP_TRANSFER_MANY, "TRANSFER_MANY", sizeof(struct bp_many), 1, { B }, 1, BP_FDS_MAX },
+	{ BP_CLAIM_MANY, "CLAIM_MANY", sizeof(struct bp_claim_many), 1, { B }, 0, 0 },
 	{ BP_OK, "OK", sizeof(struct bp_ok), 0, { 0 }, 0, 0 },
 	{ BP_ERROR, "ERROR", sizeof(struct bp_error), 1, { S }, 0, 0 },
 	{ BP_HELLO_REPLY, "HELLO_REPLY", sizeof(struct bp_hello_reply), 1, { S }, 0, 0 },
@@ -48,6 +50,7 @@ static const struct spec {
 	{ BP_STATUS_REPLY, "STATUS_REPLY", sizeof(struct bp_status), 2, { S, S }, 0, 0 },
 	{ BP_APP_INFO, "APP_INFO", sizeof(struct bp_app_info), 8, { S, S, S, S, S, S, S, B }, 0, 0 },
 	{ BP_EVENT, "EVENT", sizeof(struct bp_event), 3, { S, S, S }, 0, 0 },
+	{ BP_RESULTS, "RESULTS", sizeof(struct bp_many), 1, { B }, 0, BP_FDS_MAX },
 	{ BP_ACT_HELLO, "ACT_HELLO", sizeof(struct bp_act_hello), 0, { 0 }, 0, 0 },
 	{ BP_HANDBACK, "HANDBACK", sizeof(struct bp_handback), 3, { S, S, B }, 1, 1 },
 	{ BP_BATCH_END, "BATCH_END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
@@ -156,7 +159,7 @@ START_TEST(type_names)
 {
 	for (int i = 0; i < NSPECS; i++)
 		ck_assert_str_eq(bp_type_name(specs[i].type), specs[i].name);
-	static const unsigned unknown[] = { 0, 14, 63, 72, 95, 100, 1000, 65535, 1u << 20 };
+	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 100, 1000, 65535, 1u << 20 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
 		ck_assert_ptr_null(bp_type_name(unknown[i]));
 }
@@ -270,7 +273,7 @@ END_TEST
 
 START_TEST(encode_rejects_unknown_types)
 {
-	static const unsigned unknown[] = { 0, 14, 63, 72, 95, 100, 65535 };
+	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 100, 65535 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
 		ck_assert_int_eq(bp_encode(buf, sizeof(buf), unknown[i], 1, NULL, 0, NULL, 0, 0), -EINVAL);
 }
@@ -411,7 +414,7 @@ END_TEST
 
 START_TEST(unknown_types)
 {
-	static const uint16_t unknown[] = { 0, 14, 20, 63, 72, 80, 95, 100, 200, 65535 };
+	static const uint16_t unknown[] = { 0, 16, 20, 63, 73, 80, 95, 100, 200, 65535 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++) {
 		struct bp_header h = { .type = unknown[i], .size = sizeof(h) };
 		set_header(0, &h, sizeof(h));

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -62,10 +65,10 @@ static size_t build(const struct packet *p, uint8_t *out)
 	return off;
 }
 
-/* sendmsg with any number of fds (bp_send refuses more than BP_FDS_MAX). */
+/* sendmsg with any number of fds, by hand. */
 static int send_raw(int sock, const void *data, size_t len, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(sizeof(int) * 64)] __attribute__((aligned(8))) = { 0 };
+	char control[CMSG_SPACE(sizeof(int) * BP_SCM_MAX_FD)] __attribute__((aligned(8))) = { 0 };
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (nfds > 0) {
@@ -84,7 +87,7 @@ static int child_send_packet(void *arg)
 {
 	const struct packet *p = arg;
 	static uint8_t out[BP_MSG_MAX];
-	int fds[64];
+	int fds[BP_SCM_MAX_FD];
 	for (int i = 0; i < p->nfds; i++) {
 		int pp[2];
 		if (pipe(pp) < 0)
@@ -164,10 +167,10 @@ START_TEST(one_fd_arrives_cloexec)
 }
 END_TEST
 
-/* More fds than the receive buffer has room for: MSG_CTRUNC. */
+/* More fds than a REGISTER takes, up to as many as SCM_RIGHTS carries. */
 START_TEST(too_many_fds_ctrunc)
 {
-	static const int counts[] = { 3, 16, 64 };
+	static const int counts[] = { 3, 16, BP_SCM_MAX_FD };
 	struct packet p = { .type = BP_REGISTER, .seq = 77, .field = "app", .nfds = counts[_i],
 			    .hdr_nfds = (uint16_t)counts[_i] };
 	unsigned type = 0;
@@ -303,13 +306,104 @@ START_TEST(eagain_dontwait)
 }
 END_TEST
 
+/* A TRANSFER_MANY of n sockets, in order: each a socketpair end whose peer
+ * the child writes its index into. */
+static int child_send_many(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	int fds[BP_SCM_MAX_FD];
+	for (int i = 0; i < n; i++) {
+		int pp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pp) < 0 ||
+		    write(pp[1], &i, sizeof(i)) != sizeof(i))
+			return 10;
+		close(pp[1]);
+		fds[i] = pp[0];
+	}
+	static uint8_t out[BP_MSG_MAX];
+	struct bp_many many = { .count = (uint32_t)n };
+	struct bp_field f = { "items", 5 };
+	return bp_send_msg(sp[1], out, sizeof(out), BP_TRANSFER_MANY, 8, &many, sizeof(many), &f, 1,
+			   fds, (unsigned)n, 0) < 0 ? 11 : 0;
+}
+
+/* 1, 2 and 253 fds arrive in the order sent, each CLOEXEC and the right one. */
+START_TEST(many_fds_arrive_in_order)
+{
+	static const int counts[] = { 1, 2, BP_SCM_MAX_FD };
+	int n = counts[_i];
+	pid_t pid = run_child(child_send_many, (void *)(intptr_t)n);
+	close(sp[1]);
+	sp[1] = -1;
+	wait_child(pid);
+	int before = count_fds();
+	struct bp_msg m;
+	ck_assert_int_eq(bp_recv(sp[0], rbuf, sizeof(rbuf), 0, &m, NULL, NULL), 1);
+	ck_assert_uint_eq(m.type, BP_TRANSFER_MANY);
+	ck_assert_uint_eq(m.nfds, (unsigned)n);
+	ck_assert_uint_eq(m.u.many.count, (unsigned)n);
+	ck_assert_int_eq(count_fds(), before + n);
+	for (int i = 0; i < n; i++) {
+		int v = -1;
+		ck_assert_int_eq(fcntl(m.fds[i], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+		ck_assert_int_eq(read(m.fds[i], &v, sizeof(v)), sizeof(v));
+		ck_assert_int_eq(v, i);
+	}
+	bp_msg_close_fds(&m);
+	ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
+/* Many fds, and a header that counts one more or one fewer. */
+START_TEST(many_fds_count_mismatch)
+{
+	static const int sent[] = { BP_SCM_MAX_FD, BP_SCM_MAX_FD - 1, 100, 100 };
+	static const int said[] = { BP_SCM_MAX_FD - 1, BP_SCM_MAX_FD, 99, 101 };
+	struct packet p = { .type = BP_TRANSFER_MANY, .seq = 6, .fixed_size = sizeof(struct bp_many),
+			    .field = "items", .nfds = sent[_i], .hdr_nfds = (uint16_t)said[_i] };
+	unsigned type = 0;
+	uint32_t seq = 0;
+	ck_assert_int_eq(recv_bad(&p, sizeof(rbuf), &type, &seq), -ETOOMANYREFS);
+	ck_assert_uint_eq(type, BP_TRANSFER_MANY);
+	ck_assert_uint_eq(seq, 6);
+}
+END_TEST
+
+/* The receiver runs out of fds halfway: the kernel truncates (MSG_CTRUNC)
+ * and what did arrive is closed. */
+START_TEST(many_fds_ctrunc_at_fd_limit)
+{
+	struct packet p = { .type = BP_TRANSFER_MANY, .seq = 7, .fixed_size = sizeof(struct bp_many),
+			    .field = "items", .nfds = 200, .hdr_nfds = 200 };
+	pid_t pid = run_child(child_send_packet, &p);
+	close(sp[1]);
+	sp[1] = -1;
+	wait_child(pid);
+	struct rlimit old, low;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	int before = count_fds();
+	low = (struct rlimit){ .rlim_cur = (rlim_t)before + 64, .rlim_max = old.rlim_max };
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct bp_msg m, sentinel;
+	memset(&sentinel, 0x5a, sizeof(sentinel));
+	m = sentinel;
+	unsigned type = 0;
+	int r = bp_recv(sp[0], rbuf, sizeof(rbuf), 0, &m, &type, NULL);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(r, -ETOOMANYREFS);
+	ck_assert_uint_eq(type, BP_TRANSFER_MANY);
+	ck_assert_mem_eq(&m, &sentinel, sizeof(m));
+	ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
 START_TEST(send_errors)
 {
 	uint8_t out[64];
-	int fds[2] = { 0, 1 };
+	int fds[BP_SCM_MAX_FD + 1] = { 0 };
 	struct bp_field f = { "app", 3 };
 	int n = bp_encode(out, sizeof(out), BP_REGISTER, 1, NULL, 0, &f, 1, 0);
-	ck_assert_int_eq(bp_send(sp[1], out, (size_t)n, fds, 2, 0), -EINVAL);
+	ck_assert_int_eq(bp_send(sp[1], out, (size_t)n, fds, BP_SCM_MAX_FD + 1, 0), -EINVAL);
 	/* an encoding error sends nothing */
 	ck_assert_int_eq(bp_send_msg(sp[1], out, sizeof(out), BP_REGISTER, 1, NULL, 0, &f, 1, fds, 1, 0), -EINVAL);
 	ck_assert_int_eq(bp_send_msg(sp[1], out, 8, BP_REGISTER, 1, NULL, 0, &f, 1, NULL, 0, 0), -EMSGSIZE);
@@ -437,6 +531,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, foreign_control_message);
 	tcase_add_test(tc, eof);
 	tcase_add_test(tc, eagain_dontwait);
+	tcase_add_loop_test(tc, many_fds_arrive_in_order, 0, 3);
+	tcase_add_loop_test(tc, many_fds_count_mismatch, 0, 4);
+	tcase_add_test(tc, many_fds_ctrunc_at_fd_limit);
 	tcase_add_test(tc, send_errors);
 	tcase_add_test(tc, info_with_and_without_fd);
 	suite_add_tcase(s, tc);
