@@ -29,9 +29,11 @@
 #include <stdint.h>
 
 /* 2: ATTACH, the thaw counters in STATUS_REPLY.
- * 3: HELLO's optional second field, the app id: register in the hello.
- *    brokerd still serves version-2 clients (HELLO with one field, then
- *    REGISTER), which differ in nothing else; see docs/protocol.md. */
+ * 3: HELLO's optional second field, the app id: register in the hello;
+ *    the bulk verbs (TRANSFER_MANY, CLAIM_MANY, RESULTS), up to 253 fds a
+ *    message.  brokerd still serves version-2 clients (HELLO with one
+ *    field, then REGISTER), which never send the new verbs; see
+ *    docs/protocol.md. */
 #define BP_VERSION 3
 #define BP_VERSION_MIN 2    /* the oldest client version brokerd serves */
 
