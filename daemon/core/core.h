@@ -92,6 +92,7 @@ struct app {
 	struct held_list pending;    /* TRIGGERED, waiting to go to the app */
 	unsigned npending;
 	struct held_list inflight;   /* HANDING_BACK, waiting for the app's ack */
+	void *inflight_index;        /* tsearch() root: the same struct held * by serial */
 	unsigned ninflight;
 	struct actconn *conn;        /* cycle's activation connection, if any */
 	pid_t pid;                   /* the main process of its instance, 0 = none or reaped */

@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "app.h"
 #include "handback.h"
+#include "held.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "util.h"
@@ -214,10 +215,7 @@ bool handback_flush(struct daemon *d, struct actconn *c)
 static bool ack(struct daemon *d, struct actconn *c, uint64_t serial, bool together)
 {
 	struct app *a = c->app;
-	struct held *h;
-	TAILQ_FOREACH(h, &a->inflight, queue)
-		if (h->serial == serial)
-			break;
+	struct held *h = held_find_inflight(a, serial);
 	if (!h) {
 		/* replaced or dropped while in flight: nothing left to let go */
 		log_full(LOG_DEBUG, a->id, NULL, 0, "ack for unknown serial %llu ignored",
