@@ -98,7 +98,7 @@ void wakeunit_explain(struct daemon *d, const struct app *a, char *why, size_t l
 	size_t n = strlen(why);
 	if (!rate_limited(result)) {
 		snprintf(why + n, len - n, "; its unit %s is failed (%s), which brokerd leaves to the admin "
-			 "(systemctl reset-failed %s)", unit, result, unit);
+			 "(systemctl%s reset-failed %s)", unit, result, d->cfg.user_instance ? " --user" : "", unit);
 		return;
 	}
 	sd_bus_error e = SD_BUS_ERROR_NULL;

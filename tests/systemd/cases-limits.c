@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* systemd's own rate limits on a wake socket's units (docs/systemd.md,
- * "Wake sockets"): past them the manager fails the units for good; brokerd
- * says which unit and why, resets it and starts it again, and every byte
- * still gets through. */
+ * "systemd's rate limits on a wake socket"): past them the manager fails
+ * the units for good; brokerd says which unit and why, resets it and starts
+ * it again, and every byte still gets through.  Other failures it names
+ * and leaves alone. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -78,7 +79,48 @@ START_TEST(wake_limits)
 }
 END_TEST
 
+/* A wake socket's unit failed for another reason than a rate limit: named,
+ * left as it is, the socket held; once the admin mends it, the data gets
+ * through. */
+START_TEST(wake_unit_failed)
+{
+	sd_setup(&(struct brokerd_opts){ 0 });
+	/* A directory where the unit would bind: Result=resources. */
+	const char *path = sd_wake_path("bad");
+	SD_OK("mkdir -p %s && echo SDTEST_APP_ARGS= >%s/app-bad.env", path, getenv("SDTEST_DIR"));
+	char extra[512];
+	snprintf(extra, sizeof(extra), "socket = %s\ntimeout-ms = 3000", path);
+	sd_manifest("org.test.bad", NULL, "method = wake-socket", extra);
+	ck_assert_int_ne(sd_sh(NULL, 0, "systemctl --user start sdtest-app@bad.socket 2>/dev/null"), 0);
+	sd_start_brokerd();
+
+	int sv[2];
+	sd_tcp_pair(sv);
+	ck_assert_int_eq(sd_transfer("org.test.bad", "s", sv[0], "c", 1, 0), 0);
+	static char payload[700];
+	fill(payload, sizeof(payload), 50);
+	sd_send_payload(sv[1], payload, sizeof(payload), 1);
+	expect_journal("APP_ID=org.test.bad MESSAGE_ID=" MSGID_ACTIVATION_FAILED,
+		       "its unit sdtest-app@bad.socket is failed (resources), which brokerd leaves to the admin "
+		       "(systemctl --user reset-failed sdtest-app@bad.socket)");
+	char state[64];
+	sd_prop("sdtest-app@bad.socket", "ActiveState", state, sizeof(state));
+	ck_assert_str_eq(state, "failed");   /* not reset by brokerd */
+	broker_info **list = sd_list();
+	ck_assert_ptr_nonnull(sd_find(list, "org.test.bad", "s"));
+	broker_info_list_free(list);
+
+	SD_OK("rmdir %s && systemctl --user reset-failed sdtest-app@bad.socket && "
+	      "systemctl --user start sdtest-app@bad.socket", path);
+	sd_expect_answer(sv[1], "org.test.bad", "s", "socket-activity", "c", 1, payload, sizeof(payload), NULL);
+	sd_wait_watching("org.test.bad", "s", 0);
+	close(sv[1]);
+	sd_case_done();
+}
+END_TEST
+
 void sd_limit_cases(Suite *s)
 {
 	sd_add_case(s, "wake_limits", wake_limits);
+	sd_add_case(s, "wake_unit_failed", wake_unit_failed);
 }
