@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,9 +30,12 @@ struct handback_priv {
  * acknowledgement of one accepted while others are still queued is kept
  * back and goes in one ACK_MANY with theirs: when the queue is empty, and
  * before the library waits, returns from dispatch, closes or gives the
- * connection away. */
+ * connection away.  While the queue holds any, an eventfd in the epoll set
+ * keeps broker_activation_get_fd() readable, so that an event loop that
+ * takes one at a time comes back for the rest. */
 struct broker_activation {
 	int epfd;
+	int queued_fd;            /* eventfd: readable while the queue is not empty */
 	int listen_fd;            /* wake-socket activation: accept brokerd here; else -1 */
 	int conns[CONNS_MAX];     /* connections from brokerd, -1 = free slot */
 	uint32_t gen[CONNS_MAX];  /* bumped when a slot's connection goes */
@@ -153,6 +157,8 @@ static void flush_all(broker_activation *a)
 
 static void queue_put(broker_activation *a, struct handback_priv *p)
 {
+	if (!a->head)
+		eventfd_write(a->queued_fd, 1);
 	p->next = NULL;
 	*a->tail = p;
 	a->tail = &p->next;
@@ -165,8 +171,11 @@ static struct handback_priv *queue_take(broker_activation *a)
 	struct handback_priv *p;
 	while ((p = a->head)) {
 		a->head = p->next;
-		if (!a->head)
+		if (!a->head) {
+			eventfd_t v;
 			a->tail = &a->head;
+			eventfd_read(a->queued_fd, &v);
+		}
 		if (a->conns[p->slot] >= 0 && a->gen[p->slot] == p->gen)
 			return p;
 		broker_handback_free(&p->pub);
@@ -196,13 +205,11 @@ int broker_activation_open_fd(int fd, broker_activation **ret)
 	a->listen_fd = -1;
 	a->tail = &a->head;
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->epfd < 0) {
-		int r = -errno;
-		free(a);
-		return r;
-	}
-	int r;
-	if (listening) {
+	a->queued_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event qev = { .events = EPOLLIN, .data.fd = a->queued_fd };
+	int r = a->epfd < 0 || a->queued_fd < 0 || epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->queued_fd, &qev) < 0
+		? -errno : 0;
+	if (r == 0 && listening) {
 		/* systemd passes the wake socket blocking; poll_once() must not
 		 * wait in accept() when nothing is queued. */
 		int flags = fcntl(fd, F_GETFL);
@@ -212,11 +219,14 @@ int broker_activation_open_fd(int fd, broker_activation **ret)
 			r = -errno;
 		if (r == 0)
 			a->listen_fd = fd;
-	} else {
+	} else if (r == 0) {
 		r = add_conn(a, fd);
 	}
 	if (r < 0) {
-		close(a->epfd);
+		if (a->epfd >= 0)
+			close(a->epfd);
+		if (a->queued_fd >= 0)
+			close(a->queued_fd);
 		free(a);
 		return r;
 	}
@@ -238,6 +248,7 @@ broker_activation *broker_activation_close(broker_activation *a)
 			close(a->conns[i]);
 	if (a->listen_fd >= 0)
 		close(a->listen_fd);
+	close(a->queued_fd);
 	close(a->epfd);
 	free(a);
 	return NULL;
@@ -404,6 +415,9 @@ int broker_activation_receive(broker_activation *a, int timeout_ms, broker_handb
 			*ret = h;
 			return 1;
 		}
+		/* Nothing more now: brokerd must not wait for kept-back acks
+		 * while we do, or while the caller does. */
+		flush_all(a);
 		if (r == 2)
 			return 0;
 		if (r < 0)
@@ -415,7 +429,6 @@ int broker_activation_receive(broker_activation *a, int timeout_ms, broker_handb
 				return 0;
 			wait = (int)((deadline - now + 999) / 1000);
 		}
-		flush_all(a);   /* brokerd must not wait for them while we do */
 		struct epoll_event ev;
 		int n = epoll_wait(a->epfd, &ev, 1, wait);
 		if (n < 0 && errno != EINTR)

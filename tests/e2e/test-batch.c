@@ -126,6 +126,9 @@ START_TEST(many_in_one_start)
 	ck_assert_uint_eq(hb_app_entry(&b, APP, &apps)->failures, 0);
 	broker_app_list_free(apps);
 	ck_assert(!hb_file_contains(b.log, "activation failed"));
+	/* one line for the sockets of each message, as libbroker acked them */
+	ck_assert(hb_file_contains(b.log, APP ": 253 socket(s) handed back and acknowledged"));
+	ck_assert(hb_file_contains(b.log, APP ": 94 socket(s) handed back and acknowledged"));
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
 	ck_assert_int_eq(hb_report_count(rep, "error"), 0);
 	broker_close(st);
