@@ -140,8 +140,8 @@ void run_upgrade(void)
 	unsigned alive = 0;
 	for (unsigned i = 0; i < total; i++) {
 		char ch;
-		struct pollfd p = { .fd = clients[i], .events = POLLIN };
-		alive += poll(&p, 1, 0) == 1 && recv(clients[i], &ch, 1, MSG_DONTWAIT) == 0;
+		struct pollfd p = { .fd = clients[i], .events = POLLIN };   /* its end may still be on the way */
+		alive += poll(&p, 1, 2000) == 1 && recv(clients[i], &ch, 1, MSG_DONTWAIT) == 0;
 	}
 
 	double floor_ms = floor_pipelined_median(listener, port, total), up_ms = samples_quantile(&up, 0.5);
