@@ -8,13 +8,16 @@ and a repeated id, and transfer_many() with bad items among good ones (a
 result each, and a refused socket stays the caller's).  No fd of this
 process or of brokerd is left behind.  Prints TAP.  Environment (set by
 meson): BROKERD, SOCKETBROKER_PATH."""
+import asyncio
 import errno
 import os
 import resource
+import signal
 import socket
 import ssl
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 from brokertest import Brokerd, Tap, recv_exactly, wait_for  # noqa: E402
@@ -128,7 +131,8 @@ def check_claim_many(bd):
             items.append((name, s, f"context of {name}".encode()))
         ok(all(r.ok for r in b.transfer_many(items)), "five sockets held")
         got = b.claim_many(["d", "nobody", "b", "d", "a"])
-        ok([r.id for r in got] == ["d", "nobody", "b", "d", "a"] and [r.ok for r in got] == [True, False, True, False, True],
+        ok([r.id for r in got] == ["d", "nobody", "b", "d", "a"]
+           and [r.ok for r in got] == [True, False, True, False, True],
            "claim_many(): one result per id, in order; the unknown and the repeated one fail", got)
         e, dup = got[1].error, got[3].error
         ok(isinstance(e, BrokerError) and e.errno == errno.ENOENT and e.strerror == socketbroker.strerror(-errno.ENOENT)
@@ -155,9 +159,10 @@ def check_claim_many(bd):
                 stranger.claim_all()
             except BrokerError as err:
                 e = err
-            ok(e is not None and e.errno == errno.EDESTADDRREQ, "claim_all() before register: BrokerError EDESTADDRREQ", e)
-        rest = b.claim_all()
-        ok([(r.id, r.ok) for r in rest] == [("c", True), ("e", True)], "claim_all() takes the rest", rest)
+            ok(e is not None and e.errno == errno.EDESTADDRREQ, "claim_all() before register: BrokerError EDESTADDRREQ",
+               e)
+        rest = asyncio.run(asyncio.to_thread(b.claim_all))
+        ok([(r.id, r.ok) for r in rest] == [("c", True), ("e", True)], "claim_all() takes the rest (off a loop)", rest)
         for r in got + rest:
             if r.sock:
                 r.sock.close()
@@ -226,6 +231,38 @@ def check_bad_items(bd):
     ok(my_fds() == start_fds, "no fd of the test process leaked", (start_fds, my_fds()))
 
 
+def check_gil(bd):
+    """The bulk calls run without the GIL: while one waits for a stopped
+    brokerd, this thread runs (and finds the handle busy)."""
+    mine, peer = socket.socketpair()
+    # (a call that kept the GIL would stop this thread until its ETIMEDOUT)
+    with socketbroker.Broker(bd.control, app_id=APP, timeout=30) as b:
+        def busy():
+            try:
+                b.status()
+                return False
+            except RuntimeError:
+                return True
+        for name, call in (("claim_many", lambda: b.claim_many(["nobody"])),
+                           ("transfer_many", lambda: b.transfer_many([("bad id", mine)]))):
+            got = []
+            os.kill(bd.proc.pid, signal.SIGSTOP)
+            try:
+                t = threading.Thread(target=lambda: got.append(call()))
+                t.start()
+                ok(wait_for(busy), f"{name}() waits for brokerd without the GIL")
+            finally:
+                os.kill(bd.proc.pid, signal.SIGCONT)
+            t.join(60)
+            ok(not t.is_alive() and len(got) == 1 and len(got[0]) == 1 and got[0][0].error is not None
+               and got[0][0].error.errno in (errno.ENOENT, errno.EINVAL), "and gives its result once brokerd goes on",
+               got)
+    ok(mine.send(b"x") == 1 and recv_exactly(peer, 1) == b"x", "the refused socket is still the caller's")
+    mine.close()
+    peer.close()
+    ok(wait_for(lambda: bd.fds() == bd.base), "brokerd's fd count is back where it was", (bd.fds(), bd.base))
+
+
 bd = None
 try:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -238,6 +275,7 @@ try:
     check_upgrade(bd)
     check_claim_many(bd)
     check_bad_items(bd)
+    check_gil(bd)
 except Exception:
     tap.crashed()
 finally:
