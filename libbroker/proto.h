@@ -7,8 +7,9 @@
  *   - the control connection (client -> brokerd): HELLO first, then verbs;
  *     every request gets exactly one reply (or a reply stream ended by END);
  *   - the activation connection (brokerd -> app): the app sends ACT_HELLO,
- *     brokerd sends HANDBACKs and a BATCH_END, the app answers each HANDBACK
- *     with HANDBACK_ACK.
+ *     brokerd sends HANDBACKs (from version 4, HANDBACK_MANYs of up to 253
+ *     sockets) and a BATCH_END, the app acknowledges each socket with
+ *     HANDBACK_ACK (from version 4, many at a time with ACK_MANY).
  *
  * Message layout, little-endian host order (both ends are on one machine):
  *   struct bp_header | fixed part (per type, 8-byte multiple) | fields
@@ -33,8 +34,12 @@
  *    the bulk verbs (TRANSFER_MANY, CLAIM_MANY, RESULTS), up to 253 fds a
  *    message.  brokerd still serves version-2 clients (HELLO with one
  *    field, then REGISTER), which never send the new verbs; see
- *    docs/protocol.md. */
-#define BP_VERSION 3
+ *    docs/protocol.md.
+ * 4: on the activation connection, HANDBACK_MANY and ACK_MANY: an app
+ *    whose ACT_HELLO says 4 gets its sockets up to 253 a message and may
+ *    acknowledge many in one.  Nothing changed on the control connection.
+ *    brokerd serves versions 2 to 4 on both connections. */
+#define BP_VERSION 4
 #define BP_VERSION_MIN 2    /* the oldest client version brokerd serves */
 
 #define BP_MSG_MAX   (64u * 1024u)  /* hard ceiling; brokerd may configure less */
@@ -86,6 +91,10 @@ enum bp_type {
 	BP_HANDBACK,         /* brokerd -> app; fixed bp_handback; fields: app, id, context; fd: the socket */
 	BP_BATCH_END,        /* brokerd -> app; fixed bp_end: nothing more is pending now */
 	BP_HANDBACK_ACK,     /* app -> brokerd; fixed bp_handback_ack */
+	BP_HANDBACK_MANY,    /* brokerd -> app (version 4); fixed bp_many; fields: app, items (bytes:
+	                        bp_handback + id, context each); fds: one per item, in order */
+	BP_ACK_MANY,         /* app -> brokerd (version 4); fixed bp_many; fields: serials (bytes:
+	                        count uint64_t) */
 
 	/* the TLS keeper (libbroker/tls/keeper/) -> brokerd, on a control
 	 * connection after HELLO: where a relayed stream really goes */
@@ -205,12 +214,13 @@ struct bp_event {
 	uint32_t reserved;
 };
 
-/* TRANSFER_MANY and RESULTS: how many items the items field holds. */
+/* TRANSFER_MANY, RESULTS, HANDBACK_MANY, ACK_MANY: how many items (or
+ * serials) the list field holds. */
 #define BP_RESULTS_MORE 1u  /* RESULTS: another RESULTS for this request follows */
 
 struct bp_many {
 	uint32_t count;
-	uint32_t flags;         /* TRANSFER_MANY: zero; RESULTS: BP_RESULTS_MORE */
+	uint32_t flags;         /* RESULTS: BP_RESULTS_MORE; the others: zero */
 };
 
 #define BP_CLAIM_ALL 1u     /* CLAIM_MANY: every socket the app holds; ids must be empty */
@@ -245,6 +255,9 @@ struct bp_handback {
 struct bp_handback_ack {
 	uint64_t serial;
 };
+
+/* ACK_MANY: at most this many serials a message. */
+#define BP_ACKS_MAX 1024
 
 /* BP_KEEPER: the keeper created the AF_UNIX stream whose app end has inode
  * ino (an end of a socketpair it made, so that end's SO_PEERCRED names the

@@ -72,17 +72,74 @@ void handback_close(struct daemon *d, struct actconn *c, const char *why)
 	app_maybe_free(d, a);
 }
 
-static int send_handback(struct daemon *d, struct actconn *c, struct held *h)
+static struct bp_handback handback_head(const struct held *h)
 {
-	struct bp_handback hb = {
+	return (struct bp_handback){
 		.kind = h->kind, .reason = h->reason, .keepalive_sec = h->keepalive_sec,
 		.held_since_usec = h->held_since, .serial = h->serial,
 	};
+}
+
+static const uint8_t item_kind[] = { BP_ITEM_STR, BP_ITEM_BYTES };
+
+/* The sockets of the message being sent (brokerd has one loop: one will do). */
+static struct {
+	uint8_t items[BP_MSG_MAX];
+	struct held *held[BP_FDS_MAX];
+	int fds[BP_FDS_MAX];
+	unsigned n;
+} B;
+
+/* Put the first pending sockets in B: as many as one HANDBACK_MANY can
+ * carry, stopping before one the spin guard throttles (which throttles the
+ * app).  The items' length in *ret_len. */
+static void gather(struct daemon *d, struct app *a, size_t *ret_len)
+{
+	/* header, bp_many, the app id field and the items field's length */
+	size_t room = BP_MSG_MAX - sizeof(struct bp_header) - sizeof(struct bp_many) -
+		      2 * sizeof(uint32_t) - strlen(a->id) - 1, off = 0;
+	B.n = 0;
+	for (struct held *h = TAILQ_FIRST(&a->pending); h && B.n < BP_FDS_MAX; h = TAILQ_NEXT(h, queue)) {
+		if (backoff_spin(d, a, h))
+			break;
+		struct bp_handback hb = handback_head(h);
+		struct bp_field f[2] = { { held_id(h), h->id_len }, { held_ctx(h), h->ctx_len } };
+		if (bp_item_put(B.items, room, &off, &hb, sizeof(hb), f, item_kind, 2) < 0)
+			break;
+		B.held[B.n] = h;
+		B.fds[B.n++] = held_fd(h);
+	}
+	*ret_len = off;
+}
+
+/* Send the next pending sockets into B.held[0..B.n): one HANDBACK_MANY
+ * with as many as fit (protocol 4), else one HANDBACK (an older app, or a
+ * socket whose id and context fill a message alone).  B.n is 0 if the
+ * spin guard stopped the first. */
+static int send_next(struct daemon *d, struct actconn *c)
+{
+	struct app *a = c->app;
+	size_t len = 0;
+	if (c->version >= 4) {
+		gather(d, a, &len);
+		if (B.n > 0) {
+			struct bp_many many = { .count = B.n };
+			struct bp_field f[2] = { { a->id, (uint32_t)strlen(a->id) }, { B.items, (uint32_t)len } };
+			return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_HANDBACK_MANY, 0, &many,
+					   sizeof(many), f, 2, B.fds, B.n, MSG_DONTWAIT);
+		}
+	}
+	struct held *h = TAILQ_FIRST(&a->pending);
+	B.n = 0;
+	if (a->state == BROKER_APP_THROTTLED || backoff_spin(d, a, h))
+		return 0;
+	struct bp_handback hb = handback_head(h);
 	struct bp_field f[3] = {
-		{ c->app->id, (uint32_t)strlen(c->app->id) },
+		{ a->id, (uint32_t)strlen(a->id) },
 		{ held_id(h), h->id_len },
 		{ held_ctx(h), h->ctx_len },
 	};
+	B.held[B.n++] = h;
 	int fd = held_fd(h);
 	return bp_send_msg(c->io.fd, d->wbuf, sizeof(d->wbuf), BP_HANDBACK, 0, &hb, sizeof(hb), f, 3,
 			   &fd, 1, MSG_DONTWAIT);
@@ -112,11 +169,8 @@ static void ack_deadline(struct daemon *d, struct app *a)
 bool handback_flush(struct daemon *d, struct actconn *c)
 {
 	struct app *a = c->app;
-	struct held *h;
-	while (a->state != BROKER_APP_THROTTLED && (h = TAILQ_FIRST(&a->pending))) {
-		if (backoff_spin(d, a, h))
-			break;
-		int r = send_handback(d, c, h);
+	while (a->state != BROKER_APP_THROTTLED && !TAILQ_EMPTY(&a->pending)) {
+		int r = send_next(d, c);
 		if (r == -EAGAIN) {
 			want_write(d, c, true);
 			return true;
@@ -134,7 +188,10 @@ bool handback_flush(struct daemon *d, struct actconn *c)
 			handback_close(d, c, why);
 			return false;
 		}
-		lifecycle_send(d, h);
+		if (B.n == 0)
+			break;   /* the spin guard throttled the app */
+		for (unsigned i = 0; i < B.n; i++)
+			lifecycle_send(d, B.held[i]);
 		c->batch_open = true;
 	}
 	if (c->batch_open) {
@@ -152,6 +209,7 @@ bool handback_flush(struct daemon *d, struct actconn *c)
 	return true;
 }
 
+/* Let go of the socket in flight with this serial. */
 static void ack(struct daemon *d, struct actconn *c, uint64_t serial)
 {
 	struct app *a = c->app;
@@ -166,7 +224,20 @@ static void ack(struct daemon *d, struct actconn *c, uint64_t serial)
 		return;
 	}
 	lifecycle_remove(d, &(struct event){ .type = EVENT_ACK, .held = h, .reason = h->reason, .pid = a->pid });
-	ack_deadline(d, a);
+}
+
+/* ACK_MANY: count serials, all of them there.  -EBADMSG if not. */
+static int ack_many(struct daemon *d, struct actconn *c, const struct bp_msg *m)
+{
+	uint32_t n = m->u.many.count;
+	if (m->u.many.flags || n == 0 || n > BP_ACKS_MAX || m->field[0].len != (size_t)n * sizeof(uint64_t))
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t serial;
+		memcpy(&serial, (const uint8_t *)m->field[0].ptr + i * sizeof(serial), sizeof(serial));
+		ack(d, c, serial);
+	}
+	return 0;
 }
 
 /* Handle one message from the app; false if c had to be closed. */
@@ -178,23 +249,32 @@ static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 	 * examples/upgrade-echo.c).  From anyone else it breaks the protocol. */
 	bool again = m->type == BP_ACT_HELLO && c->hello && a->attached && c->pid == a->attached &&
 		     (pid_t)m->u.act_hello.pid == c->pid;
-	if ((m->type != BP_ACT_HELLO && m->type != BP_HANDBACK_ACK) ||
-	    ((m->type == BP_ACT_HELLO) == c->hello && !again)) {
+	bool acks = m->type == BP_HANDBACK_ACK || (m->type == BP_ACK_MANY && c->version >= 4), bad = false;
+	if ((m->type != BP_ACT_HELLO && !acks) || ((m->type == BP_ACT_HELLO) == c->hello && !again) ||
+	    (bad = m->type == BP_ACK_MANY && ack_many(d, c, m) < 0)) {
 		bp_msg_close_fds(m);
 		char why[128];
-		snprintf(why, sizeof(why), "the app broke the activation protocol (%s)", bp_type_name(m->type));
+		snprintf(why, sizeof(why), "the app broke the activation protocol (%s%s)", bp_type_name(m->type),
+			 bad ? " whose count, flags or serials do not add up" : "");
 		handback_close(d, c, why);
 		return false;
 	}
-	if (m->type == BP_HANDBACK_ACK) {
-		ack(d, c, m->u.handback_ack.serial);
+	if (acks) {
+		if (m->type == BP_HANDBACK_ACK)
+			ack(d, c, m->u.handback_ack.serial);
+		ack_deadline(d, c->app);
 		return true;
 	}
-	if (m->u.act_hello.version != BP_VERSION) {
-		handback_close(d, c, "the app's libbroker speaks another protocol version");
+	uint32_t version = m->u.act_hello.version;
+	if (version < BP_VERSION_MIN || version > BP_VERSION) {
+		char why[128];
+		snprintf(why, sizeof(why), "the app's libbroker speaks protocol version %u, not one of %u to %u",
+			 version, BP_VERSION_MIN, BP_VERSION);
+		handback_close(d, c, why);
 		return false;
 	}
 	c->hello = true;
+	c->version = version;
 	c->pid = (pid_t)m->u.act_hello.pid;
 	/* Always answer with a batch end, even an empty one (what woke the
 	 * app may have been claimed meanwhile): the app must not wait for

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hand-back exchange with a running app (libbroker hand-off): the app
- * says ACT_HELLO; brokerd sends each pending socket as a HANDBACK, then a
- * BATCH_END; the app acknowledges each with HANDBACK_ACK, and only then
- * does brokerd let go of its copy.  A connection that closes or times out
+ * says ACT_HELLO; brokerd sends the pending sockets, up to 253 in a
+ * HANDBACK_MANY (an app of protocol 2 or 3: one HANDBACK each), then a
+ * BATCH_END; the app acknowledges each socket, with HANDBACK_ACK or many
+ * in an ACK_MANY, and only then does brokerd let go of its copy.  A connection that closes or times out
  * puts its unacknowledged sockets back in front of pending; if the app
  * acknowledged nothing, that is a failure and the next attempt waits with
  * exponential back-off.
@@ -17,6 +18,7 @@ struct actconn {
 	ev_io io;
 	struct app *app;
 	pid_t pid;                   /* the pid its ACT_HELLO gave (the app's word), 0 = none yet */
+	uint32_t version;            /* the protocol version its ACT_HELLO gave */
 	bool hello;                  /* ACT_HELLO received */
 	bool batch_open;             /* handbacks sent since the last BATCH_END */
 	bool writing;                /* waiting for the socket to take more */

@@ -445,8 +445,9 @@ int broker_activation_open(broker_activation **ret);
  * on failure fd is untouched. */
 int broker_activation_open_fd(int fd, broker_activation **ret);
 
-/* Close the activation.  Handbacks not yet accepted are not acknowledged:
- * brokerd keeps those sockets and activates again later.  Returns NULL. */
+/* Send the acknowledgements kept back, and close the activation.
+ * Handbacks not yet accepted are not acknowledged: brokerd keeps those
+ * sockets and activates again later.  Returns NULL. */
 broker_activation *broker_activation_close(broker_activation *a);
 
 /* Take the activation's connection out of a, for a program that execs its
@@ -478,7 +479,13 @@ int broker_activation_dispatch(broker_activation *a, broker_handback_cb cb, void
 
 /* Acknowledge the handback: brokerd lets go of its copy.  Returns the fd,
  * which is now the caller's (h->fd becomes -1).  If acknowledging fails the
- * fd stays in h and brokerd keeps its copy. */
+ * fd stays in h and brokerd keeps its copy.  brokerd sends up to 253
+ * sockets a message; while more of that message are queued in the library,
+ * the acknowledgement is kept back, and the kept-back ones go together when
+ * the queue is empty, before the library waits, when dispatch returns, and
+ * at close and take_fd.  A process that exits without closing the
+ * activation may so leave sockets it accepted unacknowledged: brokerd
+ * kept them and hands them to the next start (at least once). */
 int broker_handback_accept(broker_activation *a, broker_handback *h);
 
 /* Free a handback; closes its fd if it was never accepted.  Returns NULL. */

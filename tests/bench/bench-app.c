@@ -3,7 +3,7 @@
  * bench-app: the one app every activation comparison starts, so that each
  * path pays the same program start (it always links libbroker).
  *
- *   bench-app [--expect N] [--no-serve]   started by brokerd (exec or wake
+ *   bench-app [--expect N] [--no-serve|--keep]   started by brokerd (exec or wake
  *                                         socket): take every handed-back
  *                                         socket, serve it; exit after the
  *                                         batch end, or after N sockets
@@ -18,7 +18,9 @@
  *                                         what it hands back until it closes
  *
  * Serving is: read one byte, write one byte back, close.  With --no-serve
- * a socket is only accepted and closed (the storm).
+ * a socket is only accepted and closed; with --keep it is accepted and
+ * kept open until the app has closed its activation (the storm: then the
+ * connections' teardown is the app's, after the hand-back, not brokerd's).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,8 +59,13 @@ static int attach(const char *app_id, broker_activation **ret)
 	return r;
 }
 
-static int from_broker(const char *attach_as, unsigned long expect, int do_serve)
+enum { SERVE, CLOSE, KEEP };
+
+static int from_broker(const char *attach_as, unsigned long expect, int mode)
 {
+	int *kept = mode == KEEP && expect ? calloc(expect, sizeof(int)) : NULL;
+	if (mode == KEEP && !kept)
+		mode = CLOSE;
 	broker_activation *a;
 	int r = attach_as ? attach(attach_as, &a) : broker_activation_open(&a);
 	if (r < 0) {
@@ -85,15 +92,20 @@ static int from_broker(const char *attach_as, unsigned long expect, int do_serve
 			fprintf(stderr, "bench-app: accept: %s\n", broker_strerror(fd));
 			break;
 		}
-		got++;
-		if (do_serve)
+		if (mode == SERVE)
 			serve(fd);
+		else if (mode == KEEP)
+			kept[got] = fd;
 		else
 			close(fd);
+		got++;
 		if (expect && got >= expect)
 			break;
 	}
 	broker_activation_close(a);
+	for (unsigned long i = 0; kept && i < got; i++)
+		close(kept[i]);
+	free(kept);
 	return expect && got < expect ? 1 : 0;
 }
 
@@ -106,7 +118,7 @@ int main(int argc, char **argv)
 		return fd < 0 || serve(fd) < 0;
 	}
 	unsigned long expect = 0;
-	int do_serve = 1;
+	int mode = SERVE;
 	const char *attach_as = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
@@ -114,11 +126,13 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--attach-as") == 0 && i + 1 < argc)
 			attach_as = argv[++i];
 		else if (strcmp(argv[i], "--no-serve") == 0)
-			do_serve = 0;
+			mode = CLOSE;
+		else if (strcmp(argv[i], "--keep") == 0)
+			mode = KEEP;
 		else {
 			fprintf(stderr, "bench-app: unknown argument %s\n", argv[i]);
 			return 2;
 		}
 	}
-	return from_broker(attach_as, expect, do_serve);
+	return from_broker(attach_as, expect, mode);
 }

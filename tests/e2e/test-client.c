@@ -184,8 +184,9 @@ START_TEST(hello_carries_the_app_id)
 	if (pid == 0) {
 		broker *c = NULL;
 		int r = broker_open_app(path, APP, 5000, &c);
-		const char *want = "brokerd does not speak protocol version 3 (it is older than this libbroker: "
-				   "restart it after an upgrade): malformed message in HELLO";
+		char want[256];
+		snprintf(want, sizeof(want), "brokerd does not speak protocol version %u (it is older than this "
+			 "libbroker: restart it after an upgrade): malformed message in HELLO", BP_VERSION);
 		_exit(r == -EPROTONOSUPPORT && !c && strcmp(broker_last_message(NULL), want) == 0 ? 0 : 1);
 	}
 	ck_assert_uint_eq(stand_in(listener, -EBADMSG), 0);

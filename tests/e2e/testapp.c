@@ -40,6 +40,9 @@
  *   --hang-once M       same, but never open the activation (sleep until killed)
  *   --exit-after N      exit after N handbacks, without reading what else
  *                       brokerd sent (its batch end): the connection resets
+ *   --die-after-once N:M  if M does not exist: create it, and after N
+ *                       handbacks _exit(0) without closing the activation
+ *                       (acknowledgements libbroker kept back are lost)
  *   --env NAME[,NAME...] report these variables of its environment
  *   --daemonize         first fork, setsid and fork again, as a daemon does:
  *                       the grandchild carries on (reports "carrier")
@@ -80,6 +83,7 @@ static struct {
 	const char *report, *wait_file, *answer, *stay_until;
 	const char *wait_start;   /* "N:F" */
 	const char *crash_once, *noack_once, *stall_once, *hang_once, *ack_after;
+	const char *die_after_once;   /* "N:M" */
 	const char *env;          /* --env: names to report */
 	const char *leave_worker;
 	unsigned delay_ms, read_min, receive_ms, exit_after, answer_starts;
@@ -418,6 +422,11 @@ static int run(void)
 			handled++;
 			if (opt.exit_after && handled >= opt.exit_after)
 				break;
+			const char *marker = opt.die_after_once ? strchr(opt.die_after_once, ':') : NULL;
+			if (marker && handled >= strtoul(opt.die_after_once, NULL, 10) && first_time(marker + 1)) {
+				report("die pid=%d handled=%u", (int)getpid(), handled);
+				_exit(0);
+			}
 			continue;
 		}
 		if (r == 0 && opt.attach && !attached) {
@@ -457,6 +466,7 @@ int main(int argc, char **argv)
 		{ "ack-after", required_argument, NULL, 'K' },
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
+		{ "die-after-once", required_argument, NULL, 'G' },
 		{ "answer-starts", required_argument, NULL, 'Z' },
 		{ "answer-line", required_argument, NULL, 'Y' },
 		{ "env", required_argument, NULL, 'E' },
@@ -488,6 +498,7 @@ int main(int argc, char **argv)
 		case 'K': opt.ack_after = optarg; break;
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'G': opt.die_after_once = optarg; break;
 		case 'Y':
 			if (asprintf(&answer_line, "%s\n", optarg) < 0)
 				return 1;

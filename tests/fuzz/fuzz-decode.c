@@ -4,6 +4,7 @@
  * exactly the same bytes, and every field it hands out, and every item of
  * a many-socket type, must lie inside the packet (ASan checks the reads). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,25 +35,28 @@ static void round_trip(const uint8_t *packet, size_t size, const struct bp_msg *
 	(void)sum;
 }
 
-/* Walk the items of TRANSFER_MANY, CLAIM_MANY and RESULTS as brokerd and
- * libbroker do. */
+/* Walk the items of TRANSFER_MANY, CLAIM_MANY, RESULTS and HANDBACK_MANY
+ * as brokerd and libbroker do. */
 static void walk_items(const struct bp_msg *m)
 {
 	static const uint8_t transfer[] = { BP_ITEM_STR, BP_ITEM_BYTES };
 	static const uint8_t claim[] = { BP_ITEM_STR };
 	static const uint8_t result[] = { BP_ITEM_STR, BP_ITEM_BYTES, BP_ITEM_STR };
-	union { struct bp_transfer t; struct bp_result r; } head;
+	union { struct bp_transfer t; struct bp_result r; struct bp_handback h; } head;
 	struct bp_field f[3];
-	const uint8_t *kind = m->type == BP_TRANSFER_MANY ? transfer : m->type == BP_CLAIM_MANY ? claim : result;
-	unsigned n = m->type == BP_TRANSFER_MANY ? 2 : m->type == BP_CLAIM_MANY ? 1 : 3;
-	size_t head_size = m->type == BP_TRANSFER_MANY ? sizeof(head.t) : m->type == BP_CLAIM_MANY ? 0 : sizeof(head.r);
+	bool hb = m->type == BP_HANDBACK_MANY;
+	const uint8_t *kind = m->type == BP_TRANSFER_MANY || hb ? transfer : m->type == BP_CLAIM_MANY ? claim : result;
+	unsigned n = m->type == BP_TRANSFER_MANY || hb ? 2 : m->type == BP_CLAIM_MANY ? 1 : 3;
+	size_t head_size = m->type == BP_TRANSFER_MANY ? sizeof(head.t) : hb ? sizeof(head.h) :
+			   m->type == BP_CLAIM_MANY ? 0 : sizeof(head.r);
+	const struct bp_field *list = &m->field[hb ? 1 : 0];
 	size_t off = 0, sum = 0;
 	int r;
-	while ((r = bp_item_get(&m->field[0], &off, &head, head_size, f, kind, n)) == 0)
+	while ((r = bp_item_get(list, &off, &head, head_size, f, kind, n)) == 0)
 		for (unsigned i = 0; i < n; i++)
 			for (uint32_t k = 0; k < f[i].len + (kind[i] == BP_ITEM_STR); k++)
 				sum += ((const uint8_t *)f[i].ptr)[k];
-	if (r == 1 && off != m->field[0].len)
+	if (r == 1 && off != list->len)
 		__builtin_trap();
 	(void)sum;
 }
@@ -72,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bp_msg m;
 	if (bp_decode(packet, size, nfds, &m) == 0) {
 		round_trip(packet, size, &m, nfds);
-		if (m.type == BP_TRANSFER_MANY || m.type == BP_CLAIM_MANY || m.type == BP_RESULTS)
+		if (m.type == BP_TRANSFER_MANY || m.type == BP_CLAIM_MANY || m.type == BP_RESULTS ||
+		    m.type == BP_HANDBACK_MANY)
 			walk_items(&m);
 	}
 	free(packet);

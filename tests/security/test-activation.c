@@ -19,8 +19,10 @@
 #define ACT_FD 3   /* LISTEN_FDS=1: the socket-broker fd */
 
 static const char *const modes[] = {
-	"garbage", "hello-with-fd", "hello-twice", "control-verb", "wrong-ack", "silent-exit",
+	"garbage", "hello-with-fd", "hello-twice", "control-verb", "ack-many-short", "ack-many-v3",
+	"wrong-ack", "silent-exit",
 };
+#define BROKEN 6   /* the modes before wrong-ack break the protocol */
 
 static void act_send(unsigned type, const void *fixed, size_t fixed_size, unsigned nfds_declared, int fd)
 {
@@ -31,6 +33,37 @@ static void act_send(unsigned type, const void *fixed, size_t fixed_size, unsign
 	h.nfds = (uint16_t)nfds_declared;
 	memcpy(buf, &h, sizeof(h));
 	send_with_fds(ACT_FD, buf, (size_t)n, &fd, fd >= 0 ? 1 : 0, 0);
+}
+
+/* The serial of the first socket brokerd handed back: a HANDBACK_MANY's
+ * first item (protocol 4), or a HANDBACK's. */
+static uint64_t first_serial(void)
+{
+	static uint8_t buf[BP_MSG_MAX];
+	static const uint8_t kind[] = { BP_ITEM_STR, BP_ITEM_BYTES };
+	struct bp_msg m;
+	struct pollfd p = { .fd = ACT_FD, .events = POLLIN };
+	if (poll(&p, 1, 5000) != 1 || bp_recv(ACT_FD, buf, sizeof(buf), 0, &m, NULL, NULL) != 1)
+		return 0;
+	uint64_t serial = m.u.handback.serial;
+	if (m.type == BP_HANDBACK_MANY) {
+		struct bp_handback w;
+		struct bp_field f[2];
+		size_t off = 0;
+		serial = bp_item_get(&m.field[1], &off, &w, sizeof(w), f, kind, 2) == 0 ? w.serial : 0;
+	}
+	bp_msg_close_fds(&m);
+	return serial;
+}
+
+/* ACK_MANY of one serial whose count says n. */
+static void ack_many(uint64_t serial, uint32_t n)
+{
+	uint8_t buf[256];
+	struct bp_many many = { .count = n };
+	struct bp_field f = { &serial, sizeof(serial) };
+	int len = bp_encode(buf, sizeof(buf), BP_ACK_MANY, 0, &many, sizeof(many), &f, 1, 0);
+	send(ACT_FD, buf, (size_t)len, MSG_NOSIGNAL);
 }
 
 /* The hostile app.  Whatever it does, it then waits for brokerd to hang up. */
@@ -47,17 +80,20 @@ static int evil(const char *mode)
 	} else if (strcmp(mode, "control-verb") == 0) {
 		act_send(BP_ACT_HELLO, &hello, sizeof(hello), 0, -1);
 		act_send(BP_STATUS, NULL, 0, 0, -1);
+	} else if (strcmp(mode, "ack-many-short") == 0) {
+		/* a count of two, one serial */
+		act_send(BP_ACT_HELLO, &hello, sizeof(hello), 0, -1);
+		ack_many(first_serial(), 2);
+	} else if (strcmp(mode, "ack-many-v3") == 0) {
+		/* protocol 3 has no ACK_MANY */
+		struct bp_act_hello old = { .version = 3, .pid = (uint32_t)getpid() };
+		act_send(BP_ACT_HELLO, &old, sizeof(old), 0, -1);
+		ack_many(first_serial(), 1);
 	} else if (strcmp(mode, "wrong-ack") == 0) {
 		/* take the hand-back, acknowledge some other serial, go */
 		act_send(BP_ACT_HELLO, &hello, sizeof(hello), 0, -1);
-		static uint8_t buf[BP_MSG_MAX];
-		struct bp_msg m;
-		struct pollfd p = { .fd = ACT_FD, .events = POLLIN };
-		if (poll(&p, 1, 5000) == 1 && bp_recv(ACT_FD, buf, sizeof(buf), 0, &m, NULL, NULL) == 1) {
-			struct bp_handback_ack ack = { .serial = m.u.handback.serial + 1000 };
-			bp_msg_close_fds(&m);
-			act_send(BP_HANDBACK_ACK, &ack, sizeof(ack), 0, -1);
-		}
+		struct bp_handback_ack ack = { .serial = first_serial() + 1000 };
+		act_send(BP_HANDBACK_ACK, &ack, sizeof(ack), 0, -1);
 		return 0;
 	} else {
 		return 0;   /* silent-exit: no hello at all */
@@ -103,7 +139,10 @@ START_TEST(hostile_apps)
 		ck_assert_int_eq(write(peers[i], "x", 1), 1);   /* wakes the app */
 	}
 	ck_assert(sec_log_has(&b, "activation failed", (int)nmodes));
-	ck_assert(sec_log_has(&b, "the app broke the activation protocol", 4));
+	ck_assert(sec_log_has(&b, "the app broke the activation protocol", BROKEN));
+	ck_assert(sec_log_has(&b, "the app broke the activation protocol (ACK_MANY whose count, flags or serials "
+			      "do not add up)", 1));
+	ck_assert(sec_log_has(&b, "the app broke the activation protocol (ACK_MANY)", 1));
 	sec_good_client(&b, SEC_GOOD_APP);
 	for (size_t i = 0; i < nmodes; i++) {
 		/* held still, with its data unread */

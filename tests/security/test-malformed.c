@@ -138,7 +138,7 @@ START_TEST(unknown_types)
 	struct hb b;
 	sec_begin(&b, NULL);
 	int fd = sec_raw_hello(&b);
-	static const uint16_t types[] = { 0, BP_CLAIM_MANY + 1, 63, BP_RESULTS + 1, 95, BP_HANDBACK_ACK + 1, 0x7fff, 0xffff };
+	static const uint16_t types[] = { 0, BP_CLAIM_MANY + 1, 63, BP_RESULTS + 1, 95, BP_ACK_MANY + 1, 0x7fff, 0xffff };
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct bp_header h = { .type = types[i], .size = sizeof(h), .seq = 40 + i };
 		sec_raw_send(fd, &h, sizeof(h), NULL, 0);
@@ -154,7 +154,12 @@ START_TEST(unknown_types)
 	struct bp_handback_ack ack = { .serial = 1 };
 	sec_raw_msg(fd, BP_HANDBACK_ACK, 52, &ack, sizeof(ack), NULL, 0, NULL, 0);
 	sec_expect_error(fd, 52, -EOPNOTSUPP);
-	still_served(fd, 53);
+	struct bp_many many = { .count = 1 };
+	uint64_t serial = 1;
+	struct bp_field serials = { &serial, sizeof(serial) };
+	sec_raw_msg(fd, BP_ACK_MANY, 53, &many, sizeof(many), &serials, 1, NULL, 0);
+	ck_assert_str_eq(sec_expect_error(fd, 53, -EOPNOTSUPP), "ACK_MANY is not a request");
+	still_served(fd, 54);
 	close(fd);
 	sec_end(&b);
 }
@@ -224,7 +229,7 @@ START_TEST(hello_app_id_field)
 	struct bp_field f[2] = { { "x", 1 }, { SEC_GOOD_APP, sizeof(SEC_GOOD_APP) - 1 } };
 	struct bp_hello h = { .version = 1 };
 	sec_raw_msg(fd, BP_HELLO, 1, &h, sizeof(h), f, 1, NULL, 0);
-	ck_assert_str_eq(sec_expect_error(fd, 1, -EPROTONOSUPPORT), "protocol version 1 is not one brokerd speaks (2 to 3)");
+	ck_assert_str_eq(sec_expect_error(fd, 1, -EPROTONOSUPPORT), "protocol version 1 is not one brokerd speaks (2 to 4)");
 	h.version = 2;
 	sec_raw_msg(fd, BP_HELLO, 2, &h, sizeof(h), f, 2, NULL, 0);
 	ck_assert_str_eq(sec_expect_error(fd, 2, -EBADMSG), "a version-2 HELLO has one field, the client name");

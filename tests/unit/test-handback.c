@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The hand-back exchange (cycle, no control), driven from the app's end of
  * a real SOCK_SEQPACKET pair: ACT_HELLO, a HANDBACK with the socket, its
- * id and context, BATCH_END, HANDBACK_ACK; and the ends that are failures
- * (no ack, a broken protocol), whose sockets stay held. */
+ * id and context, BATCH_END, HANDBACK_ACK (protocol 3); HANDBACK_MANYs of
+ * up to 253 sockets and ACK_MANY (protocol 4); and the ends that are
+ * failures (no ack, a broken protocol), whose sockets stay held. */
 #include <errno.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "activate.h"
 #include "daemon-fixture.h"
@@ -42,10 +45,16 @@ static int open_exchange(struct app *a)
 	return sv[1];
 }
 
+static void send_hello_version(int app, uint32_t version)
+{
+	struct bp_act_hello h = { .version = version, .pid = (uint32_t)getpid() };
+	ck_assert_int_ge(bp_send_msg(app, buf, sizeof(buf), BP_ACT_HELLO, 0, &h, sizeof(h), NULL, 0, NULL, 0, 0), 0);
+}
+
+/* An app of protocol 3: one HANDBACK a socket. */
 static void send_hello(int app)
 {
-	struct bp_act_hello h = { .version = BP_VERSION, .pid = (uint32_t)getpid() };
-	ck_assert_int_ge(bp_send_msg(app, buf, sizeof(buf), BP_ACT_HELLO, 0, &h, sizeof(h), NULL, 0, NULL, 0, 0), 0);
+	send_hello_version(app, 3);
 }
 
 static void send_ack(int app, uint64_t serial)
@@ -202,6 +211,202 @@ START_TEST(drop_in_flight_stops_deadline)
 }
 END_TEST
 
+/* ACK_MANY of serials[0..n). */
+static void send_acks(int app, const uint64_t *serials, uint32_t n, uint32_t count)
+{
+	struct bp_many k = { .count = count };
+	struct bp_field f = { serials, n * (uint32_t)sizeof(uint64_t) };
+	ck_assert_int_ge(bp_send_msg(app, buf, sizeof(buf), BP_ACK_MANY, 0, &k, sizeof(k), &f, 1, NULL, 0, 0), 0);
+}
+
+static const uint8_t item_kind[] = { BP_ITEM_STR, BP_ITEM_BYTES };
+
+/* A HANDBACK_MANY read: each item's serial, id and context checked
+ * against held[first..), its fds closed; how many it carried. */
+static unsigned read_many(int app, struct held **held, unsigned first)
+{
+	struct bp_msg m;
+	receive(app, &m);
+	ck_assert_uint_eq(m.type, BP_HANDBACK_MANY);
+	ck_assert_str_eq(bp_msg_str(&m, 0), "app.hb");
+	ck_assert_uint_eq(m.u.many.count, m.nfds);
+	struct bp_handback w;
+	struct bp_field f[2];
+	size_t off = 0;
+	unsigned n = 0;
+	while (bp_item_get(&m.field[1], &off, &w, sizeof(w), f, item_kind, 2) == 0) {
+		struct held *h = held[first + n];
+		ck_assert_uint_eq(w.serial, h->serial);
+		ck_assert_uint_eq(w.reason, BROKER_REASON_SOCKET_ACTIVITY);
+		ck_assert_str_eq(f[0].ptr, held_id(h));
+		ck_assert_uint_eq(f[1].len, h->ctx_len);
+		ck_assert_mem_eq(f[1].ptr, held_ctx(h), h->ctx_len);
+		struct stat a, b;   /* the item's fd is the socket it names */
+		ck_assert_int_eq(fstat(m.fds[n], &a), 0);
+		ck_assert_int_eq(fstat(held_fd(h), &b), 0);
+		ck_assert_uint_eq(a.st_ino, b.st_ino);
+		n++;
+	}
+	ck_assert_uint_eq(off, m.field[1].len);
+	ck_assert_uint_eq(n, m.u.many.count);
+	bp_msg_close_fds(&m);
+	return n;
+}
+
+#define NMANY 300
+
+/* Protocol 4: 300 sockets go in two messages (253, 47) and one batch end,
+ * and two ACK_MANYs let go of them all, each counted once. */
+START_TEST(many_handback_and_acks)
+{
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+	static struct held *held[NMANY];
+	static int peers[NMANY];
+	static uint64_t serials[NMANY];
+	for (unsigned i = 0; i < NMANY; i++) {
+		char id[16], ctx[16];
+		snprintf(id, sizeof(id), "c%u", i);
+		snprintf(ctx, sizeof(ctx), "ctx%u", i);
+		held[i] = triggered(a, id, ctx, &peers[i]);
+		serials[i] = held[i]->serial;
+	}
+	int app = open_exchange(a);
+	send_hello_version(app, 4);
+	ck_assert_uint_eq(read_many(app, held, 0), BP_FDS_MAX);
+	ck_assert_uint_eq(read_many(app, held, BP_FDS_MAX), NMANY - BP_FDS_MAX);
+	struct bp_msg m;
+	receive(app, &m);
+	ck_assert_uint_eq(m.type, BP_BATCH_END);
+	ck_assert_uint_eq(m.u.end.count, NMANY);
+	ck_assert_uint_eq(a->ninflight, NMANY);
+	ck_assert(ev_is_active(&a->timer));
+
+	send_acks(app, serials, 100, 100);
+	while (a->nheld > NMANY - 100)
+		ev_run(d.loop, EVRUN_ONCE);
+	ck_assert(ev_is_active(&a->timer));   /* 200 still to acknowledge */
+	ck_assert(peer_sees_eof(peers[0]) && peer_sees_eof(peers[99]) && !peer_sees_eof(peers[100]));
+	send_acks(app, serials + 100, NMANY - 100, NMANY - 100);
+	while (a->nheld)
+		ev_run(d.loop, EVRUN_ONCE);
+	ck_assert_uint_eq(d.handbacks_total, NMANY);
+	ck_assert_uint_eq(a->ninflight, 0);
+	ck_assert(!ev_is_active(&a->timer));
+	for (unsigned i = 0; i < NMANY; i++) {
+		ck_assert(peer_sees_eof(peers[i]));
+		close(peers[i]);
+	}
+	close(app);
+	while (a->conn)
+		ev_run(d.loop, EVRUN_ONCE);
+	ck_assert_uint_eq(a->state, BROKER_APP_IDLE);
+	ck_assert_uint_eq(a->failures, 0);
+}
+END_TEST
+
+/* Contexts that fill a message: a HANDBACK_MANY takes what fits, the
+ * rest go in the next. */
+START_TEST(many_split_by_size)
+{
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+	static char ctx[30000];
+	memset(ctx, 'c', sizeof(ctx) - 1);
+	struct held *held[3];
+	int peers[3];
+	for (unsigned i = 0; i < 3; i++)
+		held[i] = triggered(a, i == 0 ? "a" : i == 1 ? "b" : "c", ctx, &peers[i]);
+	int app = open_exchange(a);
+	send_hello_version(app, 4);
+	ck_assert_uint_eq(read_many(app, held, 0), 2);
+	ck_assert_uint_eq(read_many(app, held, 2), 1);
+	struct bp_msg m;
+	receive(app, &m);
+	ck_assert_uint_eq(m.type, BP_BATCH_END);
+	uint64_t serials[3] = { held[0]->serial, held[1]->serial, held[2]->serial };
+	send_acks(app, serials, 3, 3);
+	while (a->nheld)
+		ev_run(d.loop, EVRUN_ONCE);
+	for (unsigned i = 0; i < 3; i++)
+		close(peers[i]);
+	close(app);
+	spin();
+}
+END_TEST
+
+/* ACK_MANYs that do not add up, or from an app of protocol 3, break the
+ * protocol: a failure, nothing let go, every socket pending again. */
+START_TEST(ack_many_malformed)
+{
+	static const struct { uint32_t version, n, count, flags; } cases[] = {
+		{ 4, 2, 3, 0 },   /* count says more than the serials */
+		{ 4, 2, 1, 0 },   /* and fewer */
+		{ 4, 0, 0, 0 },   /* nothing */
+		{ 4, 2, 2, 1 },   /* flags */
+		{ 3, 2, 2, 0 },   /* protocol 3 knows no ACK_MANY */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+		int peers[2];
+		struct held *held[2] = { triggered(a, "x", NULL, &peers[0]), triggered(a, "y", NULL, &peers[1]) };
+		uint64_t serials[2] = { held[0]->serial, held[1]->serial };
+		int app = open_exchange(a);
+		send_hello_version(app, cases[i].version);
+		struct bp_msg m;
+		do {
+			receive(app, &m);
+			bp_msg_close_fds(&m);
+		} while (m.type != BP_BATCH_END);
+		struct bp_many k = { .count = cases[i].count, .flags = cases[i].flags };
+		struct bp_field f = { serials, cases[i].n * (uint32_t)sizeof(uint64_t) };
+		ck_assert_int_ge(bp_send_msg(app, buf, sizeof(buf), BP_ACK_MANY, 0, &k, sizeof(k), &f, 1, NULL, 0, 0), 0);
+		while (a->conn)
+			ev_run(d.loop, EVRUN_ONCE);
+		ck_assert_msg(a->state == BROKER_APP_BACKOFF, "case %zu: state %u", i, a->state);
+		ck_assert_uint_eq(a->npending, 2);
+		ck_assert_uint_eq(a->ninflight, 0);
+		ck_assert_uint_eq(d.handbacks_total, 0);
+		ck_assert(!peer_sees_eof(peers[0]) && !peer_sees_eof(peers[1]));
+		close(app);
+		lifecycle_remove(&d, &(struct event){ .type = EVENT_DROP, .held = held[0] });
+		lifecycle_remove(&d, &(struct event){ .type = EVENT_DROP, .held = held[1] });
+		close(peers[0]);
+		close(peers[1]);
+		app_maybe_free(&d, a);
+		spin();
+	}
+}
+END_TEST
+
+/* Versions brokerd does not speak end the exchange at the hello. */
+START_TEST(hello_versions)
+{
+	static const uint32_t bad[] = { 0, 1, BP_VERSION + 1, 1000 };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+		int app = open_exchange(a);
+		send_hello_version(app, bad[i]);
+		while (a->conn)
+			ev_run(d.loop, EVRUN_ONCE);
+		ck_assert_uint_eq(a->state, BROKER_APP_BACKOFF);
+		close(app);
+		app_maybe_free(&d, a);
+	}
+	/* 2 is served still, one HANDBACK a socket */
+	struct app *a = app_with_manifest("app.hb", "[activation]\ncommand = /bin/false\n");
+	int peer;
+	triggered(a, "conn", NULL, &peer);
+	int app = open_exchange(a);
+	send_hello_version(app, 2);
+	struct bp_msg m;
+	receive(app, &m);
+	ck_assert_uint_eq(m.type, BP_HANDBACK);
+	bp_msg_close_fds(&m);
+	close(app);
+	close(peer);
+	spin();
+}
+END_TEST
+
 static void teardown(void)
 {
 	activate_shutdown(&d);
@@ -217,6 +422,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_ack_requeues);
 	tcase_add_test(tc, protocol_broken);
 	tcase_add_test(tc, drop_in_flight_stops_deadline);
+	tcase_add_test(tc, many_handback_and_acks);
+	tcase_add_test(tc, many_split_by_size);
+	tcase_add_test(tc, ack_many_malformed);
+	tcase_add_test(tc, hello_versions);
 	suite_add_tcase(s, tc);
 	return s;
 }

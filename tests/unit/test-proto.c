@@ -54,6 +54,8 @@ static const struct spec {
 	{ BP_ACT_HELLO, "ACT_HELLO", sizeof(struct bp_act_hello), 0, { 0 }, 0, 0 },
 	{ BP_HANDBACK, "HANDBACK", sizeof(struct bp_handback), 3, { S, S, B }, 1, 1 },
 	{ BP_BATCH_END, "BATCH_END", sizeof(struct bp_end), 0, { 0 }, 0, 0 },
+	{ BP_HANDBACK_MANY, "HANDBACK_MANY", sizeof(struct bp_many), 2, { S, B }, 1, BP_FDS_MAX },
+	{ BP_ACK_MANY, "ACK_MANY", sizeof(struct bp_many), 1, { B }, 0, 0 },
 	{ BP_HANDBACK_ACK, "HANDBACK_ACK", sizeof(struct bp_handback_ack), 0, { 0 }, 0, 0 },
 };
 #define NSPECS ((int)ARRAY_SIZE(specs))
@@ -159,7 +161,7 @@ START_TEST(type_names)
 {
 	for (int i = 0; i < NSPECS; i++)
 		ck_assert_str_eq(bp_type_name(specs[i].type), specs[i].name);
-	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 100, 1000, 65535, 1u << 20 };
+	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 102, 1000, 65535, 1u << 20 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
 		ck_assert_ptr_null(bp_type_name(unknown[i]));
 }
@@ -273,7 +275,7 @@ END_TEST
 
 START_TEST(encode_rejects_unknown_types)
 {
-	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 100, 65535 };
+	static const unsigned unknown[] = { 0, 16, 63, 73, 95, 102, 65535 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
 		ck_assert_int_eq(bp_encode(buf, sizeof(buf), unknown[i], 1, NULL, 0, NULL, 0, 0), -EINVAL);
 }
@@ -414,7 +416,7 @@ END_TEST
 
 START_TEST(unknown_types)
 {
-	static const uint16_t unknown[] = { 0, 16, 20, 63, 73, 80, 95, 100, 200, 65535 };
+	static const uint16_t unknown[] = { 0, 16, 20, 63, 73, 80, 95, 102, 200, 65535 };
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++) {
 		struct bp_header h = { .type = unknown[i], .size = sizeof(h) };
 		set_header(0, &h, sizeof(h));
