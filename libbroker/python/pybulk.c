@@ -114,11 +114,12 @@ fail:
 	return -1;
 }
 
-/* n results as a list of dicts.  If that fails, their sockets are
- * closed: nobody else could take them. */
-static PyObject *results(const broker_result *res, size_t n)
+/* After a bulk call that returned r: its n results as a list of dicts,
+ * or NULL with the error raised.  If the list cannot be made, the
+ * results' sockets are closed: nobody else could take them. */
+static PyObject *results(pyclient *self, int r, broker_result *res, size_t n)
 {
-	PyObject *l = PyList_New((Py_ssize_t)n);
+	PyObject *l = pyclient_end(self, r) < 0 ? NULL : PyList_New((Py_ssize_t)n);
 	for (size_t i = 0; l && i < n; i++) {
 		PyObject *d = pyrecords_result(&res[i]);
 		if (!d)
@@ -126,10 +127,26 @@ static PyObject *results(const broker_result *res, size_t n)
 		else
 			PyList_SET_ITEM(l, (Py_ssize_t)i, d);
 	}
-	for (size_t i = 0; !l && i < n; i++)
+	for (size_t i = 0; r >= 0 && !l && i < n; i++)
 		if (res[i].fd >= 0)
 			close(res[i].fd);
+	broker_results_free(res, r < 0 ? 0 : n);
 	return l;
+}
+
+/* broker_transfer_many() of t, or else broker_claim_many() of ids. */
+static PyObject *call(pyclient *self, const struct items *t, const struct ids *ids)
+{
+	broker *b = pyclient_begin(self);
+	if (!b)
+		return NULL;
+	broker_result *res = NULL;
+	int r;
+	if (t)
+		BLOCKING(r, broker_transfer_many(b, t->items, t->n, &res));
+	else
+		BLOCKING(r, broker_claim_many(b, ids->ids, ids->n, &res));
+	return results(self, r, res, t ? t->n : (size_t)r);
 }
 
 /* items: (id, fd, context, keepalive) tuples; the fds follow the C rule. */
@@ -138,16 +155,7 @@ PyObject *pybulk_transfer_many(pyclient *self, PyObject *items)
 	struct items t;
 	if (items_init(&t, items) < 0)
 		return NULL;
-	broker *b = pyclient_begin(self);
-	PyObject *l = NULL;
-	if (b) {
-		broker_result *res = NULL;
-		int r;
-		BLOCKING(r, broker_transfer_many(b, t.items, t.n, &res));
-		if (pyclient_end(self, r) == 0)
-			l = results(res, t.n);
-		broker_results_free(res, t.n);
-	}
+	PyObject *l = call(self, &t, NULL);
 	items_release(&t);
 	return l;
 }
@@ -159,17 +167,7 @@ PyObject *pybulk_claim_many(pyclient *self, PyObject *args)
 	struct ids ids;
 	if (!PyArg_ParseTuple(args, "|O:claim_many", &seq) || ids_init(&ids, seq) < 0)
 		return NULL;
-	broker *b = pyclient_begin(self);
-	PyObject *l = NULL;
-	if (b) {
-		broker_result *res = NULL;
-		int r;
-		BLOCKING(r, broker_claim_many(b, ids.ids, ids.n, &res));
-		if (pyclient_end(self, r) == 0) {
-			l = results(res, (size_t)r);
-			broker_results_free(res, (size_t)r);
-		}
-	}
+	PyObject *l = call(self, NULL, &ids);
 	ids_release(&ids);
 	return l;
 }
