@@ -92,6 +92,7 @@ struct app {
 	struct held_list pending;    /* TRIGGERED, waiting to go to the app */
 	unsigned npending;
 	struct held_list inflight;   /* HANDING_BACK, waiting for the app's ack */
+	void *inflight_index;        /* tsearch() root: the same struct held * by serial */
 	unsigned ninflight;
 	struct actconn *conn;        /* cycle's activation connection, if any */
 	pid_t pid;                   /* the main process of its instance, 0 = none or reaped */
@@ -192,7 +193,7 @@ struct daemon {
 	ev_signal test_block;        /* testhook.c */
 	uint64_t triggers_total, activations_total, handbacks_total;
 	uint64_t thaws_total, thaws_held;
-	void *bus;                   /* cycle/thaw.c: sd_bus to the service manager, NULL = not yet */
+	void *bus;                   /* cycle/bus.c: sd_bus to the service manager, NULL = not yet */
 	struct skipped *skipped;     /* registry.c: manifests the last reload could not use */
 	unsigned nskipped;
 	uint64_t dropped[64];        /* SO_COOKIEs of the last sockets an admin dropped (held.c) */

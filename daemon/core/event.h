@@ -16,7 +16,7 @@ enum event_type {
 	EVENT_TRIGGER = BROKER_EVENT_TRIGGER,     /* held WATCHING -> TRIGGERED, for reason */
 	EVENT_ACTIVATE = BROKER_EVENT_ACTIVATE,   /* app started (pid) or its wake socket connected; detail: how */
 	EVENT_HANDBACK = BROKER_EVENT_HANDBACK,   /* held TRIGGERED -> HANDING_BACK */
-	EVENT_ACK = BROKER_EVENT_ACK,             /* held acknowledged by its app; removed next */
+	EVENT_ACK = BROKER_EVENT_ACK,             /* held acknowledged by its app (prev: 1 if one of an ACK_MANY's); removed next */
 	EVENT_CLAIM = BROKER_EVENT_CLAIM,         /* held claimed by its app (pid); removed next */
 	EVENT_DROP = BROKER_EVENT_DROP,           /* held dropped by an admin (uid, pid); removed next */
 	EVENT_FAILURE = BROKER_EVENT_FAILURE,     /* app's activation failed: error, detail; now BACKOFF */

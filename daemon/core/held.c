@@ -25,6 +25,19 @@ int held_file_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int held_serial_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct held *)a)->serial, y = ((const struct held *)b)->serial;
+	return x < y ? -1 : x > y;
+}
+
+struct held *held_find_inflight(struct app *a, uint64_t serial)
+{
+	struct held key = { .serial = serial };
+	void **node = tfind(&key, &a->inflight_index, held_serial_cmp);
+	return node ? *node : NULL;
+}
+
 int held_ino(int fd, uint64_t *ret)
 {
 	struct stat st;

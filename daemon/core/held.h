@@ -11,11 +11,15 @@ struct reglog_entry;
 struct held *held_find(struct app *a, const char *id);
 /* The held socket that is the same socket as fd (same inode), or NULL. */
 struct held *held_find_file(struct daemon *d, uint64_t ino);
+/* a's socket in flight (HANDING_BACK) with this serial, or NULL. */
+struct held *held_find_inflight(struct app *a, uint64_t serial);
 /* fd's inode in *ret; 0 or a negative errno. */
 int held_ino(int fd, uint64_t *ret);
-/* The orders of an app's index (by id) and of d->file_index (by inode). */
+/* The orders of an app's index (by id), of d->file_index (by inode) and
+ * of an app's inflight_index (by serial). */
 int held_cmp(const void *a, const void *b);
 int held_file_cmp(const void *a, const void *b);
+int held_serial_cmp(const void *a, const void *b);
 /* A zeroed held with its id, context and (keepalive_sec > 0) timer in place. */
 struct held *held_alloc(const char *id, size_t id_len, const void *ctx, uint32_t ctx_len,
 			uint32_t keepalive_sec);

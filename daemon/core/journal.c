@@ -28,8 +28,8 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 	case EVENT_HANDBACK:
 		log_full(LOG_DEBUG, a->id, id, ev->reason, "handed back");
 		break;
-	case EVENT_ACK:
-		log_full(LOG_INFO, a->id, id, ev->reason, "handed back and acknowledged");
+	case EVENT_ACK:   /* one of many (prev): the hand-back logs one line for all */
+		log_full(ev->prev ? LOG_DEBUG : LOG_INFO, a->id, id, ev->reason, "handed back and acknowledged");
 		break;
 	case EVENT_CLAIM:
 		log_full(LOG_DEBUG, a->id, id, 0, "claimed back");

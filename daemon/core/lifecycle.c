@@ -218,6 +218,9 @@ void lifecycle_send(struct daemon *d, struct held *h)
 	store_update(d, h);
 	TAILQ_INSERT_TAIL(&a->inflight, h, queue);
 	a->ninflight++;
+	/* ACK_MANY finds each of up to 1024 serials in a lookup, not a scan */
+	if (!tsearch(h, &a->inflight_index, held_serial_cmp))
+		log_full(LOG_CRIT, a->id, held_id(h), 0, "out of memory: its acknowledgement will not be found");
 	emit(d, EVENT_HANDBACK, a, h, h->reason, a->pid);
 }
 
@@ -226,6 +229,7 @@ void lifecycle_requeue(struct daemon *d, struct app *a)
 	struct held *h;
 	while ((h = TAILQ_LAST(&a->inflight, held_list))) {
 		TAILQ_REMOVE(&a->inflight, h, queue);
+		tdelete(h, &a->inflight_index, held_serial_cmp);
 		a->ninflight--;
 		h->state = BROKER_STATE_TRIGGERED;
 		store_update(d, h);
@@ -269,6 +273,7 @@ void lifecycle_remove(struct daemon *d, const struct event *why)
 		a->npending--;
 	} else if (h->state == BROKER_STATE_HANDING_BACK) {
 		TAILQ_REMOVE(&a->inflight, h, queue);
+		tdelete(h, &a->inflight_index, held_serial_cmp);
 		a->ninflight--;
 	}
 	if (!d->stopping)

@@ -6,11 +6,11 @@
 #include "activate.h"
 #include "app.h"
 #include "backoff.h"
+#include "bus.h"
 #include "handback.h"
 #include "handoff.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "thaw.h"
 #include "trigger.h"
 #include "util.h"
 
@@ -172,5 +172,5 @@ void activate_shutdown(struct daemon *d)
 		lifecycle_app_reset(d, a);
 	}
 	ev_child_stop(d->loop, &d->reaper);
-	thaw_shutdown(d);
+	bus_close(d);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* An app's one timer (backoff.h): the activation deadline, or the back-off
  * after a failed activation. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "thaw.h"
 #include "util.h"
+#include "wakeunit.h"
 
 unsigned backoff_timeout_ms(struct daemon *d, const struct app *a)
 {
@@ -28,6 +30,12 @@ static bool ran_healthy(const struct daemon *d, const struct app *a)
 
 void backoff_fail(struct daemon *d, struct app *a, int error, const char *why)
 {
+	char text[1024];
+	if (a->m && a->m->activation == ACTIVATION_WAKE_SOCKET && error != -EPERM) {
+		snprintf(text, sizeof(text), "%s", why);
+		wakeunit_explain(d, a, text, sizeof(text));
+		why = text;
+	}
 	uint64_t ms = lifecycle_app_failed(d, a, error, why, ran_healthy(d, a));
 	backoff_arm(d, a, (double)ms / 1000.);
 }

@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "app.h"
 #include "handback.h"
+#include "held.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "util.h"
@@ -209,34 +210,39 @@ bool handback_flush(struct daemon *d, struct actconn *c)
 	return true;
 }
 
-/* Let go of the socket in flight with this serial. */
-static void ack(struct daemon *d, struct actconn *c, uint64_t serial)
+/* Let go of the socket in flight with this serial; true if there was
+ * one.  together: one of an ACK_MANY's, which logs one line for all. */
+static bool ack(struct daemon *d, struct actconn *c, uint64_t serial, bool together)
 {
 	struct app *a = c->app;
-	struct held *h;
-	TAILQ_FOREACH(h, &a->inflight, queue)
-		if (h->serial == serial)
-			break;
+	struct held *h = held_find_inflight(a, serial);
 	if (!h) {
 		/* replaced or dropped while in flight: nothing left to let go */
 		log_full(LOG_DEBUG, a->id, NULL, 0, "ack for unknown serial %llu ignored",
 			 (unsigned long long)serial);
-		return;
+		return false;
 	}
-	lifecycle_remove(d, &(struct event){ .type = EVENT_ACK, .held = h, .reason = h->reason, .pid = a->pid });
+	lifecycle_remove(d, &(struct event){ .type = EVENT_ACK, .held = h, .reason = h->reason, .pid = a->pid,
+					     .prev = together });
+	return true;
 }
 
-/* ACK_MANY: count serials, all of them there.  -EBADMSG if not. */
+/* ACK_MANY: count serials, all of them there.  -EBADMSG if not.  One
+ * line for them all: a storm's thousands of sockets would otherwise spend
+ * the journal's rate limit (10 000 lines in 30 s by default) in seconds,
+ * and it would then drop the lines that matter. */
 static int ack_many(struct daemon *d, struct actconn *c, const struct bp_msg *m)
 {
-	uint32_t n = m->u.many.count;
+	uint32_t n = m->u.many.count, known = 0;
 	if (m->u.many.flags || n == 0 || n > BP_ACKS_MAX || m->field[0].len != (size_t)n * sizeof(uint64_t))
 		return -EBADMSG;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t serial;
 		memcpy(&serial, (const uint8_t *)m->field[0].ptr + i * sizeof(serial), sizeof(serial));
-		ack(d, c, serial);
+		known += ack(d, c, serial, true);
 	}
+	if (known)
+		log_full(LOG_INFO, c->app->id, NULL, 0, "%u socket(s) handed back and acknowledged", known);
 	return 0;
 }
 
@@ -261,7 +267,7 @@ static bool conn_message(struct daemon *d, struct actconn *c, struct bp_msg *m)
 	}
 	if (acks) {
 		if (m->type == BP_HANDBACK_ACK)
-			ack(d, c, m->u.handback_ack.serial);
+			ack(d, c, m->u.handback_ack.serial, false);
 		ack_deadline(d, c->app);
 		return true;
 	}

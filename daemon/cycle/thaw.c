@@ -9,15 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "handback.h"
 #include "lifecycle.h"
 #include "thaw.h"
 #include "util.h"
-
-#define BUS_TIMEOUT_USEC (5ull * 1000000ull)
 
 /* A small file's text (what fits in len - 1 bytes); -errno. */
 static int read_text(const char *path, char *buf, size_t len)
@@ -94,23 +92,6 @@ static bool cgroup_frozen(pid_t pid, char *ret, size_t len)
 	}
 }
 
-static sd_bus *bus_get(struct daemon *d)
-{
-	if (d->bus)
-		return d->bus;
-	sd_bus *bus = NULL;
-	int r = d->cfg.user_instance ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
-	if (r < 0)
-		return NULL;
-	sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
-	return d->bus = bus;
-}
-
-static void bus_drop(struct daemon *d)
-{
-	d->bus = sd_bus_flush_close_unref(d->bus);
-}
-
 /* pid's unit, if the service manager says it is frozen or freezing: thaw
  * it (Unit.Thaw, systemd >= 246; it answers once the unit runs).  Returns
  * 1 thawed, 0 not a frozen unit (or no manager to ask), or -errno with
@@ -145,8 +126,7 @@ static int unit_thaw(struct daemon *d, pid_t pid, char *how, size_t len, char *w
 			snprintf(why, wlen, "the service manager refused to thaw %s: %s", id,
 				 e.message ? e.message : strerror(-r));
 	}
-	if (r == -ECONNRESET || r == -ENOTCONN || r == -ETIMEDOUT)
-		bus_drop(d);   /* a new connection next time */
+	bus_check(d, r);
 	sd_bus_message_unref(reply);
 	sd_bus_error_free(&e);
 	if (r < 0 && !*why)
@@ -222,9 +202,4 @@ pid_t thaw_instance_pid(const struct app *a)
 	struct stat st;
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	return pid > 0 && a->m && stat(path, &st) == 0 && st.st_uid == a->m->uid ? pid : 0;
-}
-
-void thaw_shutdown(struct daemon *d)
-{
-	bus_drop(d);
 }

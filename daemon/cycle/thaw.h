@@ -23,6 +23,3 @@ int thaw_instance(struct daemon *d, struct app *a, pid_t pid);
  * the pid its ACT_HELLO gave (a wake socket's service) if that process is
  * the app's user's; 0 if none is known. */
 pid_t thaw_instance_pid(const struct app *a);
-
-/* Close the connection to the service manager (brokerd stops). */
-void thaw_shutdown(struct daemon *d);

@@ -226,6 +226,9 @@ void hb_tcp_pair(int *ret_a, int *ret_b);
 void hb_udp_pair(int *ret_held, int *ret_peer);
 /* An AF_UNIX socketpair of type (SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM). */
 void hb_unix_pair(int type, int *ret_a, int *ret_b);
+/* This process's fd limit raised to its hard limit, failing the test if
+ * that is below at_least. */
+void hb_raise_nofile(unsigned at_least);
 /* A listening AF_UNIX socket of type at path. */
 int hb_unix_listener(int type, const char *path);
 int hb_unix_connect(int type, const char *path);

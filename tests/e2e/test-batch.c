@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,15 +17,6 @@
 
 #define APP "org.test.batch"
 #define N 600   /* three HANDBACK_MANYs: 253, 253, 94 */
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	rl.rlim_cur = rl.rlim_max;
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	ck_assert_uint_ge(rl.rlim_cur, 4 * N);
-}
 
 /* How many of app's sockets are in state (one LIST). */
 static unsigned count_in_state(const struct hb *b, enum broker_state state)
@@ -85,7 +75,7 @@ static unsigned index_of(const char *line)
 
 START_TEST(many_in_one_start)
 {
-	raise_nofile();
+	hb_raise_nofile(4 * N);
 	struct hb b;
 	hb_init(&b, "batch-many", "[limits]\nmax-held-per-app = 1000\n");
 	hb_testapp(&b, APP, "--wait-file go --read-min 1 --answer ok");
@@ -126,6 +116,9 @@ START_TEST(many_in_one_start)
 	ck_assert_uint_eq(hb_app_entry(&b, APP, &apps)->failures, 0);
 	broker_app_list_free(apps);
 	ck_assert(!hb_file_contains(b.log, "activation failed"));
+	/* one line for the sockets of each message, as libbroker acked them */
+	ck_assert(hb_file_contains(b.log, APP ": 253 socket(s) handed back and acknowledged"));
+	ck_assert(hb_file_contains(b.log, APP ": 94 socket(s) handed back and acknowledged"));
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
 	ck_assert_int_eq(hb_report_count(rep, "error"), 0);
 	broker_close(st);

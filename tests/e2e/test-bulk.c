@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,15 +17,6 @@
 
 #define APP "org.test.bulk"
 #define N 700            /* three messages by fds; more by bytes */
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	rl.rlim_cur = rl.rlim_max;
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	ck_assert_uint_ge(rl.rlim_cur, 4 * N);
-}
 
 /* Socket i's context: its number, a NUL, then up to 900 bytes of it. */
 static size_t context_of(unsigned i, char *buf)
@@ -89,7 +79,7 @@ static void expect_socket(const broker_result *r, unsigned i)
 
 START_TEST(transfer_many_claim_list_and_all)
 {
-	raise_nofile();
+	hb_raise_nofile(4 * N);
 	struct hb b;
 	hb_init(&b, "bulk", NULL);
 	hb_testapp(&b, APP, "%s", "");

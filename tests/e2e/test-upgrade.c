@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,10 +103,7 @@ static void upgrade_once(struct hb *b, pid_t pid, unsigned generation, unsigned 
 
 START_TEST(upgrade_under_load)
 {
-	struct rlimit rl;
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	rl.rlim_cur = rl.rlim_max;
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	hb_raise_nofile(0);
 
 	struct hb b;
 	hb_init(&b, "upgrade", NULL);

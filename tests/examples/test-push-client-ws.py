@@ -9,39 +9,31 @@ session; the server's close ends it.  Prints TAP.  Environment (set by
 meson): BROKERD, PUSH_CLIENT, BROKER_TLS_KEEPER, TLS_MAKE_PKI."""
 import asyncio
 import os
-import pwd
 import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 
 import websockets
 import websockets.server
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from brokertest import Tap  # noqa: E402
+from brokertest import Brokerd, Tap  # noqa: E402
 
-BROKERD, PUSH, KEEPER, MAKE_PKI = (os.environ[k] for k in
-                                   ("BROKERD", "PUSH_CLIENT", "BROKER_TLS_KEEPER", "TLS_MAKE_PKI"))
+PUSH, KEEPER, MAKE_PKI = (os.environ[k] for k in ("PUSH_CLIENT", "BROKER_TLS_KEEPER", "TLS_MAKE_PKI"))
 tap = Tap()
 ok = tap.ok
 
-d = tempfile.mkdtemp(prefix="test-push-client-ws-")
+bd = Brokerd("test-push-client-ws-", broker=f"tls-keeper = {KEEPER}")
+d = bd.dir
 os.mkdir(f"{d}/pki")
 subprocess.run(["sh", MAKE_PKI, f"{d}/pki"], check=True)
-control = f"{d}/control"
-os.mkdir(f"{d}/apps.d")
-with open(f"{d}/brokerd.conf", "w") as f:
-    f.write(f"[broker]\nsocket = {control}\napps-dir = {d}/apps.d\ntls-keeper = {KEEPER}\n")
-env = dict(os.environ, BROKER_SOCKET=control, BROKER_TLS_KEEPER_SOCKET=f"{d}/keeper")
-with open(f"{d}/apps.d/push.conf", "w") as f:
-    f.write(f"[app]\nid = org.example.push\nuser = {pwd.getpwuid(os.getuid()).pw_name}\n"
-            "capabilities = privateNetworkClientServer\n"
-            f"[activation]\nmethod = exec\ncommand = {PUSH}\n")
-log = open(f"{d}/brokerd.log", "w+")
-brokerd = subprocess.Popen([BROKERD, "--config", f"{d}/brokerd.conf"], stderr=log, stdout=log, env=env)
+# brokerd and push-client find the keeper (started on demand) at the same path
+env = bd.env
+env.update(BROKER_SOCKET=bd.control, BROKER_TLS_KEEPER_SOCKET=f"{d}/keeper")
+bd.app("org.example.push", PUSH, capabilities="privateNetworkClientServer")
+bd.start()
 
 # The push server, on a thread of its own: what it received, in order.
 loop = asyncio.new_event_loop()
@@ -93,14 +85,10 @@ try:
            f"woken by {text!r}: the app read the message and answered over the same session", received)
     asyncio.run_coroutine_threadsafe(conns[-1].close(), loop).result(10)
     ok(conns[-1].close_code == 1000, "the server closed cleanly, and the woken app answered the close")
+except Exception:
+    tap.crashed()
 finally:
-    brokerd.send_signal(signal.SIGTERM)
-    rc = brokerd.wait(timeout=10)
-    ok(rc == 0, "brokerd stops cleanly on SIGTERM", rc)
-    if tap.failed:
-        log.seek(0)
-        for line in log.read().splitlines():
-            print(f"# brokerd: {line}")
+    bd.stop(tap)
     # The keeper push-client's library started for this run (it would exit
     # on its own 60 s after its last session): found by its socket's path.
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -110,5 +98,4 @@ finally:
                     os.kill(int(pid), signal.SIGKILL)
         except OSError:
             pass
-    subprocess.run(["rm", "-rf", d])
 sys.exit(tap.done())

@@ -7,34 +7,20 @@ connection; when the server hangs up it reconnects from its saved context.
 Prints TAP.  Environment (set by meson): BROKERD, BROKERCTL, PUSH_CLIENT."""
 import json
 import os
-import pwd
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from brokertest import Tap, recv_exactly, wait_for  # noqa: E402
+from brokertest import Brokerd, Tap, recv_exactly, wait_for  # noqa: E402
 
-BROKERD, BROKERCTL, PUSH = (os.environ[k] for k in ("BROKERD", "BROKERCTL", "PUSH_CLIENT"))
+BROKERCTL, PUSH = (os.environ[k] for k in ("BROKERCTL", "PUSH_CLIENT"))   # and BROKERD, for Brokerd
 tap = Tap()
 ok = tap.ok
 
-
-d = tempfile.mkdtemp(prefix="test-push-client-")
-control = f"{d}/control"
-os.mkdir(f"{d}/apps.d")
-with open(f"{d}/brokerd.conf", "w") as f:
-    f.write(f"[broker]\nsocket = {control}\napps-dir = {d}/apps.d\n")
-with open(f"{d}/apps.d/push.conf", "w") as f:
-    f.write(f"[app]\nid = org.example.push\nuser = {pwd.getpwuid(os.getuid()).pw_name}\n"
-            "capabilities = privateNetworkClientServer\n"
-            f"[activation]\nmethod = exec\ncommand = {PUSH}\n")
-log = open(f"{d}/brokerd.log", "w+")
-brokerd = subprocess.Popen([BROKERD, "--config", f"{d}/brokerd.conf"], stderr=log, stdout=log)
-env = dict(os.environ, BROKER_SOCKET=control)
+bd = Brokerd("test-push-client-")
+bd.app("org.example.push", PUSH, capabilities="privateNetworkClientServer")
+env = dict(os.environ, BROKER_SOCKET=bd.control)
 
 
 def ctl(*args):
@@ -46,23 +32,10 @@ def held():
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def fds():
-    return len(os.listdir(f"/proc/{brokerd.pid}/fd"))
-
-
-def idle_fds():
-    """brokerd's count once it has seen the last brokerctl go (it closes
-    that connection a moment after brokerctl exits)."""
-    prev = -1
-    while (n := fds()) != prev:
-        prev = n
-        time.sleep(0.1)
-    return n
-
-
 try:
+    bd.start()
     ok(wait_for(lambda: ctl("status").returncode == 0), "brokerd answers")
-    baseline = idle_fds()
+    baseline = bd.idle_fds()
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
@@ -95,14 +68,10 @@ try:
     server.close()
     # the woken app finds the server gone for good and stops
     ok(wait_for(lambda: held() == []), "socket-closed with the server gone: nothing left held")
-    ok(wait_for(lambda: fds() == baseline), "brokerd's fd count is back where it started", f"{fds()} vs {baseline}")
+    ok(wait_for(lambda: bd.fds() == baseline), "brokerd's fd count is back where it started",
+       f"{bd.fds()} vs {baseline}")
+except Exception:
+    tap.crashed()
 finally:
-    brokerd.send_signal(signal.SIGTERM)
-    rc = brokerd.wait(timeout=10)
-    ok(rc == 0, "brokerd stops cleanly on SIGTERM", rc)
-    if tap.failed:
-        log.seek(0)
-        for line in log.read().splitlines():
-            print(f"# brokerd: {line}")
-    subprocess.run(["rm", "-rf", d])
+    bd.stop(tap)
 sys.exit(tap.done())

@@ -80,14 +80,18 @@ def recv_line(conn, timeout=20.0):
 
 class Brokerd:
     """brokerd --config in a fresh directory; app() writes a manifest.
-    env: brokerd's whole environment (the caller's, by default)."""
+    env: brokerd's whole environment (the caller's, by default; start()
+    reads self.env, so a path in self.dir may be added before it).
+    broker: more lines for brokerd.conf's [broker] section ("tls-keeper = ...")."""
 
-    def __init__(self, prefix, env=None):
+    def __init__(self, prefix, env=None, broker=""):
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.control = f"{self.dir}/control"
         os.mkdir(f"{self.dir}/apps.d")
+        if broker and not broker.endswith("\n"):
+            broker += "\n"
         with open(f"{self.dir}/brokerd.conf", "w") as f:
-            f.write(f"[broker]\nsocket = {self.control}\napps-dir = {self.dir}/apps.d\n"
+            f.write(f"[broker]\nsocket = {self.control}\napps-dir = {self.dir}/apps.d\n{broker}"
                     "[limits]\nbackoff-initial-ms = 100\nbackoff-max-ms = 400\n")
         self.env = env if env is not None else dict(os.environ)
         self.proc = None

@@ -145,6 +145,7 @@ pid_t sd_kill_brokerd(pid_t bpid);
 void sd_add_case(Suite *s, const char *name, const TTest *test);
 void sd_add_case_timeout(Suite *s, const char *name, const TTest *test, double seconds);
 void sd_wake_cases(Suite *s);
+void sd_limit_cases(Suite *s);
 void sd_restart_cases(Suite *s);
 void sd_crash_cases(Suite *s);
 void sd_fdstore_cases(Suite *s);

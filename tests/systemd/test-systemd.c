@@ -27,6 +27,7 @@ int main(void)
 {
 	Suite *s = suite_create("systemd");
 	sd_wake_cases(s);
+	sd_limit_cases(s);
 	sd_restart_cases(s);
 	sd_crash_cases(s);
 	sd_fdstore_cases(s);
