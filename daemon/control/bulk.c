@@ -112,6 +112,14 @@ int bulk_add(int error, const char *id, struct held *held, const struct bp_info 
 	return 0;
 }
 
+bool bulk_has(const struct held *held)
+{
+	for (unsigned i = 0; i < R.nfds; i++)
+		if (R.held[i] == held)
+			return true;
+	return false;
+}
+
 void bulk_msg(bool more, struct bulk_msg *ret)
 {
 	*ret = (struct bulk_msg){

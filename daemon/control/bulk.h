@@ -34,6 +34,10 @@ void bulk_begin(void);
  * 0, or -EMSGSIZE when the message has no room for it (nothing added). */
 int bulk_add(int error, const char *id, struct held *held, const struct bp_info *info, const char *message);
 
+/* Whether held goes with the message being put together already (a
+ * CLAIM_MANY that names it twice). */
+bool bulk_has(const struct held *held);
+
 /* The RESULTS message as it stands: its fixed part (flags: BP_RESULTS_MORE
  * if more), its items field, its fds and the sockets they are. */
 struct bulk_msg {

@@ -199,11 +199,15 @@ static int claim_batch(struct daemon *d, struct client *c, struct app *a)
 			break;
 		if (all)
 			id = held_id(h);
-		bool busy = h && (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT);
+		/* named twice in one message: the first takes it, as it would across two */
+		bool twice = !all && h && bulk_has(h);
+		bool busy = h && !twice && (h->state == BROKER_STATE_HANDING_BACK || h->state == BROKER_STATE_LENT);
 		char w[BROKER_ID_MAX + 64] = "";
 		struct bp_info info = { 0 };
+		if (twice)
+			h = NULL;
 		if (!h)
-			snprintf(w, sizeof(w), "app %s holds no socket %s", a->id, id);
+			snprintf(w, sizeof(w), "app %s holds no socket %s%s", a->id, id, twice ? " (named twice)" : "");
 		else
 			records_info(h, &info);
 		if (bulk_add(!h ? -ENOENT : busy ? -EBUSY : 0, id, busy ? NULL : h, &info, w) < 0) {

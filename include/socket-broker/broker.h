@@ -274,7 +274,8 @@ int broker_transfer_many(broker *b, const broker_transfer_item *items, size_t n,
  * socket in the order they were held.  Each result with error 0 carries
  * its socket (fd, O_CLOEXEC, now the caller's: broker_results_free() does
  * not close it) and its info; brokerd no longer holds it.  Per socket,
- * broker_claim()'s errors (-ENOENT, -EBUSY: it is being handed back, so
+ * broker_claim()'s errors (-ENOENT, also for an id named a second time:
+ * the first took the socket; -EBUSY: it is being handed back, so
  * the app's activation gets it, or lent).  If the connection fails partway,
  * what arrived is returned and the ids not answered get its error; with
  * ids NULL, a last result with id "" carries it (the sockets brokerd did

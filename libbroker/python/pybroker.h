@@ -34,12 +34,31 @@ PyObject *pymodule_str(const char *s);
 /* pyrecords.c: broker.h's structs as dicts, field for field. */
 PyObject *pyrecords_info(const broker_info *info);
 PyObject *pyrecords_info_list(broker_info **list);
+/* One result of a bulk call; its fd stays the caller's to close. */
+PyObject *pyrecords_result(const broker_result *r);
 PyObject *pyrecords_status(const broker_status *st);
 PyObject *pyrecords_app_list(broker_app **list);
 PyObject *pyrecords_event(const broker_event *ev);
 
+/* A blocking libbroker call, without the GIL. */
+#define BLOCKING(r, call) do { Py_BEGIN_ALLOW_THREADS (r) = (call); Py_END_ALLOW_THREADS } while (0)
+
 /* pyclient.c: the control connection. */
+typedef struct {
+	PyObject_HEAD
+	broker *b;
+	int busy;
+} pyclient;
+
 extern PyTypeObject pyclient_type;
+/* The handle for one call, or NULL with an exception set. */
+broker *pyclient_begin(pyclient *self);
+/* After a call: 0, or -1 with the error and brokerd's words raised. */
+int pyclient_end(pyclient *self, int r);
+
+/* pybulk.c: Broker's bulk verbs (broker_transfer_many(), broker_claim_many()). */
+PyObject *pybulk_transfer_many(pyclient *self, PyObject *items);
+PyObject *pybulk_claim_many(pyclient *self, PyObject *args);
 
 /* pyactivation.c: the app side of a wake-up. */
 extern PyTypeObject pyactivation_type;

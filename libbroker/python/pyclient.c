@@ -2,14 +2,7 @@
 /* socketbroker._native.Broker: one control connection (broker *). */
 #include "pybroker.h"
 
-typedef struct {
-	PyObject_HEAD
-	broker *b;
-	int busy;
-} pyclient;
-
-/* The handle for one call, or NULL with an exception set. */
-static broker *pyclient_begin(pyclient *self)
+broker *pyclient_begin(pyclient *self)
 {
 	if (!self->b) {
 		PyErr_SetString(PyExc_ValueError, "the Broker connection is closed");
@@ -18,8 +11,7 @@ static broker *pyclient_begin(pyclient *self)
 	return pymodule_enter(&self->busy) < 0 ? NULL : self->b;
 }
 
-/* After a call: 0, or -1 with the error and brokerd's words raised. */
-static int pyclient_end(pyclient *self, int r)
+int pyclient_end(pyclient *self, int r)
 {
 	self->busy = 0;
 	if (r < 0) {
@@ -33,8 +25,6 @@ static PyObject *pyclient_none(pyclient *self, int r)
 {
 	return pyclient_end(self, r) < 0 ? NULL : Py_NewRef(Py_None);
 }
-
-#define BLOCKING(r, call) do { Py_BEGIN_ALLOW_THREADS (r) = (call); Py_END_ALLOW_THREADS } while (0)
 
 static int pyclient_init(pyclient *self, PyObject *args, PyObject *kw)
 {
@@ -326,6 +316,10 @@ static PyMethodDef pyclient_methods[] = {
 	{ "list", (PyCFunction)pyclient_list, METH_VARARGS, "broker_list(app_id=None) -> [dict]" },
 	{ "show", (PyCFunction)pyclient_show, METH_VARARGS, "broker_show(id, app_id=None) -> dict" },
 	{ "claim", (PyCFunction)pyclient_claim, METH_VARARGS, "broker_claim(id) -> (fd, dict); the fd is yours" },
+	{ "transfer_many", (PyCFunction)pybulk_transfer_many, METH_O,
+	  "broker_transfer_many([(id, fd, context, keepalive)]) -> [dict]: closes each fd whose error is 0" },
+	{ "claim_many", (PyCFunction)pybulk_claim_many, METH_VARARGS,
+	  "broker_claim_many(ids or None for all) -> [dict]; the fd of each whose error is 0 is yours" },
 	{ "status", (PyCFunction)pyclient_status, METH_NOARGS, "broker_get_status() -> dict" },
 	{ "apps", (PyCFunction)pyclient_apps, METH_NOARGS, "broker_list_apps() -> [dict]" },
 	{ "trigger", (PyCFunction)pyclient_trigger, METH_VARARGS, "broker_trigger(app_id, id)" },

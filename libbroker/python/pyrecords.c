@@ -40,6 +40,16 @@ PyObject *pyrecords_info(const broker_info *i)
 	return finish(d, failed);
 }
 
+PyObject *pyrecords_result(const broker_result *r)
+{
+	PyObject *d = PyDict_New();
+	if (!d)
+		return NULL;
+	int failed = PUT_STR(d, r, id) || PUT_INT(d, r, error) || PUT_STR(d, r, message) || PUT_INT(d, r, fd) ||
+		put(d, "info", r->info ? pyrecords_info(r->info) : Py_NewRef(Py_None));
+	return finish(d, failed);
+}
+
 /* A NULL-terminated array of records as a list, each converted by one. */
 static PyObject *list_of(void *const *list, PyObject *(*one)(const void *))
 {

@@ -169,10 +169,21 @@ START_TEST(per_socket_errors)
 	ck_assert_int_eq(broker_open(b.socket, &u), 0);
 	ck_assert_int_eq(broker_claim_many(u, NULL, 0, &res), -EDESTADDRREQ);
 	broker_close(u);
-	ck_assert_int_eq(broker_claim_many(c, NULL, 0, &res), 2);
-	for (int i = 0; i < 2; i++)
-		close(res[i].fd);
+	/* an id named twice: the first takes the socket, the second finds none */
+	const char *twice[] = { "b", "b" };
+	ck_assert_int_eq(broker_claim_many(c, twice, 2, &res), 2);
+	ck_assert_int_eq(res[0].error, 0);
+	ck_assert_int_ge(res[0].fd, 0);
+	ck_assert_int_eq(res[1].error, -ENOENT);
+	ck_assert_int_eq(res[1].fd, -1);
+	ck_assert_ptr_nonnull(strstr(res[1].message, "named twice"));
+	close(res[0].fd);
 	broker_results_free(res, 2);
+	hb_assert_fds(&b, b.base_fds + 1 + 1);
+	ck_assert_int_eq(broker_claim_many(c, NULL, 0, &res), 1);
+	ck_assert_str_eq(res[0].id, "a");
+	close(res[0].fd);
+	broker_results_free(res, 1);
 	broker_close(c);
 	close(s[1]);
 	close(pp[0]);

@@ -10,6 +10,13 @@ and exit::
         b.register("org.example.push")          # allowed by the app's manifest
         b.transfer("push", sock, context=b"server=example.org:5222", keepalive=60)
 
+A server that is upgraded hands all its connections over at once, and its
+next version takes them back, each with its context::
+
+    results = b.transfer_many((f"conn-{n}", sock, context) for n, sock, context in conns)
+    for r in socketbroker.Broker(app_id="org.example.server").claim_all():
+        ... r.id, r.sock, r.info.context, or r.error ...
+
 When brokerd starts the app again, take the sockets back::
 
     activation = socketbroker.Activation.open()   # None: not started by brokerd
@@ -34,13 +41,13 @@ from . import _native
 from ._activation import Activation, Handback
 from ._client import Broker
 from ._errors import BrokerError
-from ._types import (CONTEXT_MAX, DEFAULT_TIMEOUT, ID_MAX, NO_STORE, AppInfo, AppState, Event, EventType, Kind, Reason,
-                     SocketInfo, State, Status)
+from ._types import (CONTEXT_MAX, DEFAULT_TIMEOUT, ID_MAX, NO_STORE, AppInfo, AppState, ClaimResult, Event, EventType,
+                     Kind, Reason, SocketInfo, State, Status, TransferResult)
 
 __all__ = [
-    "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "DEFAULT_TIMEOUT", "Event",
-    "EventType", "Handback", "ID_MAX", "Kind", "NO_STORE", "Reason", "SocketInfo", "State", "Status",
-    "default_socket", "env_reason", "strerror",
+    "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "ClaimResult", "DEFAULT_TIMEOUT",
+    "Event", "EventType", "Handback", "ID_MAX", "Kind", "NO_STORE", "Reason", "SocketInfo", "State", "Status",
+    "TransferResult", "default_socket", "env_reason", "strerror",
 ]
 
 

@@ -9,23 +9,64 @@ import sys
 
 TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple, Union
+    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _native
 from ._activation import Activation
 from ._errors import BrokerError
-from ._types import DEFAULT_TIMEOUT, AppInfo, AppState, Event, EventType, Kind, Reason, SocketInfo, Status, _member, _ms, _socket
+from ._types import (DEFAULT_TIMEOUT, AppInfo, AppState, ClaimResult, Event, EventType, Kind, Reason, SocketInfo, Status,
+                     TransferResult, _member, _ms, _result_error, _socket)
 
 if TYPE_CHECKING:
     PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
+    SockArg = Union[socket.socket, int]
+    #: transfer()'s arguments: (id, sock), (id, sock, context) or (id, sock, context, keepalive)
+    TransferItem = Union[Tuple[str, SockArg], Tuple[str, SockArg, bytes], Tuple[str, SockArg, bytes, int]]
 
 
-def _refuse_tls(sock: Any) -> None:
+def _tls_error(sock: Any) -> Optional[BrokerError]:
     """A TLS session in this process cannot travel with its socket (as broker_fd_guard())."""
     ssl = sys.modules.get("ssl")
     if ssl is not None and isinstance(sock, ssl.SSLSocket):
-        raise BrokerError(errno.EBADFD, _native.strerror(-errno.EBADFD),
-                          "an ssl.SSLSocket keeps its TLS session in this process")
+        return BrokerError(errno.EBADFD, _native.strerror(-errno.EBADFD),
+                           "an ssl.SSLSocket keeps its TLS session in this process")
+    return None
+
+
+def _refuse_tls(sock: Any) -> None:
+    e = _tls_error(sock)
+    if e:
+        raise e
+
+
+def _transfer_item(pos: int, item: Any) -> Tuple[str, Any, bytes, int]:
+    """(id, sock[, context[, keepalive]]) with the defaults filled in."""
+    if not isinstance(item, tuple) or not 2 <= len(item) <= 4:
+        raise TypeError(f"transfer_many: item {pos} is not (id, sock[, context[, keepalive]])")
+    id, sock, context, keepalive = item + (b"", 0)[len(item) - 2:]
+    if not isinstance(sock, int) and not hasattr(sock, "fileno"):
+        raise TypeError(f"transfer_many: item {pos}'s sock is neither a socket nor an fd")
+    return id, sock, context, keepalive
+
+
+def _claimed(results: List[Dict[str, Any]]) -> List[ClaimResult]:
+    """claim_many()'s results with a socket object for each fd; if one
+    cannot be made, every socket is closed (none could be returned)."""
+    out: List[ClaimResult] = []
+    try:
+        for d in results:
+            info = SocketInfo._from(d["info"]) if d["info"] else None
+            sock = _socket(d.pop("fd")) if d["error"] == 0 else None
+            out.append(ClaimResult(id=d["id"], error=_result_error(d), message=d["message"], sock=sock, info=info))
+    except BaseException:
+        for d in results[len(out):]:
+            if d.get("fd", -1) >= 0:
+                os.close(d["fd"])
+        for r in out:
+            if r.sock:
+                r.sock.close()
+        raise
+    return out
 
 
 class Broker:
@@ -126,6 +167,79 @@ class Broker:
             os.close(fd)
             raise
         sock.close()
+
+    def transfer_many(self, items: Iterable[TransferItem]) -> List[TransferResult]:
+        """Hand many sockets to brokerd at once (broker_transfer_many()):
+        each item is transfer()'s arguments as a tuple, (id, sock[,
+        context[, keepalive]]), and up to 253 travel in one message.
+
+        One result per item, in order; each socket is checked as transfer()
+        checks it and fails alone.  A result whose error is None: brokerd
+        holds the socket, and it was closed here as transfer() closes it.
+        Any other result carries the BrokerError that transfer() would have
+        raised (ENOTSOCK, EBADF, EACCES, E2BIG, ...), and that socket or fd
+        is still the caller's and open.  If the connection fails partway,
+        the items brokerd had not answered get its error (ETIMEDOUT: brokerd
+        may have taken them anyway; keep the socket, transfer it again).
+        Raises only before anything is sent: TypeError for a malformed item,
+        BrokerError EINVAL or ENOMEM; then every socket is still yours."""
+        items = list(items)
+        refused: Dict[int, TransferResult] = {}
+        sent: List[Tuple[int, Any, int]] = []   # (position, socket object or None, fd sent)
+        native: List[Tuple[str, int, bytes, int]] = []
+        try:
+            for pos, item in enumerate(items):
+                id, sock, context, keepalive = _transfer_item(pos, item)
+                fd: int
+                if isinstance(sock, int):
+                    fd, sock = sock, None
+                elif (tls := _tls_error(sock)) is not None:
+                    refused[pos] = TransferResult(id=id, error=tls, message=tls.detail)
+                    continue
+                else:
+                    # a copy goes, as in transfer(); a closed socket's -1 gets libbroker's EINVAL
+                    fd = sock.fileno()
+                    fd = os.dup(fd) if fd >= 0 else fd
+                sent.append((pos, sock, fd))
+                native.append((id, fd, context, keepalive))
+            answers = self._b.transfer_many(native)
+        except MemoryError:
+            raise   # perhaps after brokerd answered: leave the copies rather than close one twice
+        except BaseException:
+            for _, sock, fd in sent:
+                if sock is not None and fd >= 0:
+                    os.close(fd)
+            raise
+        results = dict(refused)
+        for (pos, sock, fd), d in zip(sent, answers):
+            results[pos] = TransferResult._from(d)
+            if sock is not None and d["error"] == 0:
+                sock.close()              # libbroker closed the copy
+            elif sock is not None and fd >= 0:
+                os.close(fd)              # the copy; the socket is still the caller's
+        return [results[pos] for pos in range(len(items))]
+
+    def claim_many(self, ids: Iterable[str]) -> List[ClaimResult]:
+        """Take back the held sockets named by ids (broker_claim_many()), up
+        to 253 a message: one result per id, in order.  Each success has
+        the socket and its info, as claim() gives them (brokerd forgets
+        it); each failure its BrokerError: ENOENT (no such socket, or named
+        twice: the first took it), EBUSY (being handed back or lent).  If
+        the connection fails partway, the ids not answered get its error.
+        Raises for the call itself: EDESTADDRREQ (not registered), EPERM,
+        EOPNOTSUPP (a brokerd without the bulk verbs), TypeError."""
+        if isinstance(ids, (str, bytes)):
+            raise TypeError("claim_many() takes a list of ids, not one")
+        return _claimed(self._b.claim_many(list(ids)))
+
+    def claim_all(self) -> List[ClaimResult]:
+        """Take back every socket the registered app holds, in the order
+        they were transferred (broker_claim_many() with no ids): a server's
+        next version takes over its predecessor's connections.  A socket
+        brokerd cannot give (EBUSY) gets a result with its error and stays
+        held; if the connection fails partway, a last result with id ""
+        carries the error.  Raises as claim_many() does."""
+        return _claimed(self._b.claim_many(None))
 
     def list(self, app_id: Optional[str] = None) -> List[SocketInfo]:
         """Held sockets (broker_list()): this connection's app, or app_id's."""

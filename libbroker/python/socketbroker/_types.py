@@ -8,6 +8,7 @@ import os
 import socket
 
 from . import _native
+from ._errors import BrokerError
 
 # typing and dataclasses are not imported at run time: a woken app pays
 # every import on every activation, and these two cost more than the rest
@@ -211,6 +212,46 @@ class Event(_Record):
     app_id: str
     id: str
     detail: str
+
+
+def _result_error(d: Dict[str, Any]) -> Optional[BrokerError]:
+    """A bulk result's error as BrokerError (as a call of its own would
+    raise it), or None: detail is the message, unless that only repeats
+    libbroker's sentence."""
+    if not d["error"]:
+        return None
+    sentence = str(_native.strerror(d["error"]))
+    return BrokerError(-d["error"], sentence, "" if d["message"] == sentence else d["message"])
+
+
+class _Result(_Record):
+    """One socket's outcome in a bulk call (struct broker_result)."""
+    error: Optional[BrokerError]
+
+    @property
+    def ok(self) -> bool:
+        """Whether brokerd did it for this socket (error is None)."""
+        return self.error is None
+
+
+class TransferResult(_Result):
+    """One socket's outcome in Broker.transfer_many() (struct broker_result)."""
+    id: str
+    error: Optional[BrokerError]   #: None: brokerd holds it; else why not, and the socket is still yours
+    message: str                   #: on error, brokerd's or libbroker's sentence; else ""
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "TransferResult":
+        return cls(id=d["id"], error=_result_error(d), message=d["message"])
+
+
+class ClaimResult(_Result):
+    """One socket's outcome in Broker.claim_many() and claim_all() (struct broker_result)."""
+    id: str
+    error: Optional[BrokerError]   #: None: the socket is yours; else why not
+    message: str                   #: on error, brokerd's or libbroker's sentence; else ""
+    sock: Optional[socket.socket]  #: on success the socket, brokerd no longer holds it; else None
+    info: Optional[SocketInfo]     #: on success its info, local and peer "" (ask sock); else None
 
 
 def _ms(timeout: Optional[float]) -> int:

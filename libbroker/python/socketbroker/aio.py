@@ -5,7 +5,11 @@ Activation.fileno() and Broker.fileno() are ordinary fds, so a loop can
 watch them with loop.add_reader(); these helpers do that for the two
 streams an app waits on.  The other Broker verbs are short request-answer
 exchanges with brokerd: call them directly, or through asyncio.to_thread()
-(they release the GIL) if a slow brokerd must not stall the loop::
+(they release the GIL) if a slow brokerd must not stall the loop, as a
+server's transfer_many() or claim_all() of thousands of connections
+should::
+
+    results = await asyncio.to_thread(broker.claim_all)
 
     async for h in socketbroker.aio.handbacks(activation):
         with h:
