@@ -97,7 +97,6 @@ static void drop_conn(broker_activation *a, int slot)
 	close(a->conns[slot]);
 	a->conns[slot] = -1;
 	a->gen[slot]++;
-	a->nacks[slot] = 0;   /* brokerd has those sockets again: it sends them again */
 }
 
 int broker_activation_open_fd(int fd, broker_activation **ret)
@@ -155,7 +154,6 @@ broker_activation *broker_activation_close(broker_activation *a)
 {
 	if (!a)
 		return NULL;
-	handback_flush_all(a);
 	for (struct handback_priv *p; (p = a->head);) {
 		a->head = p->next;
 		broker_handback_free(&p->pub);   /* not accepted: brokerd keeps it */
@@ -184,7 +182,6 @@ int broker_activation_take_fd(broker_activation *a)
 		}
 	if (slot < 0 || a->listen_fd >= 0)
 		return -EBADFD;
-	handback_flush_all(a);
 	int fd = a->conns[slot];
 	a->conns[slot] = -1;
 	broker_activation_close(a);
@@ -268,9 +265,6 @@ int broker_activation_receive(broker_activation *a, int timeout_ms, broker_handb
 			*ret = h;
 			return 1;
 		}
-		/* Nothing more now: brokerd must not wait for kept-back acks
-		 * while we do, or while the caller does. */
-		handback_flush_all(a);
 		if (r == 2)
 			return 0;
 		if (r < 0)
@@ -289,6 +283,19 @@ int broker_activation_receive(broker_activation *a, int timeout_ms, broker_handb
 	}
 }
 
+int broker_activation_receive_many(broker_activation *a, int timeout_ms, broker_handback **ret, size_t max)
+{
+	if (!a || !ret || max == 0)
+		return -EINVAL;
+	int r = broker_activation_receive(a, timeout_ms, &ret[0]);
+	if (r != 1)
+		return r;
+	size_t n = 1;
+	for (struct handback_priv *p; n < max && n < INT_MAX && (p = handback_queue_take(a));)
+		ret[n++] = &p->pub;
+	return (int)n;
+}
+
 int broker_activation_dispatch(broker_activation *a, broker_handback_cb cb, void *userdata)
 {
 	if (!a || !cb)
@@ -299,8 +306,6 @@ int broker_activation_dispatch(broker_activation *a, broker_handback_cb cb, void
 		int r = poll_once(a, &h);
 		if (r == 2)
 			continue;
-		if (r <= 0)
-			handback_flush_all(a);
 		if (r == 0)
 			return delivered;
 		if (r < 0)

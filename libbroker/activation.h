@@ -11,23 +11,22 @@
 #include "proto.h"
 
 #define CONNS_MAX 8   /* brokerd keeps one at a time; a few for overlap */
-#define ACKS_HELD 253 /* acknowledgements kept back to go together, a connection */
 
 struct handback_priv {
 	broker_handback pub;      /* first: the public part */
 	struct handback_priv *next;   /* in the queue of those received, not yet delivered */
 	int slot;                 /* the connection it came on, for the ack, */
 	uint32_t gen;             /* as long as that connection is still open */
-	bool many;                /* it came in a HANDBACK_MANY: its ack may wait for others */
 };
 
-/* A HANDBACK_MANY's sockets are delivered one at a time from a queue; the
- * acknowledgement of one accepted while others are still queued is kept
- * back and goes in one ACK_MANY with theirs: when the queue is empty, and
- * before the library waits, returns from dispatch, closes or gives the
- * connection away.  While the queue holds any, an eventfd in the epoll set
- * keeps broker_activation_get_fd() readable, so that an event loop that
- * takes one at a time comes back for the rest. */
+/* A HANDBACK_MANY's sockets are delivered from a queue, one at a time or
+ * (broker_activation_receive_many()) many.  While the queue holds any, an
+ * eventfd in the epoll set keeps broker_activation_get_fd() readable, so
+ * that an event loop that takes one at a time comes back for the rest.
+ * An acknowledgement always goes before the caller has the fd: never kept
+ * back, so that an app that dies with a socket in hand leaves brokerd no
+ * copy of it (its peer sees the end) instead of a socket whose data it
+ * took with it. */
 struct broker_activation {
 	int epfd;
 	int queued_fd;            /* eventfd: readable while the queue is not empty */
@@ -35,8 +34,7 @@ struct broker_activation {
 	int conns[CONNS_MAX];     /* connections from brokerd, -1 = free slot */
 	uint32_t gen[CONNS_MAX];  /* bumped when a slot's connection goes */
 	struct handback_priv *head, **tail;   /* received, not yet delivered */
-	unsigned nacks[CONNS_MAX];
-	uint64_t acks[CONNS_MAX][ACKS_HELD];  /* accepted, not yet acknowledged */
+	uint64_t serials[BP_ACKS_MAX];        /* broker_handback_accept_many()'s */
 	uint8_t buf[BP_MSG_MAX];
 };
 
@@ -53,10 +51,3 @@ int handback_queue_many(broker_activation *a, struct bp_msg *m, int slot);
 /* The next queued handback whose connection is still open, or NULL;
  * those whose connection went are freed (brokerd has them again). */
 struct handback_priv *handback_queue_take(broker_activation *a);
-
-/* Send the acknowledgements kept back for slot: 0, or the send's error
- * (they are lost with the connection then; brokerd sends those sockets
- * again). */
-int handback_flush_acks(broker_activation *a, int slot);
-/* The same for every open connection, errors ignored. */
-void handback_flush_all(broker_activation *a);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The handbacks of an activation (activation.h): a HANDBACK_MANY's sockets
- * queued and delivered one at a time, and the acknowledgements kept back
- * to go together. */
+ * queued and delivered one or many at a time, and their acknowledgements,
+ * one or many in a message. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -11,30 +12,6 @@
 
 #include "activation.h"
 #include "wire.h"
-
-int handback_flush_acks(broker_activation *a, int slot)
-{
-	unsigned n = a->nacks[slot];
-	if (n == 0)
-		return 0;
-	a->nacks[slot] = 0;
-	if (n == 1) {
-		struct bp_handback_ack ack = { .serial = a->acks[slot][0] };
-		return bp_send_msg(a->conns[slot], a->buf, sizeof(a->buf), BP_HANDBACK_ACK, 0, &ack, sizeof(ack),
-				   NULL, 0, NULL, 0, 0);
-	}
-	struct bp_many many = { .count = n };
-	struct bp_field f = { a->acks[slot], n * (uint32_t)sizeof(uint64_t) };
-	return bp_send_msg(a->conns[slot], a->buf, sizeof(a->buf), BP_ACK_MANY, 0, &many, sizeof(many),
-			   &f, 1, NULL, 0, 0);
-}
-
-void handback_flush_all(broker_activation *a)
-{
-	for (int i = 0; i < CONNS_MAX; i++)
-		if (a->conns[i] >= 0)
-			handback_flush_acks(a, i);
-}
 
 static void queue_put(broker_activation *a, struct handback_priv *p)
 {
@@ -115,35 +92,81 @@ int handback_queue_many(broker_activation *a, struct bp_msg *m, int slot)
 			return -ENOMEM;
 		}
 		m->fds[i] = -1;
-		p->many = true;
 		queue_put(a, p);
 	}
 	return 0;
+}
+
+/* Acknowledge serials[0..n) (n <= BP_ACKS_MAX) on slot: 0 or the send's error. */
+static int send_acks(broker_activation *a, int slot, const uint64_t *serials, unsigned n)
+{
+	if (n == 1) {
+		struct bp_handback_ack ack = { .serial = serials[0] };
+		return bp_send_msg(a->conns[slot], a->buf, sizeof(a->buf), BP_HANDBACK_ACK, 0, &ack, sizeof(ack),
+				   NULL, 0, NULL, 0, 0);
+	}
+	struct bp_many many = { .count = n };
+	struct bp_field f = { serials, n * (uint32_t)sizeof(uint64_t) };
+	return bp_send_msg(a->conns[slot], a->buf, sizeof(a->buf), BP_ACK_MANY, 0, &many, sizeof(many),
+			   &f, 1, NULL, 0, 0);
+}
+
+/* Is h's connection still the one it came on? */
+static bool conn_open(const broker_activation *a, const broker_handback *h)
+{
+	const struct handback_priv *p = (const struct handback_priv *)h;
+	return a->conns[p->slot] >= 0 && a->gen[p->slot] == p->gen;
 }
 
 int broker_handback_accept(broker_activation *a, broker_handback *h)
 {
 	if (!a || !h || h->fd < 0)
 		return -EINVAL;
-	struct handback_priv *p = (struct handback_priv *)h;
-	int slot = p->slot;
-	if (a->conns[slot] < 0 || a->gen[slot] != p->gen)
+	if (!conn_open(a, h))
 		return -EPIPE;
-	if (a->nacks[slot] == ACKS_HELD) {
-		int r = handback_flush_acks(a, slot);
-		if (r < 0)
-			return r;
-	}
-	a->acks[slot][a->nacks[slot]++] = h->serial;
-	/* Kept back while more of its kind wait in the queue; else now. */
-	if (!p->many || !a->head) {
-		int r = handback_flush_acks(a, slot);
-		if (r < 0)
-			return r;
-	}
+	int r = send_acks(a, ((struct handback_priv *)h)->slot, &h->serial, 1);
+	if (r < 0)
+		return r;
 	int fd = h->fd;
 	h->fd = -1;
 	return fd;
+}
+
+/* The ones of h[0..n) that came on slot and are not settled in fds[]
+ * yet (-EAGAIN there), acknowledged BP_ACKS_MAX a message; how many. */
+static size_t accept_slot(broker_activation *a, int slot, broker_handback **h, size_t n, int *fds)
+{
+	size_t done = 0, idx[BP_ACKS_MAX], i = 0;
+	for (;;) {
+		unsigned k = 0;
+		for (; i < n && k < BP_ACKS_MAX; i++)
+			if (fds[i] == -EAGAIN && ((struct handback_priv *)h[i])->slot == slot) {
+				a->serials[k] = h[i]->serial;
+				idx[k++] = i;
+			}
+		if (k == 0)
+			return done;
+		int r = send_acks(a, slot, a->serials, k);
+		for (unsigned j = 0; j < k; j++) {
+			broker_handback *x = h[idx[j]];
+			fds[idx[j]] = r < 0 ? r : x->fd;
+			if (r == 0)
+				x->fd = -1;
+		}
+		done += r < 0 ? 0 : k;
+	}
+}
+
+int broker_handback_accept_many(broker_activation *a, broker_handback **h, size_t n, int *fds)
+{
+	if (!a || (n && (!h || !fds)) || n > INT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		fds[i] = !h[i] || h[i]->fd < 0 ? -EINVAL : !conn_open(a, h[i]) ? -EPIPE : -EAGAIN;
+	size_t done = 0;
+	for (int slot = 0; slot < CONNS_MAX; slot++)
+		done += accept_slot(a, slot, h, n, fds);
+	return (int)done;
 }
 
 broker_handback *broker_handback_free(broker_handback *h)

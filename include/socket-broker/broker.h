@@ -445,9 +445,8 @@ int broker_activation_open(broker_activation **ret);
  * on failure fd is untouched. */
 int broker_activation_open_fd(int fd, broker_activation **ret);
 
-/* Send the acknowledgements kept back, and close the activation.
- * Handbacks not yet accepted are not acknowledged: brokerd keeps those
- * sockets and activates again later.  Returns NULL. */
+/* Close the activation.  Handbacks not yet accepted are not acknowledged:
+ * brokerd keeps those sockets and activates again later.  Returns NULL. */
 broker_activation *broker_activation_close(broker_activation *a);
 
 /* Take the activation's connection out of a, for a program that execs its
@@ -471,6 +470,12 @@ int broker_activation_get_fd(const broker_activation *a);
  * activation connection and nothing else is pending. */
 int broker_activation_receive(broker_activation *a, int timeout_ms, broker_handback **ret);
 
+/* The same for up to max (>= 1) handbacks into ret[0..): those brokerd sent
+ * in one message (up to 253) come out together; accept them with
+ * broker_handback_accept_many().  Returns how many (>= 1), else as
+ * broker_activation_receive(). */
+int broker_activation_receive_many(broker_activation *a, int timeout_ms, broker_handback **ret, size_t max);
+
 /* Read what is ready without blocking and call cb for each handed-back
  * socket; cb owns the handback (accept it and/or free it).  Returns the
  * number of handbacks delivered, or a negative errno. */
@@ -479,14 +484,20 @@ int broker_activation_dispatch(broker_activation *a, broker_handback_cb cb, void
 
 /* Acknowledge the handback: brokerd lets go of its copy.  Returns the fd,
  * which is now the caller's (h->fd becomes -1).  If acknowledging fails the
- * fd stays in h and brokerd keeps its copy.  brokerd sends up to 253
- * sockets a message; while more of that message are queued in the library,
- * the acknowledgement is kept back, and the kept-back ones go together when
- * the queue is empty, before the library waits, when dispatch returns, and
- * at close and take_fd.  A process that exits without closing the
- * activation may so leave sockets it accepted unacknowledged: brokerd
- * kept them and hands them to the next start (at least once). */
+ * fd stays in h and brokerd keeps its copy.  One message to brokerd; for
+ * many sockets at once, broker_handback_accept_many(). */
 int broker_handback_accept(broker_activation *a, broker_handback *h);
+
+/* Acknowledge h[0..n) at once: one message to brokerd for up to 1024 of
+ * them that came on one connection, instead of one each (a storm's
+ * thousands of sockets).  fds[i] gets h[i]'s fd, now the caller's (h[i]->fd
+ * becomes -1), or a negative errno where that one could not be
+ * acknowledged (-EINVAL: NULL or accepted already; -EPIPE: its connection
+ * is gone; a send's error): that socket stays in h[i], and brokerd keeps its
+ * copy.  The acknowledgement goes before the caller has any fd, as with
+ * broker_handback_accept().  Returns how many were accepted, or -EINVAL
+ * (a NULL argument). */
+int broker_handback_accept_many(broker_activation *a, broker_handback **h, size_t n, int *fds);
 
 /* Free a handback; closes its fd if it was never accepted.  Returns NULL. */
 broker_handback *broker_handback_free(broker_handback *h);

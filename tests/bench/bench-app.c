@@ -3,7 +3,7 @@
  * bench-app: the one app every activation comparison starts, so that each
  * path pays the same program start (it always links libbroker).
  *
- *   bench-app [--expect N] [--no-serve|--keep]   started by brokerd (exec or wake
+ *   bench-app [--expect N] [--no-serve|--keep] [--many]   started by brokerd (exec or wake
  *                                         socket): take every handed-back
  *                                         socket, serve it; exit after the
  *                                         batch end, or after N sockets
@@ -21,6 +21,8 @@
  * a socket is only accepted and closed; with --keep it is accepted and
  * kept open until the app has closed its activation (the storm: then the
  * connections' teardown is the app's, after the hand-back, not brokerd's).
+ * With --many the sockets brokerd sends together are taken together and
+ * acknowledged in one message (broker_handback_accept_many()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -61,7 +63,23 @@ static int attach(const char *app_id, broker_activation **ret)
 
 enum { SERVE, CLOSE, KEEP };
 
-static int from_broker(const char *attach_as, unsigned long expect, int mode)
+/* The next handed-back sockets, accepted: one (batch 1), or those brokerd
+ * sent together, in one acknowledgement (broker_handback_accept_many()).
+ * How many fds in fds[], 0 at a batch end, or a negative errno. */
+static int next_fds(broker_activation *a, size_t batch, int *fds)
+{
+	broker_handback *h[253];
+	int n = broker_activation_receive_many(a, 30000, h, batch);
+	if (n <= 0)
+		return n;
+	int r = n == 1 ? (fds[0] = broker_handback_accept(a, h[0])) < 0 ? fds[0] : 1
+		       : broker_handback_accept_many(a, h, (size_t)n, fds);
+	for (int i = 0; i < n; i++)
+		broker_handback_free(h[i]);
+	return r < n ? (r < 0 ? r : -EPROTO) : n;
+}
+
+static int from_broker(const char *attach_as, unsigned long expect, int mode, size_t batch)
 {
 	int *kept = mode == KEEP && expect ? calloc(expect, sizeof(int)) : NULL;
 	if (mode == KEEP && !kept)
@@ -74,11 +92,11 @@ static int from_broker(const char *attach_as, unsigned long expect, int mode)
 		return 1;
 	}
 	unsigned long got = 0;
-	for (;;) {
-		broker_handback *h;
-		r = broker_activation_receive(a, 30000, &h);
+	while (!expect || got < expect) {
+		int fds[253];
+		r = next_fds(a, batch, fds);
 		if (r < 0) {
-			fprintf(stderr, "bench-app: receive: %s\n", broker_strerror(r));
+			fprintf(stderr, "bench-app: receive or accept: %s\n", broker_strerror(r));
 			break;
 		}
 		if (r == 0) {
@@ -86,21 +104,14 @@ static int from_broker(const char *attach_as, unsigned long expect, int mode)
 				continue;   /* attached: until brokerd closes */
 			break;
 		}
-		int fd = broker_handback_accept(a, h);
-		broker_handback_free(h);
-		if (fd < 0) {
-			fprintf(stderr, "bench-app: accept: %s\n", broker_strerror(fd));
-			break;
+		for (int i = 0; i < r; i++, got++) {
+			if (mode == SERVE)
+				serve(fds[i]);
+			else if (mode == KEEP && got < expect)
+				kept[got] = fds[i];
+			else
+				close(fds[i]);
 		}
-		if (mode == SERVE)
-			serve(fd);
-		else if (mode == KEEP)
-			kept[got] = fd;
-		else
-			close(fd);
-		got++;
-		if (expect && got >= expect)
-			break;
 	}
 	broker_activation_close(a);
 	for (unsigned long i = 0; kept && i < got; i++)
@@ -119,6 +130,7 @@ int main(int argc, char **argv)
 	}
 	unsigned long expect = 0;
 	int mode = SERVE;
+	size_t batch = 1;
 	const char *attach_as = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
@@ -129,10 +141,12 @@ int main(int argc, char **argv)
 			mode = CLOSE;
 		else if (strcmp(argv[i], "--keep") == 0)
 			mode = KEEP;
+		else if (strcmp(argv[i], "--many") == 0)
+			batch = 253;
 		else {
 			fprintf(stderr, "bench-app: unknown argument %s\n", argv[i]);
 			return 2;
 		}
 	}
-	return from_broker(attach_as, expect, mode);
+	return from_broker(attach_as, expect, mode, batch);
 }

@@ -85,9 +85,9 @@ void run_storm(void)
 	struct storm keep, close_each;
 	int listener;
 	uint16_t port;
-	storm_once("--no-serve", per, &close_each, &listener, &port);
+	storm_once("--no-serve --many", per, &close_each, &listener, &port);
 	close(listener);
-	storm_once("--keep", per, &keep, &listener, &port);
+	storm_once("--keep --many", per, &keep, &listener, &port);
 	double floor_ms = floor_pipelined_median(listener, port, total);
 	close(listener);
 

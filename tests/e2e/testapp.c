@@ -42,7 +42,11 @@
  *                       brokerd sent (its batch end): the connection resets
  *   --die-after-once N:M  if M does not exist: create it, and after N
  *                       handbacks _exit(0) without closing the activation
- *                       (acknowledgements libbroker kept back are lost)
+ *                       (with sockets still queued in libbroker)
+ *   --many              take the sockets brokerd sends together together:
+ *                       broker_activation_receive_many() and
+ *                       broker_handback_accept_many() (not with the
+ *                       -once misbehaviours or --ack-after)
  *   --env NAME[,NAME...] report these variables of its environment
  *   --daemonize         first fork, setsid and fork again, as a daemon does:
  *                       the grandchild carries on (reports "carrier")
@@ -88,7 +92,7 @@ static struct {
 	const char *leave_worker;
 	unsigned delay_ms, read_min, receive_ms, exit_after, answer_starts;
 	unsigned nth;             /* this start, 1-based */
-	bool accept, retransfer, daemonize, fork_worker, no_read, attach;
+	bool accept, retransfer, daemonize, fork_worker, no_read, attach, many;
 } opt;
 
 static long long now_ms(void)
@@ -275,10 +279,10 @@ static void retransfer(const broker_handback *h, int fd)
 	broker_close(b);
 }
 
+static void serve(const broker_handback *h, int fd);
+
 static void handle(broker_activation *a, broker_handback *h)
 {
-	char ctx[BROKER_CONTEXT_MAX * 4 + 1];
-	report_escape(h->context, h->context_len, ctx, sizeof(ctx));
 	if (first_time(opt.crash_once)) {
 		report("crash pid=%d id=%s", (int)getpid(), h->id);
 		struct rlimit none = { 0, 0 };
@@ -302,6 +306,14 @@ static void handle(broker_activation *a, broker_handback *h)
 		report("error pid=%d id=%s accept=%d", (int)getpid(), h->id, fd);
 		return;
 	}
+	serve(h, fd);
+}
+
+/* Read, report, answer and close or hand back the accepted socket fd. */
+static void serve(const broker_handback *h, int fd)
+{
+	char ctx[BROKER_CONTEXT_MAX * 4 + 1];
+	report_escape(h->context, h->context_len, ctx, sizeof(ctx));
 	int io = fd;
 	if (opt.accept && h->kind == BROKER_KIND_LISTENER)
 		io = accept_one(fd);
@@ -400,6 +412,31 @@ static int attach(broker_activation **a)
 	return r;
 }
 
+/* --many: the sockets of a message, accepted in one acknowledgement,
+ * then handed out one at a time (as accepted: fd in place). */
+#define BATCH 253
+static broker_handback *many[BATCH];
+static int many_fd[BATCH], many_fd_now;
+static size_t many_n, many_next;
+
+static int receive(broker_activation *a, int timeout_ms, broker_handback **ret)
+{
+	if (!opt.many)
+		return broker_activation_receive(a, timeout_ms, ret);
+	if (many_next == many_n) {
+		int n = broker_activation_receive_many(a, timeout_ms, many, BATCH);
+		if (n <= 0)
+			return n;
+		int ok = broker_handback_accept_many(a, many, (size_t)n, many_fd);
+		report("accepted pid=%d count=%d of=%d", (int)getpid(), ok, n);
+		many_n = (size_t)n;
+		many_next = 0;
+	}
+	*ret = many[many_next];
+	many_fd_now = many_fd[many_next++];
+	return 1;
+}
+
 static int run(void)
 {
 	broker_activation *a;
@@ -415,9 +452,14 @@ static int run(void)
 	unsigned handled = 0;
 	for (;;) {
 		broker_handback *h;
-		r = broker_activation_receive(a, opt.stay_until ? 20 : (int)opt.receive_ms, &h);
+		r = receive(a, opt.stay_until ? 20 : (int)opt.receive_ms, &h);
 		if (r == 1) {
-			handle(a, h);
+			if (!opt.many)
+				handle(a, h);
+			else if (many_fd_now >= 0)
+				serve(h, many_fd_now);
+			else
+				report("error pid=%d id=%s accept=%d", (int)getpid(), h->id, many_fd_now);
 			broker_handback_free(h);
 			handled++;
 			if (opt.exit_after && handled >= opt.exit_after)
@@ -467,6 +509,7 @@ int main(int argc, char **argv)
 		{ "hang-once", required_argument, NULL, 'H' },
 		{ "exit-after", required_argument, NULL, 'X' },
 		{ "die-after-once", required_argument, NULL, 'G' },
+		{ "many", no_argument, NULL, 'M' },
 		{ "answer-starts", required_argument, NULL, 'Z' },
 		{ "answer-line", required_argument, NULL, 'Y' },
 		{ "env", required_argument, NULL, 'E' },
@@ -499,6 +542,7 @@ int main(int argc, char **argv)
 		case 'H': opt.hang_once = optarg; break;
 		case 'X': opt.exit_after = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'G': opt.die_after_once = optarg; break;
+		case 'M': opt.many = true; break;
 		case 'Y':
 			if (asprintf(&answer_line, "%s\n", optarg) < 0)
 				return 1;

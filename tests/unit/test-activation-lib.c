@@ -2,12 +2,12 @@
 /*
  * libbroker's side of a hand-back, against a stand-in brokerd on the other
  * end of a real SOCK_SEQPACKET pair: its ACT_HELLO says protocol 4; the
- * sockets of a HANDBACK_MANY come out one at a time; an accept while more
- * are queued keeps its acknowledgement back, and the kept-back ones go in
- * one ACK_MANY when the queue is empty, before the library waits, at the
- * end of dispatch, at close and at take_fd; a single HANDBACK is
- * acknowledged at once; a malformed HANDBACK_MANY ends the connection with
- * every fd it brought closed.
+ * sockets of a HANDBACK_MANY come out one at a time, each accept
+ * acknowledged at once, or many at a time (receive_many), acknowledged in
+ * one ACK_MANY (accept_many), per-socket errors where one cannot be; while
+ * sockets wait in the library its fd stays readable; dispatch, a single
+ * HANDBACK, close and take_fd; a malformed HANDBACK_MANY ends the
+ * connection with every fd it brought closed.
  */
 #include <errno.h>
 #include <poll.h>
@@ -139,10 +139,12 @@ static void finish(struct stand_in *s)
 		close(s->socks[i]);
 		close(s->peers[i]);
 	}
-	close(s->fd);
+	if (s->fd >= 0)
+		close(s->fd);
 }
 
-START_TEST(acks_go_together)
+/* One by one: each accept is its own acknowledgement, at once. */
+START_TEST(one_by_one)
 {
 	int fds = count_fds();
 	struct stand_in s;
@@ -151,11 +153,9 @@ START_TEST(acks_go_together)
 	send_end(&s);
 	for (unsigned i = 0; i < 3; i++) {
 		accept_close(&s, next(&s, 10 + i, i));
-		if (i < 2)
-			expect_nothing(&s);   /* kept back: more are queued */
+		const uint64_t want[] = { 10 + i };
+		expect_acks(&s, want, 1);
 	}
-	const uint64_t want[] = { 10, 11, 12 };
-	expect_acks(&s, want, 3);
 	broker_handback *h;
 	ck_assert_int_eq(broker_activation_receive(s.a, 1000, &h), 0);   /* the batch end */
 	finish(&s);
@@ -169,31 +169,84 @@ static bool readable(int fd)
 	return poll(&p, 1, 0) == 1;
 }
 
-/* An ack kept back goes when receive finds nothing more, before it waits
- * or returns, even when the socket queued behind it is never accepted
- * (that one is not acknowledged).  While sockets are queued in the
- * library, its fd stays readable for an event loop. */
-START_TEST(acks_go_before_a_wait)
+/* receive_many gives a message's sockets together (up to max), and
+ * accept_many acknowledges them in one message before any fd is the
+ * caller's.  While sockets wait in the library, its fd stays readable. */
+START_TEST(together)
 {
 	int fds = count_fds();
 	struct stand_in s;
 	open_pair(&s);
-	int fd = broker_activation_get_fd(s.a);
-	ck_assert(!readable(fd));
-	send_many(&s, 2, 20, 2);
-	ck_assert(readable(fd));
-	accept_close(&s, next(&s, 20, 0));
+	int afd = broker_activation_get_fd(s.a);
+	ck_assert(!readable(afd));
+	send_many(&s, 5, 20, 5);
+	broker_handback *h[8];
+	ck_assert_int_eq(broker_activation_receive_many(s.a, 1000, h, 3), 3);   /* max 3 */
+	ck_assert(readable(afd));   /* two still queued, nothing in the kernel */
 	expect_nothing(&s);
-	ck_assert(readable(fd));   /* one still queued, none in the kernel */
-	broker_handback *later = next(&s, 21, 1);
-	ck_assert(!readable(fd));
+	int got[3];
+	ck_assert_int_eq(broker_handback_accept_many(s.a, h, 3, got), 3);
+	const uint64_t want[] = { 20, 21, 22 };
+	expect_acks(&s, want, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_uint_eq(h[i]->serial, 20 + i);
+		ck_assert_int_eq(h[i]->fd, -1);
+		struct stat x, y;
+		ck_assert_int_eq(fstat(got[i], &x), 0);
+		ck_assert_int_eq(fstat(s.socks[i], &y), 0);
+		ck_assert_uint_eq(x.st_ino, y.st_ino);
+		close(got[i]);
+		broker_handback_free(h[i]);
+	}
+	/* the rest, and then the batch end */
+	ck_assert_int_eq(broker_activation_receive_many(s.a, 1000, h, 8), 2);
+	ck_assert(!readable(afd));
+	send_end(&s);
+	ck_assert_uint_eq(h[0]->serial, 23);
+	ck_assert_uint_eq(h[1]->serial, 24);
+	/* one refused among them: NULL, and one accepted already */
+	broker_handback *mixed[3] = { h[0], NULL, h[1] };
+	ck_assert_int_eq(broker_handback_accept_many(s.a, mixed, 3, got), 2);
+	ck_assert_int_ge(got[0], 0);
+	ck_assert_int_eq(got[1], -EINVAL);
+	ck_assert_int_ge(got[2], 0);
+	const uint64_t rest[] = { 23, 24 };
+	expect_acks(&s, rest, 2);
+	close(got[0]);
+	close(got[2]);
+	ck_assert_int_eq(broker_handback_accept_many(s.a, mixed, 1, got), 0);
+	ck_assert_int_eq(got[0], -EINVAL);   /* accepted already */
 	expect_nothing(&s);
-	broker_handback *h;
-	ck_assert_int_eq(broker_activation_receive(s.a, 0, &h), 0);   /* nothing more */
-	const uint64_t want[] = { 20 };
-	expect_acks(&s, want, 1);
-	broker_handback_free(later);
-	expect_nothing(&s);
+	broker_handback_free(h[0]);
+	broker_handback_free(h[1]);
+	ck_assert_int_eq(broker_activation_receive_many(s.a, 1000, h, 8), 0);
+	ck_assert(!readable(afd));
+	ck_assert_int_eq(broker_activation_receive_many(s.a, 0, h, 0), -EINVAL);
+	finish(&s);
+	ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* Sockets whose connection went: -EPIPE each, and nothing sent. */
+START_TEST(together_after_the_connection_went)
+{
+	int fds = count_fds();
+	struct stand_in s;
+	open_pair(&s);
+	send_many(&s, 2, 30, 2);
+	broker_handback *h[2];
+	ck_assert_int_eq(broker_activation_receive_many(s.a, 1000, h, 2), 2);
+	close(s.fd);   /* brokerd goes */
+	s.fd = -1;
+	broker_handback *more;
+	ck_assert_int_eq(broker_activation_receive(s.a, 1000, &more), -EPIPE);
+	int got[2];
+	ck_assert_int_eq(broker_handback_accept_many(s.a, h, 2, got), 0);
+	ck_assert_int_eq(got[0], -EPIPE);
+	ck_assert_int_eq(got[1], -EPIPE);
+	ck_assert_int_ge(h[0]->fd, 0);   /* still the handbacks' */
+	broker_handback_free(h[0]);
+	broker_handback_free(h[1]);
 	finish(&s);
 	ck_assert_int_eq(count_fds(), fds);
 }
@@ -209,50 +262,44 @@ static void accept_cb(broker_activation *a, broker_handback *h, void *userdata)
 	broker_handback_free(h);
 }
 
-START_TEST(dispatch_close_and_take)
+START_TEST(dispatch_single_and_take)
 {
 	int fds = count_fds();
 	struct stand_in s;
 	open_pair(&s);
-	/* dispatch: the three of a message, acknowledged in one */
-	send_many(&s, 3, 30, 3);
+	/* dispatch: the three of a message, each acknowledged as accepted */
+	send_many(&s, 3, 40, 3);
 	send_end(&s);
 	unsigned calls = 0;
 	ck_assert_int_eq(broker_activation_dispatch(s.a, accept_cb, &calls), 3);
 	ck_assert_uint_eq(calls, 3);
-	const uint64_t want[] = { 30, 31, 32 };
-	expect_acks(&s, want, 3);
-	/* a single HANDBACK (an older brokerd's way): acknowledged at once */
+	for (uint64_t k = 40; k < 43; k++)
+		expect_acks(&s, &k, 1);
+	/* a single HANDBACK (an older brokerd's way) */
 	new_socket(&s);
-	struct bp_handback w = { .kind = BROKER_KIND_STREAM, .serial = 40 };
-	struct bp_field f[3] = { { "app.lib", 7 }, { "s40", 3 }, { "ctx", 3 } };
+	struct bp_handback w = { .kind = BROKER_KIND_STREAM, .serial = 50 };
+	struct bp_field f[3] = { { "app.lib", 7 }, { "s50", 3 }, { "ctx", 3 } };
 	ck_assert_int_eq(bp_send_msg(s.fd, buf, sizeof(buf), BP_HANDBACK, 0, &w, sizeof(w), f, 3,
 				     &s.socks[3], 1, 0), 0);
-	accept_close(&s, next(&s, 40, 3));
-	const uint64_t one[] = { 40 };
-	expect_acks(&s, one, 1);
-	/* kept back, then close: it goes before the connection does */
-	send_many(&s, 2, 50, 2);
-	accept_close(&s, next(&s, 50, 4));
-	expect_nothing(&s);
-	broker_activation_close(s.a);
+	accept_close(&s, next(&s, 50, 3));
 	const uint64_t fifty[] = { 50 };
 	expect_acks(&s, fifty, 1);
-	struct bp_msg m;
-	ck_assert_int_eq(bp_recv(s.fd, buf, sizeof(buf), 0, &m, NULL, NULL), 0);   /* and the end */
+	/* queued handbacks not accepted at close: closed, not acknowledged */
+	send_many(&s, 2, 60, 2);
+	accept_close(&s, next(&s, 60, 4));
+	const uint64_t sixty[] = { 60 };
+	expect_acks(&s, sixty, 1);
+	broker_activation_close(s.a);
 	s.a = NULL;
+	struct bp_msg m;
+	ck_assert_int_eq(bp_recv(s.fd, buf, sizeof(buf), 0, &m, NULL, NULL), 0);   /* the end, no ack */
 	finish(&s);
 
-	/* take_fd: the same, before the connection changes hands */
+	/* take_fd: the connection changes hands */
 	open_pair(&s);
-	send_many(&s, 2, 60, 2);
-	accept_close(&s, next(&s, 60, 0));
-	expect_nothing(&s);
 	int fd = broker_activation_take_fd(s.a);
 	ck_assert_int_ge(fd, 0);
 	s.a = NULL;
-	const uint64_t sixty[] = { 60 };
-	expect_acks(&s, sixty, 1);
 	close(fd);
 	finish(&s);
 	ck_assert_int_eq(count_fds(), fds);
@@ -281,9 +328,10 @@ int main(void)
 {
 	Suite *s = suite_create("activation-lib");
 	TCase *tc = tcase_create("activation-lib");
-	tcase_add_test(tc, acks_go_together);
-	tcase_add_test(tc, acks_go_before_a_wait);
-	tcase_add_test(tc, dispatch_close_and_take);
+	tcase_add_test(tc, one_by_one);
+	tcase_add_test(tc, together);
+	tcase_add_test(tc, together_after_the_connection_went);
+	tcase_add_test(tc, dispatch_single_and_take);
 	tcase_add_test(tc, malformed_many);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
