@@ -17,6 +17,7 @@ struct handback_priv {
 	struct handback_priv *next;   /* in the queue of those received, not yet delivered */
 	int slot;                 /* the connection it came on, for the ack, */
 	uint32_t gen;             /* as long as that connection is still open */
+	bool named;               /* in broker_handback_accept_many(): seen once already */
 };
 
 /* A HANDBACK_MANY's sockets are delivered from a queue, one at a time or

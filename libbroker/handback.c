@@ -161,11 +161,19 @@ int broker_handback_accept_many(broker_activation *a, broker_handback **h, size_
 {
 	if (!a || (n && (!h || !fds)) || n > INT_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		fds[i] = !h[i] || h[i]->fd < 0 ? -EINVAL : !conn_open(a, h[i]) ? -EPIPE : -EAGAIN;
+	/* a handback named twice is acknowledged once: the second is -EINVAL */
+	for (size_t i = 0; i < n; i++) {
+		struct handback_priv *p = (struct handback_priv *)h[i];
+		fds[i] = !p || h[i]->fd < 0 || p->named ? -EINVAL : !conn_open(a, h[i]) ? -EPIPE : -EAGAIN;
+		if (fds[i] == -EAGAIN)
+			p->named = true;
+	}
 	size_t done = 0;
 	for (int slot = 0; slot < CONNS_MAX; slot++)
 		done += accept_slot(a, slot, h, n, fds);
+	for (size_t i = 0; i < n; i++)
+		if (h[i])
+			((struct handback_priv *)h[i])->named = false;
 	return (int)done;
 }
 

@@ -492,9 +492,9 @@ int broker_handback_accept(broker_activation *a, broker_handback *h);
  * them that came on one connection, instead of one each (a storm's
  * thousands of sockets).  fds[i] gets h[i]'s fd, now the caller's (h[i]->fd
  * becomes -1), or a negative errno where that one could not be
- * acknowledged (-EINVAL: NULL or accepted already; -EPIPE: its connection
- * is gone; a send's error): that socket stays in h[i], and brokerd keeps its
- * copy.  The acknowledgement goes before the caller has any fd, as with
+ * acknowledged (-EINVAL: NULL, accepted already, or named twice in h;
+ * -EPIPE: its connection is gone; a send's error): that socket stays in
+ * h[i], and brokerd keeps its copy.  The acknowledgement goes before the caller has any fd, as with
  * broker_handback_accept().  Returns how many were accepted, or -EINVAL
  * (a NULL argument). */
 int broker_handback_accept_many(broker_activation *a, broker_handback **h, size_t n, int *fds);
