@@ -2,8 +2,9 @@
 /*
  * The randomized fault run without systemd: four exec apps (a daemonizing
  * one that now and then crashes before its ack, one that forks a worker
- * and exits, one that leaves an orphan behind, one that now and then exits
- * without an ack) hold CHAOS_SOCKETS TCP sockets.  Each round sends random
+ * and exits and takes its sockets a message at a time (accept-many), one
+ * that leaves an orphan behind, one that now and then exits without an
+ * ack) hold CHAOS_SOCKETS TCP sockets.  Each round sends random
  * payloads to some of them (to all, every fifth round) and then injects
  * faults: kill -9 of a random process of a random instance, re-armed
  * crashes and unacknowledged exits, orphans kept through the faults
@@ -32,7 +33,7 @@
 
 static const char *const app_options[CHAOS_APPS] = {
 	"--retransfer --daemonize --crash-once crash",
-	"--retransfer --fork-worker",
+	"--retransfer --fork-worker --many",
 	"--retransfer --leave-worker linger",
 	"--retransfer --noack-once noack",
 };
