@@ -8,18 +8,6 @@
  */
 #include "pybroker.h"
 
-typedef struct {
-	PyObject_HEAD
-	broker_activation *a;
-	int busy;
-} pyactivation;
-
-typedef struct {
-	PyObject_HEAD
-	broker_handback *h;
-	pyactivation *owner;
-} pyhandback;
-
 static int pyactivation_init(pyactivation *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "fd", NULL };
@@ -63,7 +51,7 @@ static void pyactivation_dealloc(pyactivation *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static broker_activation *pyactivation_begin(pyactivation *self)
+broker_activation *pyactivation_begin(pyactivation *self)
 {
 	if (!self->a) {
 		PyErr_SetString(PyExc_ValueError, "the Activation is closed");
@@ -90,8 +78,7 @@ static PyObject *pyactivation_fileno(pyactivation *self, PyObject *unused)
 	return PyLong_FromLong(broker_activation_get_fd(self->a));
 }
 
-/* Takes h (frees it if the wrapper cannot be made). */
-static PyObject *pyhandback_new(pyactivation *owner, broker_handback *h)
+PyObject *pyactivation_handback_new(pyactivation *owner, broker_handback *h)
 {
 	pyhandback *self = PyObject_New(pyhandback, &pyactivation_handback_type);
 	if (!self) {
@@ -100,6 +87,7 @@ static PyObject *pyhandback_new(pyactivation *owner, broker_handback *h)
 	}
 	self->h = h;
 	self->owner = (pyactivation *)Py_NewRef(owner);
+	self->busy = 0;
 	return (PyObject *)self;
 }
 
@@ -121,7 +109,7 @@ static PyObject *pyactivation_receive(pyactivation *self, PyObject *args)
 		return pymodule_raise(r, NULL);
 	if (r == 0)
 		Py_RETURN_NONE;
-	return pyhandback_new(self, h);
+	return pyactivation_handback_new(self, h);
 }
 
 struct collect {
@@ -136,7 +124,7 @@ static void collect_one(broker_activation *a, broker_handback *h, void *userdata
 		broker_handback_free(h);   /* not acknowledged: brokerd hands it back again */
 		return;
 	}
-	PyObject *o = pyhandback_new(c->self, h);
+	PyObject *o = pyactivation_handback_new(c->self, h);
 	if (!o || PyList_Append(c->list, o) < 0)
 		Py_CLEAR(c->list);
 	Py_XDECREF(o);
@@ -166,6 +154,10 @@ static PyMethodDef pyactivation_methods[] = {
 	  "broker_activation_receive(timeout_ms=-1) -> Handback, or None at a batch end or timeout" },
 	{ "dispatch", (PyCFunction)pyactivation_dispatch, METH_NOARGS,
 	  "broker_activation_dispatch() -> [Handback], without blocking" },
+	{ "receive_many", (PyCFunction)pyactmany_receive_many, METH_VARARGS,
+	  "broker_activation_receive_many(timeout_ms=-1, max=253) -> [Handback], [] at a batch end or timeout" },
+	{ "accept_many", (PyCFunction)pyactmany_accept_many, METH_O,
+	  "broker_handback_accept_many([Handback]) -> [fd, now yours, or a negative errno] in order" },
 	{ NULL },
 };
 
@@ -212,6 +204,10 @@ static PyObject *pyhandback_accept(pyhandback *self, PyObject *unused)
 
 static PyObject *pyhandback_close(pyhandback *self, PyObject *unused)
 {
+	if (self->busy) {   /* an accept_many() in another thread has h */
+		PyErr_SetString(PyExc_RuntimeError, "this handle is in use by another thread");
+		return NULL;
+	}
 	self->h = broker_handback_free(self->h);
 	Py_RETURN_NONE;
 }

@@ -61,7 +61,29 @@ PyObject *pybulk_transfer_many(pyclient *self, PyObject *items);
 PyObject *pybulk_claim_many(pyclient *self, PyObject *args);
 
 /* pyactivation.c: the app side of a wake-up. */
+typedef struct {
+	PyObject_HEAD
+	broker_activation *a;
+	int busy;
+} pyactivation;
+
+typedef struct {
+	PyObject_HEAD
+	broker_handback *h;
+	pyactivation *owner;
+	int busy;   /* in an accept_many() that runs without the GIL */
+} pyhandback;
+
 extern PyTypeObject pyactivation_type;
 extern PyTypeObject pyactivation_handback_type;
 /* An Activation that owns a (NULL: raises MemoryError, a is closed). */
 PyObject *pyactivation_wrap(broker_activation *a);
+/* The handle for one call, or NULL with an exception set (closed, or busy). */
+broker_activation *pyactivation_begin(pyactivation *self);
+/* A Handback of owner's; takes h (frees it if the wrapper cannot be made). */
+PyObject *pyactivation_handback_new(pyactivation *owner, broker_handback *h);
+
+/* pyactmany.c: Activation's calls for many handbacks at once
+ * (broker_activation_receive_many(), broker_handback_accept_many()). */
+PyObject *pyactmany_receive_many(pyactivation *self, PyObject *args);
+PyObject *pyactmany_accept_many(pyactivation *self, PyObject *handbacks);

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""What the Python tests share: TAP output, waiting, exact reads, and a real
-brokerd in a temporary directory with manifests written by the test."""
+"""What the Python tests share: TAP output, waiting, exact reads, this
+process's fds, an app's report, and a real brokerd in a temporary directory
+with manifests written by the test."""
+import json
 import os
 import pwd
 import shutil
@@ -46,6 +48,20 @@ def wait_for(cond, timeout=20.0):
     while not (v := cond()) and time.monotonic() < deadline:
         time.sleep(0.01)
     return v
+
+
+def my_fds():
+    """This process's open fds (compare before and after: nothing leaked)."""
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def report_lines(path, event):
+    """The lines of an app's JSON report (tests/python/activated.py) of that event."""
+    try:
+        with open(path) as f:
+            return [j for j in map(json.loads, f) if j["event"] == event]
+    except FileNotFoundError:
+        return []
 
 
 def recv_exactly(conn, n, timeout=20.0):

@@ -20,7 +20,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from brokertest import Brokerd, Tap, recv_exactly, wait_for  # noqa: E402
+from brokertest import Brokerd, Tap, my_fds, recv_exactly, wait_for  # noqa: E402
 
 sys.path.insert(0, os.environ["SOCKETBROKER_PATH"])
 import socketbroker  # noqa: E402
@@ -30,10 +30,6 @@ tap = Tap()
 ok = tap.ok
 APP = "org.test.py-bulk"
 N = 300   # more than the 253 sockets of one message
-
-
-def my_fds():
-    return sorted(os.listdir("/proc/self/fd"))
 
 
 def is_open(fd):

@@ -9,7 +9,6 @@ SOCKETBROKER_PATH (the build tree's package), SOURCE_ROOT, BUILD_ROOT."""
 import ast
 import asyncio
 import errno
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from brokertest import Brokerd, Tap, recv_exactly, wait_for  # noqa: E402
+from brokertest import Brokerd, Tap, my_fds, recv_exactly, report_lines, wait_for  # noqa: E402
 
 MODPATH, SRC, BUILD = os.environ["SOCKETBROKER_PATH"], os.environ["SOURCE_ROOT"], os.environ["BUILD_ROOT"]
 sys.path.insert(0, MODPATH)
@@ -33,10 +32,6 @@ from socketbroker import AppState, BrokerError, Kind, Reason, State  # noqa: E40
 tap = Tap()
 ok = tap.ok
 APP, WOKEN, WOKEN2 = "org.test.py", "org.test.py-woken", "org.test.py-dispatch"
-
-
-def my_fds():
-    return sorted(os.listdir("/proc/self/fd"))
 
 
 def raises(fn, err):
@@ -243,14 +238,6 @@ def check_attach(bd):
         ok(wait_for(lambda: [a.state for a in b.apps() if a.id == APP] == [AppState.IDLE]),
            "closing the Activation ends the attachment")
     ok(my_fds() == start_fds, "no fd left behind", (start_fds, my_fds()))
-
-
-def report_lines(path, event):
-    try:
-        with open(path) as f:
-            return [j for j in map(json.loads, f) if j["event"] == event]
-    except FileNotFoundError:
-        return []
 
 
 def check_activation(bd, app_id, mode):

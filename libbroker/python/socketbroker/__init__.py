@@ -27,6 +27,13 @@ When brokerd starts the app again, take the sockets back::
                     sock = h.accept()             # brokerd lets go; the data is in sock
                     ... h.id, h.reason, h.context ...
 
+or a message's sockets (up to 253) at once, with one acknowledgement::
+
+        with activation:
+            while hs := activation.receive_many(5.0):   # [] at the batch end
+                for r in activation.accept_many(hs):
+                    ... r.id, r.sock (or r.error) ...
+
 Every blocking call releases the GIL.  For asyncio, see socketbroker.aio:
 Broker.fileno() and Activation.fileno() work with loop.add_reader().
 Failures raise BrokerError (an OSError) with libbroker's sentence.
@@ -41,11 +48,11 @@ from . import _native
 from ._activation import Activation, Handback
 from ._client import Broker
 from ._errors import BrokerError
-from ._types import (CONTEXT_MAX, DEFAULT_TIMEOUT, ID_MAX, NO_STORE, AppInfo, AppState, ClaimResult, Event, EventType,
-                     Kind, Reason, SocketInfo, State, Status, TransferResult)
+from ._types import (CONTEXT_MAX, DEFAULT_TIMEOUT, ID_MAX, NO_STORE, AcceptResult, AppInfo, AppState, ClaimResult, Event,
+                     EventType, Kind, Reason, SocketInfo, State, Status, TransferResult)
 
 __all__ = [
-    "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "ClaimResult", "DEFAULT_TIMEOUT",
+    "AcceptResult", "Activation", "AppInfo", "AppState", "Broker", "BrokerError", "CONTEXT_MAX", "ClaimResult", "DEFAULT_TIMEOUT",
     "Event", "EventType", "Handback", "ID_MAX", "Kind", "NO_STORE", "Reason", "SocketInfo", "State", "Status",
     "TransferResult", "default_socket", "env_reason", "strerror",
 ]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 TYPE_CHECKING = False   # typing is not imported at run time (see _types.py)
 if TYPE_CHECKING:
-    from typing import Iterator, List, Optional
+    from typing import Iterable, Iterator, List, Optional
 
 from . import _native
 from ._errors import BrokerError
-from ._types import Kind, Reason, _member, _ms, _socket
+from ._types import AcceptResult, Kind, Reason, _member, _ms, _socket
 
 
 class Handback:
@@ -50,7 +51,8 @@ class Handback:
         """Acknowledge: brokerd lets go, and the socket is the caller's
         (broker_handback_accept()), with the unread data still in it.
         If acknowledging fails (EPIPE: the activation is gone), brokerd
-        keeps its copy and this Handback still holds the fd."""
+        keeps its copy and this Handback still holds the fd.  For many
+        at once, Activation.accept_many()."""
         return _socket(self._h.accept())
 
     def close(self) -> None:
@@ -111,6 +113,50 @@ class Activation:
         one gives a timeout, or waits on fileno() itself."""
         h = self._a.receive(_ms(timeout))
         return Handback(h) if h is not None else None
+
+    def receive_many(self, timeout: Optional[float] = None, max: int = 253) -> List[Handback]:
+        """The next handed-back sockets, up to max (>= 1), waiting up to
+        timeout seconds as receive() does (broker_activation_receive_many()):
+        those brokerd sent in one message (up to 253) come out together, for
+        accept_many().  [] where receive() gives None; BrokerError EPIPE as
+        receive()."""
+        return [Handback(h) for h in self._a.receive_many(_ms(timeout), max)]
+
+    def accept_many(self, handbacks: Iterable[Handback]) -> List[AcceptResult]:
+        """Acknowledge many handbacks at once (broker_handback_accept_many()):
+        one message to brokerd for up to 1024, where Handback.accept() sends
+        one each.  One result per handback, in order: its socket, as
+        accept() gives it (the Handback then holds no fd), or the BrokerError
+        that its accept() would have raised, and then it still holds its fd
+        and brokerd its copy: EPIPE if its Activation is closed (this one or
+        the one it came on), EINVAL if it has no fd (accepted or closed
+        already, or named earlier in the list).  Raises before anything is
+        sent: TypeError for an item that is not a Handback, ValueError for
+        one that came on another Activation that is still open (accept it
+        there); RuntimeError while another thread uses this Activation."""
+        hs = list(handbacks)
+        for pos, h in enumerate(hs):
+            if not isinstance(h, Handback):
+                raise TypeError(f"accept_many: item {pos} is not a Handback")
+        answers = self._a.accept_many([h._h for h in hs])
+        out: List[AcceptResult] = []
+        try:
+            for h, r in zip(hs, answers):
+                if r < 0:
+                    e = BrokerError(-r, _native.strerror(r))
+                    out.append(AcceptResult(id=h.id, error=e, message=e.strerror, sock=None))
+                else:
+                    out.append(AcceptResult(id=h.id, error=None, message="", sock=_socket(r)))
+        except BaseException:
+            # none could be returned: brokerd let go of them, so close them
+            for r in answers[len(out) + 1:]:
+                if r >= 0:
+                    os.close(r)
+            for res in out:
+                if res.sock:
+                    res.sock.close()
+            raise
+        return out
 
     def dispatch(self) -> List[Handback]:
         """Every handback that has arrived, without blocking."""

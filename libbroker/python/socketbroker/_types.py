@@ -254,6 +254,15 @@ class ClaimResult(_Result):
     info: Optional[SocketInfo]     #: on success its info, local and peer "" (ask sock); else None
 
 
+class AcceptResult(_Result):
+    """One handback's outcome in Activation.accept_many() (an fd or an
+    errno of broker_handback_accept_many())."""
+    id: str                        #: the handback's socket id
+    error: Optional[BrokerError]   #: None: the socket is yours; else why not, and the Handback still holds it
+    message: str                   #: on error, libbroker's sentence; else ""
+    sock: Optional[socket.socket]  #: on success the socket, brokerd no longer holds it; else None
+
+
 def _ms(timeout: Optional[float]) -> int:
     """Seconds (None: forever) as libbroker's timeout_ms."""
     return -1 if timeout is None else max(0, math.ceil(timeout * 1000))
