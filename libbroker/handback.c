@@ -132,15 +132,19 @@ int broker_handback_accept(broker_activation *a, broker_handback *h)
 	return fd;
 }
 
+/* In fds[] while a handback's outcome is open: no errno (a send on a
+ * wake socket's non-blocking connection may well say -EAGAIN). */
+#define UNSETTLED INT_MIN
+
 /* The ones of h[0..n) that came on slot and are not settled in fds[]
- * yet (-EAGAIN there), acknowledged BP_ACKS_MAX a message; how many. */
+ * yet, acknowledged BP_ACKS_MAX a message; how many. */
 static size_t accept_slot(broker_activation *a, int slot, broker_handback **h, size_t n, int *fds)
 {
 	size_t done = 0, idx[BP_ACKS_MAX], i = 0;
 	for (;;) {
 		unsigned k = 0;
 		for (; i < n && k < BP_ACKS_MAX; i++)
-			if (fds[i] == -EAGAIN && ((struct handback_priv *)h[i])->slot == slot) {
+			if (fds[i] == UNSETTLED && ((struct handback_priv *)h[i])->slot == slot) {
 				a->serials[k] = h[i]->serial;
 				idx[k++] = i;
 			}
@@ -164,8 +168,8 @@ int broker_handback_accept_many(broker_activation *a, broker_handback **h, size_
 	/* a handback named twice is acknowledged once: the second is -EINVAL */
 	for (size_t i = 0; i < n; i++) {
 		struct handback_priv *p = (struct handback_priv *)h[i];
-		fds[i] = !p || h[i]->fd < 0 || p->named ? -EINVAL : !conn_open(a, h[i]) ? -EPIPE : -EAGAIN;
-		if (fds[i] == -EAGAIN)
+		fds[i] = !p || h[i]->fd < 0 || p->named ? -EINVAL : !conn_open(a, h[i]) ? -EPIPE : UNSETTLED;
+		if (fds[i] == UNSETTLED)
 			p->named = true;
 	}
 	size_t done = 0;
