@@ -27,7 +27,8 @@
 #include "util.h"
 
 #define AUDIT_QUIET 0.2         /* s after the last store operation */
-#define AUDIT_RECHECK 1.0       /* s before a shortfall counts */
+#define AUDIT_RECHECK 1.0       /* s before a shortfall counts, or before asking again */
+#define AUDIT_TRIES 3           /* asks of a manager that does not answer, an audit */
 
 /* The manager's count of brokerd's stored fds, or a negative errno. */
 static int manager_count(struct store *s)
@@ -105,10 +106,21 @@ static void audit(struct daemon *d, bool recheck)
 		log_crit("fd store: brokerd counts %u stored socket(s) for %u held: a brokerd bug",
 			 s->stored, d->nheld);
 	int n = manager_count(s);
+	if (n < 0 && n != -ENXIO && ++s->ask_tries < AUDIT_TRIES) {
+		/* a manager too busy to answer within the call's 2 s (a loaded
+		 * machine, a burst of its own work): ask again in a second */
+		ev_timer_stop(d->loop, &s->audit);
+		ev_timer_set(&s->audit, AUDIT_RECHECK, 0.);
+		s->audit_recheck = recheck;
+		ev_timer_start(d->loop, &s->audit);
+		return;
+	}
+	unsigned tries = s->ask_tries;
+	s->ask_tries = 0;
 	if (n < 0) {
 		if (!s->no_manager_count)
-			log_notice("fd store: cannot ask the service manager what it stores (%s); "
-				   "not audited", strerror(-n));
+			log_notice("fd store: cannot ask the service manager what it stores (%s, %u time(s)); "
+				   "not audited", strerror(-n), tries ? tries : 1);
 		s->no_manager_count = true;
 		return;
 	}

@@ -58,6 +58,7 @@ struct store {
 	ev_timer audit;              /* store-audit.c */
 	bool audit_recheck;
 	bool no_manager_count;       /* said once that the manager cannot be asked */
+	unsigned ask_tries;          /* asks this audit that the manager did not answer */
 	sd_bus *bus;
 	char *unit_path;
 };

@@ -413,10 +413,48 @@ START_TEST(chaos)
 }
 END_TEST
 
+/* The manager does not answer the audit for 3 s (stopped, as a manager
+ * busy for that long would be): brokerd asks again a second later instead
+ * of giving the audit up, and the audit that gets through finds the store
+ * whole. */
+START_TEST(audit_asks_again)
+{
+	const char *app = "org.test.f4";
+	sd_setup(&(struct brokerd_opts){ 0 });
+	sd_wake_app("f4", app, NULL);
+	pid_t bpid = sd_start_brokerd();
+	static struct tsock t[2];
+	t[0].id = "a";
+	t[1].id = "b";
+	hold(app, t, 1);
+	sd_expect_store_whole();
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)bpid);
+	FILE *f = fopen(path, "re");
+	pid_t manager = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &manager) == 1)
+			break;
+	if (f)
+		fclose(f);
+	ck_assert_int_gt(manager, 1);
+	ck_assert_int_eq(kill(manager, SIGSTOP), 0);
+	hold(app, &t[1], 1);   /* a store operation: its audit comes 200 ms later */
+	usleep(3000 * 1000);
+	ck_assert_int_eq(kill(manager, SIGCONT), 0);
+	ck_assert_int_eq(check_held(app, t, 2), 2);
+	sd_expect_store_whole();   /* and no "cannot ask the service manager" */
+	for (int i = 0; i < 2; i++)
+		close(t[i].peer);
+	sd_case_done();
+}
+END_TEST
+
 void sd_fdstore_cases(Suite *s)
 {
 	sd_add_case(s, "replace_same", replace_same);
 	sd_add_case(s, "orders", orders);
 	sd_add_case(s, "exec_killmode", exec_killmode);
 	sd_add_case_timeout(s, "chaos", chaos, 280);
+	sd_add_case(s, "audit_asks_again", audit_asks_again);
 }
