@@ -113,6 +113,8 @@ struct app {
 	unsigned window_starts;      /* starts in it */
 	unsigned throttles;          /* throttled in a row (each wait longer) */
 	bool throttled_in_window;
+	uint64_t trigger_second;     /* journal.c: CLOCK_MONOTONIC start of the second counted, */
+	unsigned trigger_lines;      /* and its trigger lines so far */
 	/* Hand-backs of the same socket (by inode) in the trigger limit's
 	 * window: a running app that hands a still-readable socket straight
 	 * back would get it again at once, in a loop. */

@@ -3,6 +3,26 @@
  * the app, the socket and the reason as structured fields (log.c). */
 #include "event.h"
 #include "log.h"
+#include "util.h"
+
+/* An app's trigger lines a second at info; the rest at debug.  A storm of
+ * 10 000 sockets would otherwise spend the journal's whole rate limit
+ * (10 000 lines in 30 s by default), and it would then drop the lines that
+ * matter; the activation's line and the hand-back's say how many. */
+#define TRIGGER_LINES 10
+
+static void log_trigger(struct app *a, const char *id, int reason)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (now - a->trigger_second >= 1000000) {
+		a->trigger_second = now;
+		a->trigger_lines = 0;
+	}
+	unsigned k = ++a->trigger_lines;
+	log_event(k <= TRIGGER_LINES ? LOG_INFO : LOG_DEBUG, MSGID_TRIGGER, 0, a->id, id, reason,
+		  k == TRIGGER_LINES ? "triggered (this app's further triggers this second are logged at debug)"
+				     : "triggered");
+}
 
 void journal_on_event(struct daemon *d, const struct event *ev)
 {
@@ -15,7 +35,7 @@ void journal_on_event(struct daemon *d, const struct event *ev)
 			 ev->prev ? ", replacing" : "");
 		break;
 	case EVENT_TRIGGER:
-		log_event(LOG_INFO, MSGID_TRIGGER, 0, a->id, id, ev->reason, "triggered");
+		log_trigger(a, id, ev->reason);
 		break;
 	case EVENT_ACTIVATE:
 		if (a->m->handoff == HANDOFF_LIBBROKER)

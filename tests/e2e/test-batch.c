@@ -34,6 +34,19 @@ static unsigned count_in_state(const struct hb *b, enum broker_state state)
 	return k;
 }
 
+/* Lines of path that hold both a and b. */
+static unsigned count_lines(const char *path, const char *a, const char *b)
+{
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	static char line[4096];
+	unsigned n = 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return n;
+}
+
 static int held[N], peer[N];
 static char ids[N][16], ctx[N][16], data[N][16];
 
@@ -141,6 +154,13 @@ START_TEST(many_in_one_start)
 	}
 	ck_assert_int_eq(hb_report_count(rep, "start"), 1);
 	ck_assert_int_eq(hb_report_count(rep, "error"), 0);
+	/* ten trigger lines a second at info, the rest at debug (the test's
+	 * brokerd runs --verbose): one line each all the same */
+	unsigned info = count_lines(b.log, "info: " APP "/s", ": triggered");
+	ck_assert_uint_ge(info, 10);
+	ck_assert_uint_le(info, N / 2);
+	ck_assert_uint_eq(info + count_lines(b.log, "debug: " APP "/s", ": triggered"), N);
+	ck_assert(hb_file_contains(b.log, ": triggered (this app's further triggers this second are logged at debug)"));
 	broker_close(st);
 	hb_assert_fds(&b, b.base_fds);
 	hb_finish(&b);
