@@ -63,20 +63,23 @@ static int attach(const char *app_id, broker_activation **ret)
 
 enum { SERVE, CLOSE, KEEP };
 
-/* The next handed-back sockets, accepted: one (batch 1), or those brokerd
- * sent together, in one acknowledgement (broker_handback_accept_many()).
- * How many fds in fds[], 0 at a batch end, or a negative errno. */
+/* The next handed-back sockets, accepted in one acknowledgement
+ * (broker_handback_accept_many(), a HANDBACK_ACK for one): one (batch 1),
+ * or those brokerd sent together.  How many fds in fds[], 0 at a batch
+ * end, or a negative errno (a socket's own, if one was refused). */
 static int next_fds(broker_activation *a, size_t batch, int *fds)
 {
 	broker_handback *h[253];
 	int n = broker_activation_receive_many(a, 30000, h, batch);
 	if (n <= 0)
 		return n;
-	int r = n == 1 ? (fds[0] = broker_handback_accept(a, h[0])) < 0 ? fds[0] : 1
-		       : broker_handback_accept_many(a, h, (size_t)n, fds);
-	for (int i = 0; i < n; i++)
+	int r = broker_handback_accept_many(a, h, (size_t)n, fds);
+	for (int i = 0; i < n; i++) {
 		broker_handback_free(h[i]);
-	return r < n ? (r < 0 ? r : -EPROTO) : n;
+		if (r >= 0 && fds[i] < 0)
+			r = fds[i];
+	}
+	return r < 0 ? r : n;
 }
 
 static int from_broker(const char *attach_as, unsigned long expect, int mode, size_t batch)

@@ -51,11 +51,11 @@ static int held[N], peer[N];
 static char ids[N][16], ctx[N][16], data[N][16];
 
 /* N sockets handed over in one call, and bytes sent on each. */
-static void hand_over(struct hb *b, int (*make)(int *, int *))
+static void hand_over(struct hb *b)
 {
 	broker_transfer_item items[N];
 	for (unsigned i = 0; i < N; i++) {
-		make(&held[i], &peer[i]);
+		hb_tcp_pair(&held[i], &peer[i]);
 		snprintf(ids[i], sizeof(ids[i]), "s%u", i);
 		snprintf(ctx[i], sizeof(ctx[i]), "ctx%u", i);
 		items[i] = (broker_transfer_item){ ids[i], held[i], ctx[i], strlen(ctx[i]), 0 };
@@ -69,12 +69,6 @@ static void hand_over(struct hb *b, int (*make)(int *, int *))
 		snprintf(data[i], sizeof(data[i]), "m%u", i);
 		hb_send(peer[i], data[i], strlen(data[i]));
 	}
-}
-
-static int tcp(int *a, int *b)
-{
-	hb_tcp_pair(a, b);
-	return 0;
 }
 
 /* The index of the socket a handback line names. */
@@ -105,7 +99,7 @@ START_TEST(many_in_one_start)
 	broker_status s0, s;
 	ck_assert_int_eq(broker_get_status(st, &s0), 0);
 
-	hand_over(&b, tcp);
+	hand_over(&b);
 	hb_report_get(rep, "start", 0, line);
 	ck_assert(HB_WAIT(count_in_state(&b, BROKER_STATE_TRIGGERED) == N, HB_WAIT_MS));
 	hb_touch(hb_path(&b, "go"));
